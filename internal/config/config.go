@@ -1,0 +1,129 @@
+// Package config reads the function's settings from its environment. Every
+// setting has a default that matches template.yaml's parameter of the same
+// name; a value that cannot be parsed, or is out of range, stops the function
+// at start with an error naming the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is the function's configuration.
+type Config struct {
+	// DedupeTable is the DynamoDB table that holds claims (DEDUPE_TABLE).
+	DedupeTable string
+	// BatchSize is the number of entries per CreateAssociationBatch call
+	// (BATCH_SIZE). AWS publishes no maximum; 10 is a conservative default.
+	BatchSize int
+	// MaxConcurrency bounds the calls in flight (MAX_CONCURRENCY).
+	MaxConcurrency int
+	// CallsPerSecond bounds the calls started per second; 0 means no bound
+	// (CALLS_PER_SECOND). AWS publishes no rate for this API.
+	CallsPerSecond float64
+	// MaxAttempts bounds how often one entry is sent (MAX_ATTEMPTS).
+	MaxAttempts int
+	// DedupeTTL is how long an association is remembered (DEDUPE_TTL).
+	DedupeTTL time.Duration
+	// MaxEntries bounds the entries of one request (MAX_ENTRIES).
+	MaxEntries int
+	// APITimeout is the budget of a request that came through API Gateway,
+	// whose integration gives up long before the Lambda does (API_TIMEOUT).
+	APITimeout time.Duration
+}
+
+// Variable describes one environment variable the function reads.
+type Variable struct {
+	Name    string
+	Default string
+	Doc     string
+}
+
+// Variables lists every variable Load reads, with its default. The README and
+// template.yaml are checked against this list.
+var Variables = []Variable{
+	{"DEDUPE_TABLE", "", "DynamoDB table holding dedupe claims (required)"},
+	{"BATCH_SIZE", "10", "entries per CreateAssociationBatch call (AWS documents no maximum)"},
+	{"MAX_CONCURRENCY", "4", "CreateAssociationBatch calls in flight at once"},
+	{"CALLS_PER_SECOND", "5", "CreateAssociationBatch calls started per second; 0 = unlimited (AWS documents no rate)"},
+	{"MAX_ATTEMPTS", "5", "times one entry is sent before it is reported Failed"},
+	{"DEDUPE_TTL", "24h", "how long an associated (document, node) is remembered"},
+	{"MAX_ENTRIES", "10000", "entries accepted in one request"},
+	{"API_TIMEOUT", "25s", "working budget for requests that came through API Gateway"},
+}
+
+// Load reads the configuration from the process environment.
+func Load() (Config, error) { return FromLookup(os.LookupEnv) }
+
+// FromLookup reads the configuration through lookup, so tests need not touch
+// the process environment.
+func FromLookup(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name string) string {
+		if v, ok := lookup(name); ok && v != "" {
+			return v
+		}
+		for _, v := range Variables {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		return ""
+	}
+	var (
+		c    Config
+		errs []error
+	)
+	c.DedupeTable = get("DEDUPE_TABLE")
+	if c.DedupeTable == "" {
+		errs = append(errs, errors.New("DEDUPE_TABLE: required, the name of the dedupe DynamoDB table"))
+	}
+	c.BatchSize = intVar(get, "BATCH_SIZE", 1, 1000, &errs)
+	c.MaxConcurrency = intVar(get, "MAX_CONCURRENCY", 1, 100, &errs)
+	c.MaxAttempts = intVar(get, "MAX_ATTEMPTS", 1, 20, &errs)
+	c.MaxEntries = intVar(get, "MAX_ENTRIES", 1, 1_000_000, &errs)
+	c.DedupeTTL = durationVar(get, "DEDUPE_TTL", time.Minute, 366*24*time.Hour, &errs)
+	c.APITimeout = durationVar(get, "API_TIMEOUT", time.Second, 15*time.Minute, &errs)
+
+	if s := get("CALLS_PER_SECOND"); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("CALLS_PER_SECOND: %q is not a number", s))
+		case f < 0 || f > 10000:
+			errs = append(errs, fmt.Errorf("CALLS_PER_SECOND: %v out of range, want 0 (unlimited) to 10000", f))
+		default:
+			c.CallsPerSecond = f
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+func intVar(get func(string) string, name string, lo, hi int, errs *[]error) int {
+	s := get(name)
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil:
+		*errs = append(*errs, fmt.Errorf("%s: %q is not an integer", name, s))
+	case n < lo || n > hi:
+		*errs = append(*errs, fmt.Errorf("%s: %d out of range, want %d to %d", name, n, lo, hi))
+	}
+	return n
+}
+
+func durationVar(get func(string) string, name string, lo, hi time.Duration, errs *[]error) time.Duration {
+	s := get(name)
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a duration such as 25s or 24h", name, s))
+	case d < lo || d > hi:
+		*errs = append(*errs, fmt.Errorf("%s: %s out of range, want %s to %s", name, d, lo, hi))
+	}
+	return d
+}
