@@ -1,0 +1,160 @@
+package ssmlocal
+
+import (
+	"encoding/base64"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// find locates an active association by ID, or by document name and node
+// (the legacy way of naming an association).
+func (s *Server) find(id, name, instanceID *string) *record {
+	if id != nil {
+		return s.store.byID[*id]
+	}
+	if name != nil && instanceID != nil {
+		return s.store.byDocNode[docNodeKey(docName(*name), *instanceID)]
+	}
+	return nil
+}
+
+func notFound() *apiError {
+	return clientError(codeDoesNotExist, "Association does not exist; give an existing AssociationId, or the Name and InstanceId it was created with")
+}
+
+func (s *Server) describeAssociation(body []byte) result {
+	var in describeInput
+	if e := decode(body, &in); e != nil {
+		return result{err: e}
+	}
+	if e := validateDescribe(&in); e != nil {
+		return result{err: e}
+	}
+	if v := in.AssociationVersion; v != nil && *v != "$LATEST" && *v != "1" {
+		return result{err: clientError(codeInvalidAssocVersion, "Association version %s does not exist; associations here only have version 1", *v)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.find(in.AssociationId, in.Name, in.InstanceId)
+	if r == nil {
+		return result{err: notFound()}
+	}
+	return result{body: createOutput{AssociationDescription: r.description()}}
+}
+
+func (s *Server) deleteAssociation(body []byte) result {
+	var in deleteInput
+	if e := decode(body, &in); e != nil {
+		return result{err: e}
+	}
+	if e := validateDelete(&in); e != nil {
+		return result{err: e}
+	}
+	s.mu.Lock()
+	r := s.find(in.AssociationId, in.Name, in.InstanceId)
+	if r != nil {
+		s.store.remove(r)
+	}
+	s.mu.Unlock()
+	if r == nil {
+		return result{err: notFound()}
+	}
+	s.stats.update(func(st *Stats) { st.AssociationsDeleted++ })
+	return result{body: struct{}{}}
+}
+
+const defaultListPage = 50
+
+// listAssociations pages through active associations in creation order. The
+// NextToken is the creation sequence number of the last association
+// returned, so deletions between pages neither skip nor repeat any.
+func (s *Server) listAssociations(body []byte) result {
+	var in listInput
+	if e := decode(body, &in); e != nil {
+		return result{err: e}
+	}
+	if e := validateList(&in); e != nil {
+		return result{err: e}
+	}
+	var after uint64
+	if in.NextToken != nil {
+		seq, ok := parseToken(*in.NextToken)
+		if !ok {
+			return result{err: clientError(codeInvalidNextToken, "The NextToken is not valid; pass the value a previous ListAssociations response returned")}
+		}
+		after = seq
+	}
+	page := defaultListPage
+	if in.MaxResults != nil {
+		page = int(*in.MaxResults)
+	}
+	out := listOutput{Associations: []wireAssociation{}}
+	var last uint64
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.store.activeRecords() {
+		if r.seq <= after || !r.matches(in.AssociationFilterList) {
+			continue
+		}
+		if len(out.Associations) == page {
+			// More remain: the token names the last one returned.
+			tok := makeToken(last)
+			out.NextToken = &tok
+			break
+		}
+		out.Associations = append(out.Associations, r.summary())
+		last = r.seq
+	}
+	return result{body: out}
+}
+
+// matches ANDs the filters. InstanceId matches a node addressed either by
+// InstanceId or by an InstanceIds target; Name matches the document name
+// exactly (name or ARN); filters on execution times match nothing, since
+// the emulator never runs an association.
+func (r *record) matches(filters []wireFilter) bool {
+	for _, f := range filters {
+		v := deref(f.Value)
+		var ok bool
+		switch deref(f.Key) {
+		case "InstanceId":
+			ok = slices.Contains(r.nodes, v)
+		case "Name":
+			ok = r.docKey == docName(v) || deref(r.entry.Name) == v
+		case "AssociationId":
+			ok = r.id == v
+		case "AssociationName":
+			ok = deref(r.entry.AssociationName) == v
+		case "AssociationStatusName":
+			ok = v == "Pending"
+		case "ResourceGroupName":
+			for _, t := range r.entry.Targets {
+				ok = ok || (deref(t.Key) == "resource-groups:Name" && slices.Contains(t.Values, v))
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+const tokenPrefix = "ssm-local:"
+
+func makeToken(seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + strconv.FormatUint(seq, 10)))
+}
+
+func parseToken(tok string) (uint64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(string(b), tokenPrefix)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(rest, 10, 64)
+	return seq, err == nil
+}

@@ -1,0 +1,54 @@
+package ssmlocal
+
+import "time"
+
+// DefaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
+// A larger body gets HTTP 413 with error code SerializationException.
+const DefaultMaxBodyBytes = 2 << 20
+
+// Options configures a Server. The zero value is a server without limits or
+// faults (MaxAssociations 0 means unlimited); DefaultOptions is the
+// service-like configuration cmd/ssm-local starts from.
+type Options struct {
+	// MaxBatch bounds the entries of one CreateAssociationBatch call; more
+	// fails the call with ValidationException. 0 means unlimited (AWS
+	// publishes no maximum).
+	MaxBatch int
+	// MaxAssociations bounds the active associations; an entry beyond it
+	// fails with AssociationLimitExceeded. 0 means unlimited.
+	MaxAssociations int
+
+	// Rate is the sustained calls per second of a token bucket shared by
+	// all operations, Burst its size (0: max(1, ceil(Rate))). A call with no
+	// token gets 400 ThrottlingException "Rate exceeded". Rate 0 disables it.
+	Rate  float64
+	Burst int
+
+	// Latency is added to every call, plus a uniform random extra in
+	// [0, Jitter).
+	Latency, Jitter time.Duration
+
+	// EntryFaultRate is the probability that one entry independently fails
+	// with Fault "Server"; ThrottleRate and ErrorRate the probabilities that
+	// a whole call gets ThrottlingException (400) or InternalServerError
+	// (500). Each is in [0, 1].
+	EntryFaultRate, ThrottleRate, ErrorRate float64
+	// Seed seeds the random faults and jitter.
+	Seed int64
+
+	// Documents are added to (or replace by name) the built-in catalogue.
+	Documents []Document
+	// Nodes, when non-nil, is the complete inventory of managed nodes; when
+	// nil every well-formed node ID is a managed, online Linux node.
+	Nodes []Node
+
+	// MaxBodyBytes bounds a request body: 0 means DefaultMaxBodyBytes, a
+	// negative value means no bound.
+	MaxBodyBytes int64
+}
+
+// DefaultOptions returns the documented service limit of 2,000 active
+// associations with every fault off and no rate limit.
+func DefaultOptions() Options {
+	return Options{MaxAssociations: 2000, MaxBodyBytes: DefaultMaxBodyBytes}
+}

@@ -1,0 +1,277 @@
+package ssmlocal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Server is the emulator. It implements http.Handler and is safe for
+// concurrent use.
+type Server struct {
+	opts    Options
+	docs    catalogue
+	nodes   inventory
+	limiter *rate.Limiter // nil: unlimited
+	faults  *faults
+	stats   counters
+	now     func() time.Time
+
+	// mu serialises access to the store so that "already exists" and the
+	// association limit are checked and applied atomically, as the service
+	// does: concurrent calls can never create two associations for one
+	// (document, node).
+	mu    sync.Mutex
+	store *store
+}
+
+// New returns a Server configured by opts.
+func New(opts Options) *Server {
+	s := &Server{
+		opts:   opts,
+		docs:   newCatalogue(opts.Documents),
+		nodes:  newInventory(opts.Nodes),
+		faults: newFaults(opts.Seed),
+		now:    time.Now,
+		store:  newStore(),
+	}
+	if opts.Rate > 0 {
+		burst := opts.Burst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(opts.Rate)))
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(opts.Rate), burst)
+	}
+	return s
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	st := s.stats.snapshot()
+	s.mu.Lock()
+	st.ActiveAssociations = s.store.active
+	s.mu.Unlock()
+	return st
+}
+
+// Reset forgets every association, counter and scripted fault. The rate
+// limiter and random source keep their state.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	s.store = newStore()
+	s.mu.Unlock()
+	s.stats.reset()
+	s.faults.reset()
+}
+
+// Ledger lists every association created since start or the last Reset, in
+// creation order, deleted ones included (with Deleted set).
+func (s *Server) Ledger() []Association {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Association, len(s.store.ledger))
+	for i, r := range s.store.ledger {
+		out[i] = r.association()
+	}
+	return out
+}
+
+// result is what an operation produces: a response body, a whole-call error,
+// or (drop) nothing at all.
+type result struct {
+	body any
+	err  *apiError
+	drop bool
+}
+
+type operation func(s *Server, body []byte) result
+
+var operations = map[string]operation{
+	"CreateAssociationBatch": (*Server).createAssociationBatch,
+	"CreateAssociation":      (*Server).createAssociation,
+	"DescribeAssociation":    (*Server).describeAssociation,
+	"ListAssociations":       (*Server).listAssociations,
+	"DeleteAssociation":      (*Server).deleteAssociation,
+}
+
+const controlPrefix = "/_ssm-local/"
+
+// ServeHTTP serves the SSM API on POST (any path; the SDK uses "/") and the
+// control endpoints under /_ssm-local/.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == controlPrefix+"stats" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Stats())
+	case r.URL.Path == controlPrefix+"reset" && r.Method == http.MethodPost:
+		s.Reset()
+		writeJSON(w, http.StatusOK, struct{}{})
+	case strings.HasPrefix(r.URL.Path, controlPrefix):
+		http.NotFound(w, r)
+	case r.Method == http.MethodPost:
+		s.serveAPI(w, r)
+	default:
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "ssm-local serves the SSM API on POST /", http.StatusMethodNotAllowed)
+	}
+}
+
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-amzn-RequestId", newUUID())
+	// Signatures and credentials are accepted as they are: the emulator
+	// stands in for the service, not for IAM.
+	name, _ := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AmazonSSM.")
+	op, known := operations[name]
+	if !known {
+		name = "unknown"
+	}
+	s.stats.update(func(st *Stats) {
+		st.Calls++
+		if st.Operations == nil {
+			st.Operations = map[string]int{}
+		}
+		st.Operations[name]++
+	})
+	if err := s.delay(r.Context()); err != nil {
+		return // the client went away; nobody reads a response
+	}
+	if !known {
+		s.fail(w, clientError(codeUnknownOperation, "Operation %q is not supported by ssm-local", r.Header.Get("X-Amz-Target")))
+		return
+	}
+	if e := s.callFault(); e != nil {
+		s.fail(w, e)
+		return
+	}
+	body, e := s.readBody(w, r)
+	if e != nil {
+		s.fail(w, e)
+		return
+	}
+	res := op(s, body)
+	switch {
+	case res.drop:
+		s.stats.update(func(st *Stats) { st.DroppedConnections++ })
+		dropConnection(w)
+	case res.err != nil:
+		s.fail(w, res.err)
+	default:
+		writeJSON(w, http.StatusOK, res.body)
+	}
+}
+
+// delay sleeps Latency plus jitter, or until the request is cancelled.
+func (s *Server) delay(ctx context.Context) error {
+	d := s.opts.Latency + s.faults.jitter(s.opts.Jitter)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("request cancelled during latency: %w", ctx.Err())
+	}
+}
+
+// callFault decides whether the whole call fails before it is read:
+// scripted failures first (tests rely on their order), then the rate limit,
+// then the random throttle and error rates.
+func (s *Server) callFault() *apiError {
+	if e := s.faults.nextCall(); e != nil {
+		s.stats.update(func(st *Stats) { st.CallsFailedByInjection++ })
+		return e
+	}
+	if s.limiter != nil && !s.limiter.Allow() {
+		return &apiError{Status: http.StatusBadRequest, Code: codeThrottling, Message: "Rate exceeded"}
+	}
+	if s.faults.chance(s.opts.ThrottleRate) {
+		s.stats.update(func(st *Stats) { st.CallsFailedByInjection++ })
+		return &apiError{Status: http.StatusBadRequest, Code: codeThrottling, Message: "Rate exceeded"}
+	}
+	if s.faults.chance(s.opts.ErrorRate) {
+		s.stats.update(func(st *Stats) { st.CallsFailedByInjection++ })
+		return &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Message: "Internal Server Error"}
+	}
+	return nil
+}
+
+// fail writes a whole-call error and counts it.
+func (s *Server) fail(w http.ResponseWriter, e *apiError) {
+	s.stats.update(func(st *Stats) {
+		switch {
+		case e.Code == codeThrottling:
+			st.ThrottledCalls++
+		case e.Code == codeValidation:
+			st.ValidationErrors++
+		}
+		if e.Status >= 500 {
+			st.ServerErrors++
+		}
+	})
+	writeError(w, e)
+}
+
+// readBody reads at most the configured number of bytes; a larger body is
+// refused with 413 and code SerializationException before it is buffered.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	limit := s.opts.MaxBodyBytes
+	if limit == 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	rd := r.Body
+	if limit > 0 {
+		rd = http.MaxBytesReader(w, r.Body, limit)
+	}
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: codeSerialization,
+				Message: fmt.Sprintf("Request body exceeds the limit of %d bytes", limit)}
+		}
+		return nil, clientError(codeSerialization, "Could not read the request body: %v", err)
+	}
+	return b, nil
+}
+
+// decode parses an awsJson1.1 body into v. An empty body is the empty
+// object; anything that is not exactly one JSON object of the right member
+// types is a SerializationException, as the service reports it.
+func decode(body []byte, v any) *apiError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return clientError(codeSerialization, "Could not parse the request body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return clientError(codeSerialization, "Unexpected data after the request object")
+	}
+	return nil
+}
+
+// dropConnection closes the connection without writing anything, so the
+// client sees the request fail after the server acted on it.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	// HTTP/2 or a wrapping ResponseWriter: aborting the handler resets the
+	// stream without a response.
+	panic(http.ErrAbortHandler)
+}
