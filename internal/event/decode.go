@@ -1,0 +1,219 @@
+package event
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+// Decode recognises the envelope of payload and extracts the request body.
+// Errors are *request.Error with status 400 or 413. Source is set whenever
+// the envelope was recognised, even with an error, so an API caller can be
+// answered with an HTTP response; a payload that matches no envelope is
+// Direct.
+func Decode(payload []byte) (Invocation, error) {
+	inv := Invocation{Source: Direct}
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return inv, badRequest("payload is empty", nil)
+	}
+	if !json.Valid(payload) {
+		return inv, badRequest("payload is not valid JSON", nil)
+	}
+	// Members by exact name: the envelopes are recognised by their own
+	// spelling, and a request that merely resembles one stays Direct.
+	var top map[string]json.RawMessage
+	if json.Unmarshal(payload, &top) != nil || top == nil {
+		// Valid JSON but not an object: only a direct request can be
+		// that; request.Parse explains what is wrong with it.
+		return direct(payload)
+	}
+	switch {
+	case isHTTPAPI(top):
+		return decodeHTTPAPI(payload)
+	case isRESTAPI(top):
+		return decodeRESTAPI(payload)
+	case isEventBridge(top):
+		return decodeEventBridge(payload, top)
+	}
+	return direct(payload)
+}
+
+func direct(payload []byte) (Invocation, error) {
+	inv := Invocation{Source: Direct, Body: payload}
+	if len(payload) > MaxBodyBytes {
+		inv.Body = nil
+		return inv, tooLarge(len(payload))
+	}
+	return inv, nil
+}
+
+func has(top map[string]json.RawMessage, names ...string) bool {
+	for _, n := range names {
+		if _, ok := top[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// isObject reports whether raw is a JSON object, optionally holding member.
+func isObject(raw json.RawMessage, member string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		return false
+	}
+	if member == "" {
+		return true
+	}
+	_, ok := m[member]
+	return ok
+}
+
+// isHTTPAPI recognises payload format 2.0: version "2.0", a routeKey or
+// rawPath, and requestContext.http.
+func isHTTPAPI(top map[string]json.RawMessage) bool {
+	var version string
+	return json.Unmarshal(top["version"], &version) == nil && version == "2.0" &&
+		(has(top, "routeKey") || has(top, "rawPath")) &&
+		isObject(top["requestContext"], "http")
+}
+
+// isRESTAPI recognises the proxy integration's payload 1.0 (REST APIs, and
+// HTTP APIs configured for payload 1.0, which share the shape).
+func isRESTAPI(top map[string]json.RawMessage) bool {
+	return has(top, "httpMethod", "requestContext") && (has(top, "resource") || has(top, "path"))
+}
+
+func isEventBridge(top map[string]json.RawMessage) bool {
+	return has(top, "detail-type", "source", "detail")
+}
+
+func decodeRESTAPI(payload []byte) (Invocation, error) {
+	inv := Invocation{Source: RESTAPI}
+	var req events.APIGatewayProxyRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return inv, malformed("API Gateway REST event", err)
+	}
+	inv.RequestID = req.RequestContext.RequestID
+	return apiBody(inv, req.HTTPMethod, req.Body, req.IsBase64Encoded)
+}
+
+func decodeHTTPAPI(payload []byte) (Invocation, error) {
+	inv := Invocation{Source: HTTPAPI}
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return inv, malformed("API Gateway HTTP API event", err)
+	}
+	inv.RequestID = req.RequestContext.RequestID
+	return apiBody(inv, req.RequestContext.HTTP.Method, req.Body, req.IsBase64Encoded)
+}
+
+// apiBody checks the method and extracts the body of an API request.
+func apiBody(inv Invocation, method, body string, isBase64 bool) (Invocation, error) {
+	// Creating associations changes state: only POST may do it, so a GET
+	// from a browser or a crawler does not create anything.
+	if !strings.EqualFold(method, http.MethodPost) {
+		return inv, badRequest(fmt.Sprintf("method %s not allowed; send the request with POST", printable(method)), nil)
+	}
+	if body == "" {
+		return inv, badRequest("request body is empty", nil)
+	}
+	if isBase64 {
+		// Check the size before decoding so an oversized body costs no
+		// allocation.
+		if base64.StdEncoding.DecodedLen(len(body)) > MaxBodyBytes+2 {
+			return inv, tooLarge(base64.StdEncoding.DecodedLen(len(body)))
+		}
+		raw, err := base64.StdEncoding.DecodeString(body)
+		if err != nil {
+			return inv, badRequest("body: isBase64Encoded is true but the body is not valid base64", fmt.Errorf("decoding base64 body: %w", err))
+		}
+		if len(raw) == 0 {
+			return inv, badRequest("request body is empty", nil)
+		}
+		inv.Body = raw
+	} else {
+		inv.Body = []byte(body)
+	}
+	if len(inv.Body) > MaxBodyBytes {
+		n := len(inv.Body)
+		inv.Body = nil
+		return inv, tooLarge(n)
+	}
+	return inv, nil
+}
+
+func decodeEventBridge(payload []byte, top map[string]json.RawMessage) (Invocation, error) {
+	inv := Invocation{Source: EventBridge}
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return inv, malformed("EventBridge event", err)
+	}
+	inv.RequestID = ev.ID
+	// The rule's target sends the matched event; the request is its detail,
+	// which EventBridge guarantees to be an object for events it accepted —
+	// anything else was put there by hand.
+	if !isObject(ev.Detail, "") {
+		return inv, badRequest("EventBridge detail must be a JSON object holding the request, got "+jsonKind(top["detail"]), nil)
+	}
+	if len(ev.Detail) > MaxBodyBytes {
+		return inv, tooLarge(len(ev.Detail))
+	}
+	inv.Body = []byte(ev.Detail)
+	return inv, nil
+}
+
+// malformed rejects a recognised envelope that does not decode. encoding/json's
+// message names the member and the type it expected, never the value, so it
+// is safe to pass on.
+func malformed(what string, err error) *request.Error {
+	return request.NewError(http.StatusBadRequest, what+" is malformed: "+err.Error(), fmt.Errorf("decoding %s: %w", what, err))
+}
+
+func badRequest(message string, cause error) *request.Error {
+	return request.NewError(http.StatusBadRequest, message, cause)
+}
+
+func tooLarge(n int) *request.Error {
+	return request.NewError(http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("request body is %d bytes; the limit is %d bytes", n, MaxBodyBytes), nil)
+}
+
+func jsonKind(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// printable quotes a caller-supplied method for a message, cut short so a
+// hostile value cannot fill the response.
+func printable(s string) string {
+	if s == "" {
+		return `""`
+	}
+	if len(s) > 16 {
+		s = s[:16] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}

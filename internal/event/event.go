@@ -1,0 +1,46 @@
+// Package event recognises what invoked the function — a direct invocation,
+// API Gateway (REST or HTTP API), or EventBridge — and extracts the request
+// body from its envelope, so the rest of the function sees one JSON request
+// whatever the trigger.
+package event
+
+// Source names the trigger of an invocation.
+type Source string
+
+const (
+	// Direct is an invocation whose payload is the request itself: the
+	// Invoke API, the console's test events, a Step Functions task, or an
+	// EventBridge Scheduler / scheduled rule with a constant Input.
+	Direct Source = "direct"
+	// RESTAPI is an API Gateway REST API proxy integration (payload 1.0).
+	RESTAPI Source = "api-rest"
+	// HTTPAPI is an API Gateway HTTP API integration (payload 2.0).
+	HTTPAPI Source = "api-http"
+	// EventBridge is an event delivered by an EventBridge rule; the request
+	// is its detail.
+	EventBridge Source = "eventbridge"
+)
+
+// MaxBodyBytes bounds a request body. 6 MiB is Lambda's limit for a
+// synchronous invocation's payload, so no larger body can arrive through any
+// trigger (API Gateway's own limit is 10 MB, but the Lambda payload — body
+// plus envelope — is capped first, and asynchronous deliveries such as
+// EventBridge's are smaller still). A body this size that arrives base64-
+// encoded, or a payload built by a test, is rejected with 413 rather than
+// decoded and validated at any cost.
+const MaxBodyBytes = 6 << 20
+
+// Invocation is a recognised invocation and its request body.
+type Invocation struct {
+	Source Source
+	// Body is the request: the API body (base64-decoded if need be), the
+	// EventBridge detail, or the direct payload.
+	Body []byte
+	// RequestID is API Gateway's request ID or the EventBridge event ID,
+	// when present, for correlating logs with the caller's view.
+	RequestID string
+}
+
+// IsAPI reports whether the invocation came through API Gateway and so
+// expects an HTTP response.
+func (inv Invocation) IsAPI() bool { return inv.Source == RESTAPI || inv.Source == HTTPAPI }

@@ -1,0 +1,173 @@
+package request
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"unicode/utf8"
+)
+
+// Limits bounds what one request may ask for.
+type Limits struct {
+	// MaxEntries bounds the entries of a CreateAssociationBatch request and
+	// the InstanceIds of a fan-out request. AWS documents no maximum; the
+	// bound exists so one request cannot keep the function busy past its
+	// timeout. Zero or less means no bound.
+	MaxEntries int
+}
+
+// Item is one entry of the request, in request order.
+type Item struct {
+	Entry Entry
+	// Path locates the entry in the request: "Entries[3]" or, for a
+	// fan-out request, "InstanceIds[3]".
+	Path string
+	// Problems lists why the entry cannot be sent; empty when it can. An
+	// entry with problems is reported Failed with Fault Client.
+	Problems []FieldError
+}
+
+// Valid reports whether the entry may be sent to SSM.
+func (it Item) Valid() bool { return len(it.Problems) == 0 }
+
+// Request is a decoded request: its entries (fan-out already expanded) and
+// the role SSM dispatches them with.
+type Request struct {
+	AssociationDispatchAssumeRole *string
+	Items                         []Item
+}
+
+var topLevelMembers = []string{"Entries", "AssociationDispatchAssumeRole", "Association", "InstanceIds"}
+
+// Parse decodes and validates a request body. It accepts the
+// CreateAssociationBatch shape ({"Entries": [...]}) and the fan-out shape
+// ({"Association": {...}, "InstanceIds": [...]}), which becomes one entry per
+// node targeted with Key "InstanceIds".
+//
+// A request that cannot be read as a whole — bad JSON, wrong JSON types,
+// unknown members, too many entries, a bad AssociationDispatchAssumeRole or
+// fan-out template — is rejected with a *Error naming every problem found.
+// Otherwise each entry's model violations land in its Item.Problems, so the
+// valid entries can still be sent. Entries are neither reordered nor
+// deduplicated.
+func Parse(body []byte, lim Limits) (*Request, error) {
+	if len(body) == 0 {
+		return nil, badRequest("request body is empty")
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD, and SSM
+	// would then create an association for a name nobody sent.
+	if !utf8.Valid(body) {
+		return nil, badRequest("request body is not valid UTF-8")
+	}
+	if msg, err := checkSyntax(body); err != nil {
+		return nil, NewError(http.StatusBadRequest, "request body is not valid JSON: "+msg, err)
+	}
+
+	d := &decoder{}
+	members, ok := d.object(body, "", "a JSON object")
+	if !ok {
+		return nil, badRequest("request body must be a JSON object, got " + kindOf(body))
+	}
+	var entries, association, instanceIDs, role json.RawMessage
+	for _, m := range members {
+		switch m.name {
+		case "Entries":
+			entries = m.value
+		case "Association":
+			association = m.value
+		case "InstanceIds":
+			instanceIDs = m.value
+		case "AssociationDispatchAssumeRole":
+			role = m.value
+		default:
+			d.unknown("", m.name, topLevelMembers)
+		}
+	}
+	// null is absent for the choice between the two shapes, too.
+	hasEntries := entries != nil && !isNull(entries)
+	hasAssociation := association != nil && !isNull(association)
+
+	req := &Request{}
+	if role != nil {
+		req.AssociationDispatchAssumeRole = d.str(role, "AssociationDispatchAssumeRole")
+		if r := req.AssociationDispatchAssumeRole; r != nil {
+			validateAssumeRole(&d.problems, "AssociationDispatchAssumeRole", *r)
+		}
+	}
+
+	switch {
+	case hasEntries && hasAssociation:
+		d.fail("", "a request has either Entries (a CreateAssociationBatch request) or Association and InstanceIds (a fan-out request), not both")
+	case !hasEntries && !hasAssociation:
+		d.fail("", "a request needs Entries (a CreateAssociationBatch request) or Association and InstanceIds (a fan-out request)")
+	case hasEntries:
+		if instanceIDs != nil && !isNull(instanceIDs) {
+			d.fail("InstanceIds", "only allowed together with Association (a fan-out request); list nodes per entry in Entries")
+		}
+		if tooMany := d.batchEntries(req, entries, lim); tooMany != nil {
+			return nil, tooMany
+		}
+	default:
+		if tooMany := d.fanOut(req, association, instanceIDs, lim); tooMany != nil {
+			return nil, tooMany
+		}
+	}
+	if !d.problems.empty() {
+		return nil, badRequest("invalid request", d.problems.result()...)
+	}
+	return req, nil
+}
+
+// batchEntries decodes Entries into req.Items. It returns a rejection of its
+// own only for too many entries, which ends decoding early; type errors are
+// collected in d.
+func (d *decoder) batchEntries(req *Request, raw json.RawMessage, lim Limits) *Error {
+	n, err := checkCount(raw, "Entries", "entries", lim)
+	if err != nil {
+		return err
+	}
+	req.Items = make([]Item, 0, n)
+	d.elements(raw, "Entries", "an array of entries", func(i int, v json.RawMessage) bool {
+		path := indexPath("Entries", i)
+		if isNull(v) {
+			d.typeError(path, "an entry object", v)
+			return true
+		}
+		e := d.entry(v, path)
+		req.Items = append(req.Items, Item{Entry: e, Path: path, Problems: ValidateEntry(path, e)})
+		return true
+	})
+	if isEmptyArray(raw) {
+		d.fail("Entries", "at least 1 entry required")
+	}
+	return nil
+}
+
+// checkCount counts the elements of an array, rejecting more than
+// lim.MaxEntries before any of them is decoded, so an oversized request costs
+// one scan.
+func checkCount(raw json.RawMessage, path, what string, lim Limits) (int, *Error) {
+	n := 0
+	over := false
+	var d decoder
+	d.elements(raw, path, "an array", func(int, json.RawMessage) bool {
+		n++
+		over = lim.MaxEntries > 0 && n > lim.MaxEntries
+		return !over
+	})
+	if !over {
+		return n, nil
+	}
+	fe := FieldError{Path: path, Message: fmt.Sprintf("at most %d %s per request", lim.MaxEntries, what)}
+	return 0, badRequest(fmt.Sprintf("too many %s: the limit is %d", what, lim.MaxEntries), fe)
+}
+
+// isEmptyArray reports whether raw is [] (with any whitespace inside).
+func isEmptyArray(raw json.RawMessage) bool {
+	if kindOf(raw) != "array" {
+		return false
+	}
+	inner := bytes.TrimSpace(raw)
+	return len(bytes.TrimSpace(inner[1:len(inner)-1])) == 0
+}

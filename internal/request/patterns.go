@@ -1,0 +1,81 @@
+package request
+
+import (
+	"regexp"
+	"unicode/utf16"
+)
+
+// The SSM model's patterns, verbatim, as shown in messages so an operator can
+// compare them with the API reference. The service matches them the way
+// Java's Matcher.matches does: against the whole value, whether or not the
+// pattern is anchored. That is why each compiled form below wraps the model
+// pattern in ^(?:…)$ — "arn:aws:iam::123456789012:role/x trailing" must not
+// pass just because a prefix matches.
+const (
+	patDocumentName    = `^[a-zA-Z0-9_\-.:/]{3,128}$`
+	patInstanceID      = `(^i-(\w{8}|\w{17})$)|(^mi-\w{17}$)`
+	patDocumentVersion = `([$]LATEST|[$]DEFAULT|^[1-9][0-9]*$)`
+	patTargetKey       = `^[\p{L}\p{Z}\p{N}_.:/=\-@]*$|resource-groups:ResourceTypeFilters|resource-groups:Name`
+	patAssociationName = `^[a-zA-Z0-9_\-.]{3,128}$`
+	patMaxErrors       = `^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$`
+	patMaxConcurrency  = `^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$`
+	patExecutionRole   = `[\w+=,.@/-]+`
+	patExcludeAccount  = `^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})|(\d{12})$`
+	patAssumeRoleARN   = `arn:aws(-[^:]+)?:iam::[0-9]{12}:role/.+`
+	// patAlarmName is `^(?!\s*$).+` in the model; RE2 has no lookahead,
+	// so validAlarmName implements it by hand.
+	patAlarmName = `^(?!\s*$).+`
+)
+
+func whole(pattern string) *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` + pattern + `)$`)
+}
+
+var (
+	reDocumentName    = whole(patDocumentName)
+	reInstanceID      = whole(patInstanceID)
+	reDocumentVersion = whole(patDocumentVersion)
+	reTargetKey       = whole(patTargetKey)
+	reAssociationName = whole(patAssociationName)
+	reMaxErrors       = whole(patMaxErrors)
+	reMaxConcurrency  = whole(patMaxConcurrency)
+	reExecutionRole   = whole(patExecutionRole)
+	reExcludeAccount  = whole(patExcludeAccount)
+	reAssumeRoleARN   = whole(patAssumeRoleARN)
+)
+
+// The model's enums.
+var (
+	complianceSeverities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"}
+	syncCompliances      = []string{"AUTO", "MANUAL"}
+)
+
+// ValidInstanceID reports whether id is a managed node ID SSM accepts: an EC2
+// instance (i-) or a hybrid managed node (mi-).
+func ValidInstanceID(id string) bool { return reInstanceID.MatchString(id) }
+
+// validAlarmName is the model's ^(?!\s*$).+ : not blank, and — because Java's
+// "." stops at line terminators — on one line.
+func validAlarmName(s string) bool {
+	blank := true
+	for _, r := range s {
+		switch r {
+		case '\n', '\r', '\u0085', '\u2028', '\u2029':
+			return false
+		case ' ', '\t', '\f', '\v':
+		default:
+			blank = false
+		}
+	}
+	return !blank
+}
+
+// modelLen is a string's length as the service counts it: Java strings count
+// UTF-16 code units, so a character outside the BMP counts twice.
+func modelLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
