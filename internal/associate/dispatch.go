@@ -1,0 +1,262 @@
+package associate
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"golang.org/x/time/rate"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
+)
+
+// Reasons for Unprocessed entries.
+const (
+	reasonDeadline = "not sent: the invocation's time budget ran out; its claims were released, send the request again to finish"
+	reasonCutOff   = "outcome unknown: the call was cut off at the deadline; its claims were released, and sending again is safe (SSM refuses a second association)"
+)
+
+// dispatch sends the owned items in rounds: every round plans the items
+// still to do into batches and sends them; the entries that failed
+// retryably make the next round, after a backoff.
+func (r *run) dispatch(ctx context.Context, items []work.Item) {
+	limit := rate.Inf
+	if r.set.CallsPerSecond > 0 {
+		limit = rate.Limit(r.set.CallsPerSecond)
+	}
+	// A burst of one spaces calls evenly: SSM's own bucket is undocumented,
+	// and bursts are what get throttled.
+	limiter := rate.NewLimiter(limit, 1)
+	pending := items
+	for round := 0; len(pending) > 0; round++ {
+		if round > 0 {
+			r.mu.Lock()
+			r.res.Summary.Retries += len(pending)
+			r.mu.Unlock()
+			if !r.sleep(ctx, r.backoff(round)) {
+				for _, it := range pending {
+					r.unprocessed(ctx, it, reasonDeadline)
+				}
+				return
+			}
+		}
+		pending = r.round(ctx, limiter, plan.Batches(pending, r.set.BatchSize))
+	}
+}
+
+// round sends batches with at most MaxConcurrency calls in flight and
+// returns the items to send again.
+func (r *run) round(ctx context.Context, limiter *rate.Limiter, batches []plan.Batch) []work.Item {
+	var (
+		q     = newQueue(batches)
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		again []work.Item
+	)
+	for range min(r.set.MaxConcurrency, len(batches)) {
+		wg.Go(func() {
+			for b, ok := q.pop(); ok; b, ok = q.pop() {
+				halves, retry := r.send(ctx, limiter, b)
+				mu.Lock()
+				again = append(again, retry...)
+				mu.Unlock()
+				q.done(halves...)
+			}
+		})
+	}
+	wg.Wait()
+	return again
+}
+
+// send makes one call for b, unless the deadline does not leave room for
+// it, and sorts its entries into outcomes. It returns the halves of a batch
+// refused as a whole, and the entries to retry.
+func (r *run) send(ctx context.Context, limiter *rate.Limiter, b plan.Batch) ([]plan.Batch, []work.Item) {
+	if !r.waitTurn(ctx, limiter) {
+		for _, it := range b {
+			r.unprocessed(ctx, it, reasonDeadline)
+		}
+		return nil, nil
+	}
+	in := &ssm.CreateAssociationBatchInput{
+		Entries:                       make([]ssmtypes.CreateAssociationBatchRequestEntry, len(b)),
+		AssociationDispatchAssumeRole: r.job.Request.AssociationDispatchAssumeRole,
+	}
+	for i := range b {
+		b[i].Attempts++
+		in.Entries[i] = b[i].Entry.SDK()
+	}
+	callCtx, cancel := context.WithDeadline(ctx, r.job.Deadline)
+	defer cancel()
+	start := time.Now()
+	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.countThrottles)
+	took := time.Since(start)
+	r.latency.observe(took)
+	r.mu.Lock()
+	r.res.Summary.Calls++
+	r.mu.Unlock()
+	if err != nil {
+		r.log.DebugContext(ctx, "CreateAssociationBatch failed", "entries", len(b), "took", took, "error", scrub(err.Error(), b))
+		return r.callFailed(ctx, b, err)
+	}
+	return nil, r.sortResults(ctx, b, out)
+}
+
+// waitTurn waits for the rate limiter and reports whether a call started
+// now would still end before the deadline.
+func (r *run) waitTurn(ctx context.Context, limiter *rate.Limiter) bool {
+	need := r.latency.expected()
+	waitCtx, cancel := context.WithDeadline(ctx, r.job.Deadline.Add(-need))
+	defer cancel()
+	if err := limiter.Wait(waitCtx); err != nil {
+		return false
+	}
+	return time.Until(r.job.Deadline) >= need
+}
+
+// sleep waits d, unless the deadline would not leave room for a call after
+// it; it reports whether there is still time to work.
+func (r *run) sleep(ctx context.Context, d time.Duration) bool {
+	if time.Now().Add(d + r.latency.expected()).After(r.job.Deadline) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// backoff is the wait before retry round n (1, 2, …): exponential, capped,
+// with jitter over its upper half so that concurrent invocations spread out.
+func (r *run) backoff(n int) time.Duration {
+	d := r.set.Backoff << min(n-1, 20)
+	if d <= 0 || d > r.set.MaxBackoff {
+		d = r.set.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sortResults files every entry of a call that SSM answered.
+func (r *run) sortResults(ctx context.Context, b plan.Batch, out *ssm.CreateAssociationBatchOutput) []work.Item {
+	m := newMatcher(b)
+	var again []work.Item
+	for _, d := range out.Successful {
+		i, ok := m.successful(d)
+		if !ok {
+			r.log.WarnContext(ctx, "SSM returned an association that matches no entry sent", "associationId", deref(d.AssociationId))
+			continue
+		}
+		r.mu.Lock()
+		r.res.Successful = append(r.res.Successful, report.FromSDK(d))
+		r.mu.Unlock()
+		r.complete(ctx, b[i], deref(d.AssociationId))
+	}
+	for _, f := range out.Failed {
+		i, ok := m.failed(f)
+		if !ok {
+			r.log.WarnContext(ctx, "SSM returned a failure that matches no entry sent", "fault", string(f.Fault))
+			continue
+		}
+		if retry, ok := r.entryFailed(ctx, b[i], string(f.Fault), scrub(deref(f.Message), b[i:i+1])); ok {
+			again = append(again, retry)
+		}
+	}
+	for _, i := range m.unanswered() {
+		if retry, ok := r.entryFailed(ctx, b[i], report.FaultUnknown, "SSM returned no result for this entry"); ok {
+			again = append(again, retry)
+		}
+	}
+	return again
+}
+
+// entryFailed files an entry SSM reported in Failed, returning it when it
+// is to be sent again.
+func (r *run) entryFailed(ctx context.Context, it work.Item, fault, message string) (work.Item, bool) {
+	switch {
+	case alreadyExists(message):
+		r.mu.Lock()
+		r.res.Deduplicated = append(r.res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonAlreadyExists})
+		r.mu.Unlock()
+		r.complete(ctx, it, "")
+		return work.Item{}, false
+	case fault == report.FaultClient || it.Attempts >= r.set.MaxAttempts:
+		if fault == "" {
+			fault = report.FaultUnknown
+		}
+		r.fail(ctx, it, fault, message)
+		return work.Item{}, false
+	default:
+		return it, true
+	}
+}
+
+// callFailed files the entries of a call that failed as a whole, after the
+// SDK's own retries.
+func (r *run) callFailed(ctx context.Context, b plan.Batch, err error) ([]plan.Batch, []work.Item) {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		for _, it := range b {
+			r.unprocessed(ctx, it, reasonCutOff)
+		}
+		return nil, nil
+	}
+	c := classify(err)
+	c.message = scrub(c.message, b)
+	if !c.retryable {
+		// One bad entry makes SSM refuse the whole call; halve the batch
+		// until that entry is alone, so that its neighbours still go through.
+		if len(b) > 1 && !c.callWide {
+			left, right := plan.Split(b)
+			for i := range b {
+				b[i].Attempts-- // the split resends; the entries did not fail
+			}
+			return []plan.Batch{left, right}, nil
+		}
+		for _, it := range b {
+			r.entryFailed(ctx, it, report.FaultClient, c.message)
+		}
+		return nil, nil
+	}
+	r.mu.Lock()
+	// Kept as text: the message was scrubbed of parameter values, the error
+	// chain was not.
+	r.unreachable = errors.New("CreateAssociationBatch: " + c.message)
+	r.mu.Unlock()
+	var again []work.Item
+	for _, it := range b {
+		if retry, ok := r.entryFailed(ctx, it, c.fault, c.message); ok {
+			again = append(again, retry)
+		}
+	}
+	return nil, again
+}
+
+func (r *run) fail(ctx context.Context, it work.Item, fault, message string) {
+	r.mu.Lock()
+	r.res.Failed = append(r.res.Failed, report.Failure{Entry: it.Entry, Fault: fault, Message: message, Attempts: it.Attempts})
+	r.mu.Unlock()
+	r.release(ctx, it)
+}
+
+func (r *run) unprocessed(ctx context.Context, it work.Item, reason string) {
+	r.mu.Lock()
+	r.res.Unprocessed = append(r.res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reason})
+	r.mu.Unlock()
+	r.release(ctx, it)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

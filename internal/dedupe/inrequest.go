@@ -1,0 +1,60 @@
+package dedupe
+
+import (
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
+)
+
+// InRequest turns the valid items of a request into work, keeping the first
+// occurrence of every key. A later entry for a (document, node) already seen
+// is narrowed to its other nodes, and the dropped node is reported on its own
+// as a duplicate; an entry left with nothing to do is dropped whole.
+func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
+	var (
+		out  = make([]work.Item, 0, len(items))
+		dups []report.Deduplicated
+		seen = make(map[string]struct{}, len(items))
+	)
+	for _, it := range items {
+		if !it.Valid() {
+			continue
+		}
+		w := NewItem(it)
+		keep := make([]int, 0, len(w.Keys))
+		for i, k := range w.Keys {
+			if _, dup := seen[k]; dup {
+				dropped := w
+				if len(w.Nodes) > 0 {
+					dropped = w.Single(i)
+				}
+				dups = append(dups, report.Deduplicated{Entry: dropped.Entry, Reason: report.ReasonDuplicateInRequest})
+				continue
+			}
+			seen[k] = struct{}{}
+			keep = append(keep, i)
+		}
+		switch {
+		case len(keep) == 0:
+		case len(keep) == len(w.Keys):
+			out = append(out, w)
+		default:
+			out = append(out, w.Narrow(keep))
+		}
+	}
+	return out, dups
+}
+
+// NewItem makes the work item of a valid request item, computing its keys.
+func NewItem(it request.Item) work.Item {
+	w := work.Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes()}
+	if len(w.Nodes) == 0 {
+		w.Keys = []string{TargetsKey(it.Entry)}
+		return w
+	}
+	w.Keys = make([]string, len(w.Nodes))
+	for i, n := range w.Nodes {
+		w.Keys[i] = NodeKey(it.Entry.Name, n)
+	}
+	return w
+}

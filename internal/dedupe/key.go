@@ -1,0 +1,70 @@
+// Package dedupe decides which entries of a request are new work: it names
+// each (document, node) or (document, targets) with a stable key, drops the
+// later duplicates inside one request, and claims keys in DynamoDB so that two
+// invocations never associate the same key.
+package dedupe
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+// NodeKey names the association of a document with one managed node. SSM
+// refuses a second association of the same document with a node, so this is
+// the unit of "done once".
+func NodeKey(document, node string) string {
+	return "node#" + document + "#" + node
+}
+
+// TargetsKey names an association that targets tags, resource groups,
+// TargetMaps or TargetLocations: a hash of the document and its targets,
+// canonicalised so that the order of targets and of their values does not
+// make two equal requests look different.
+func TargetsKey(e request.Entry) string {
+	type canon struct {
+		Targets         []request.Target         `json:",omitempty"`
+		TargetMaps      []map[string][]string    `json:",omitempty"`
+		TargetLocations []request.TargetLocation `json:",omitempty"`
+	}
+	c := canon{
+		Targets:         sortedTargets(e.Targets),
+		TargetLocations: e.TargetLocations,
+	}
+	for _, m := range e.TargetMaps {
+		sorted := make(map[string][]string, len(m))
+		for k, v := range m {
+			sorted[k] = sortedCopy(v)
+		}
+		c.TargetMaps = append(c.TargetMaps, sorted)
+	}
+	// json.Marshal of these types cannot fail (strings, slices, string maps),
+	// and it writes map keys in sorted order, which is what makes it canonical.
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(append([]byte(e.Name+"\x00"), b...))
+	return "targets#" + e.Name + "#" + hex.EncodeToString(sum[:16])
+}
+
+func sortedTargets(ts []request.Target) []request.Target {
+	out := make([]request.Target, len(ts))
+	for i, t := range ts {
+		out[i] = request.Target{Key: t.Key, Values: sortedCopy(t.Values)}
+	}
+	slices.SortFunc(out, func(a, b request.Target) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return slices.Compare(a.Values, b.Values)
+	})
+	return out
+}
+
+func sortedCopy(v []string) []string {
+	out := slices.Clone(v)
+	slices.Sort(out)
+	return out
+}

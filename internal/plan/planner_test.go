@@ -1,0 +1,97 @@
+package plan
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
+)
+
+func items(nodes ...string) []work.Item {
+	out := make([]work.Item, len(nodes))
+	for i, n := range nodes {
+		if n == "" {
+			out[i] = work.Item{Path: fmt.Sprintf("Entries[%d]", i)} // tag-targeted: no nodes
+			continue
+		}
+		out[i] = work.Item{Path: fmt.Sprintf("Entries[%d]", i), Nodes: []string{n}}
+	}
+	return out
+}
+
+func TestBatches(t *testing.T) {
+	tests := []struct {
+		name  string
+		items []work.Item
+		size  int
+		want  [][]string // paths per batch
+	}{
+		{"empty", nil, 10, nil},
+		{"exact fill", items("a", "b", "c", "d"), 2, [][]string{{"Entries[0]", "Entries[1]"}, {"Entries[2]", "Entries[3]"}}},
+		{"remainder", items("a", "b", "c"), 2, [][]string{{"Entries[0]", "Entries[1]"}, {"Entries[2]"}}},
+		{"repeated node goes to next batch", items("a", "a", "b"), 3, [][]string{{"Entries[0]", "Entries[2]"}, {"Entries[1]"}}},
+		{"node repeated three times", items("a", "a", "a"), 10, [][]string{{"Entries[0]"}, {"Entries[1]"}, {"Entries[2]"}}},
+		{"untargeted entries fill gaps", items("a", "a", "", ""), 2, [][]string{{"Entries[0]", "Entries[2]"}, {"Entries[1]", "Entries[3]"}}},
+		{"size below one is one", items("a", "b"), 0, [][]string{{"Entries[0]"}, {"Entries[1]"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Batches(tt.items, tt.size)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d batches, want %d: %v", len(got), len(tt.want), got)
+			}
+			for i, b := range got {
+				if len(b) != len(tt.want[i]) {
+					t.Fatalf("batch %d has %d items, want %v", i, len(b), tt.want[i])
+				}
+				for j, it := range b {
+					if it.Path != tt.want[i][j] {
+						t.Errorf("batch %d item %d = %s, want %s", i, j, it.Path, tt.want[i][j])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestBatchesInvariants(t *testing.T) {
+	// 1,000 entries over 300 nodes, several documents per node.
+	var its []work.Item
+	for i := range 1000 {
+		its = append(its, work.Item{Path: fmt.Sprint(i), Nodes: []string{fmt.Sprintf("i-%017d", i%300)}})
+	}
+	const size = 10
+	batches := Batches(its, size)
+	seen := 0
+	for i, b := range batches {
+		if len(b) == 0 || len(b) > size {
+			t.Fatalf("batch %d has %d entries", i, len(b))
+		}
+		nodes := map[string]bool{}
+		for _, it := range b {
+			if nodes[it.Nodes[0]] {
+				t.Fatalf("batch %d names node %s twice", i, it.Nodes[0])
+			}
+			nodes[it.Nodes[0]] = true
+		}
+		seen += len(b)
+	}
+	if seen != len(its) {
+		t.Fatalf("planned %d entries, want %d", seen, len(its))
+	}
+	if min := (len(its) + size - 1) / size; len(batches) != min {
+		t.Errorf("%d batches, want the minimum %d", len(batches), min)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	b := Batch(items("a", "b", "c"))
+	l, r := Split(b)
+	if len(l) != 1 || len(r) != 2 || l[0].Path != "Entries[0]" || r[1].Path != "Entries[2]" {
+		t.Fatalf("Split = %v, %v", l, r)
+	}
+	l = append(l, work.Item{Path: "x"}) // must not overwrite r[0]
+	if r[0].Path != "Entries[1]" {
+		t.Fatal("left half aliases the right one")
+	}
+}

@@ -1,0 +1,208 @@
+// Package report is the outcome of one invocation: every entry of the
+// request, and for node-targeted entries every node, in exactly one of four
+// lists, with counts.
+package report
+
+import (
+	"strconv"
+	"time"
+
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+// Result is the function's answer.
+type Result struct {
+	Successful   []Association  `json:"Successful"`
+	Failed       []Failure      `json:"Failed"`
+	Deduplicated []Deduplicated `json:"Deduplicated"`
+	Unprocessed  []Unprocessed  `json:"Unprocessed"`
+	Summary      Summary        `json:"Summary"`
+
+	// CallLatencies are the durations of the SSM calls, for metrics.
+	CallLatencies []time.Duration `json:"-"`
+}
+
+// Fault values, as SSM reports them.
+const (
+	FaultClient  = "Client"
+	FaultServer  = "Server"
+	FaultUnknown = "Unknown"
+)
+
+// Failure is an entry that will not be associated by this invocation.
+type Failure struct {
+	Entry    request.Entry `json:"Entry"`
+	Fault    string        `json:"Fault"`
+	Message  string        `json:"Message"`
+	Attempts int           `json:"Attempts"`
+}
+
+// Retryable says whether sending the entry again could succeed.
+func (f Failure) Retryable() bool { return f.Fault != FaultClient }
+
+// Reasons an entry was deduplicated.
+const (
+	ReasonDuplicateInRequest = "duplicate in request"
+	ReasonAlreadyAssociated  = "already associated"
+	ReasonInProgress         = "in progress elsewhere"
+	ReasonAlreadyExists      = "already exists in SSM"
+)
+
+// Deduplicated is an entry, or one node of an entry, that was not sent
+// because it is, or is being, associated already.
+type Deduplicated struct {
+	Entry         request.Entry `json:"Entry"`
+	Reason        string        `json:"Reason"`
+	AssociationId string        `json:"AssociationId,omitempty"`
+}
+
+// Unprocessed is an entry this invocation did not finish; its claims were
+// released, so sending the request again is safe and completes it.
+type Unprocessed struct {
+	Entry  request.Entry `json:"Entry"`
+	Reason string        `json:"Reason"`
+}
+
+// Summary counts the lists and the work it took.
+type Summary struct {
+	Requested    int `json:"Requested"`
+	Successful   int `json:"Successful"`
+	Failed       int `json:"Failed"`
+	Deduplicated int `json:"Deduplicated"`
+	Unprocessed  int `json:"Unprocessed"`
+	Calls        int `json:"Calls"`
+	Retries      int `json:"Retries"`
+	Throttles    int `json:"Throttles"`
+}
+
+// Tally fills the list counts of the summary from the lists.
+func (r *Result) Tally() {
+	r.Summary.Successful = len(r.Successful)
+	r.Summary.Failed = len(r.Failed)
+	r.Summary.Deduplicated = len(r.Deduplicated)
+	r.Summary.Unprocessed = len(r.Unprocessed)
+}
+
+// Retryable says whether anything is left that a later invocation could
+// finish: a Failed entry whose fault is not the caller's, or an Unprocessed
+// one.
+func (r *Result) Retryable() bool {
+	if len(r.Unprocessed) > 0 {
+		return true
+	}
+	for _, f := range r.Failed {
+		if f.Retryable() {
+			return true
+		}
+	}
+	return false
+}
+
+// Redacted returns the result with the Parameters values of every entry
+// replaced: a result travels to API clients, queues and dead-letter queues,
+// and parameters may hold secrets.
+func (r Result) Redacted() Result {
+	out := r
+	out.Successful = append([]Association(nil), r.Successful...)
+	for i := range out.Successful {
+		out.Successful[i].Parameters = request.Entry{Parameters: r.Successful[i].Parameters}.Redacted().Parameters
+	}
+	out.Failed = append([]Failure(nil), r.Failed...)
+	for i := range out.Failed {
+		out.Failed[i].Entry = out.Failed[i].Entry.Redacted()
+	}
+	out.Deduplicated = append([]Deduplicated(nil), r.Deduplicated...)
+	for i := range out.Deduplicated {
+		out.Deduplicated[i].Entry = out.Deduplicated[i].Entry.Redacted()
+	}
+	out.Unprocessed = append([]Unprocessed(nil), r.Unprocessed...)
+	for i := range out.Unprocessed {
+		out.Unprocessed[i].Entry = out.Unprocessed[i].Entry.Redacted()
+	}
+	return out
+}
+
+// Association is an AssociationDescription as CreateAssociationBatch returns
+// it, with only the members SSM set, and dates as epoch seconds like the
+// service's own JSON.
+type Association struct {
+	AssociationId      string                `json:"AssociationId"`
+	AssociationName    string                `json:"AssociationName,omitempty"`
+	AssociationVersion string                `json:"AssociationVersion,omitempty"`
+	Name               string                `json:"Name"`
+	DocumentVersion    string                `json:"DocumentVersion,omitempty"`
+	InstanceId         string                `json:"InstanceId,omitempty"`
+	Targets            []request.Target      `json:"Targets,omitempty"`
+	TargetMaps         []map[string][]string `json:"TargetMaps,omitempty"`
+	Parameters         map[string][]string   `json:"Parameters,omitempty"`
+	ScheduleExpression string                `json:"ScheduleExpression,omitempty"`
+	Date               *EpochSeconds         `json:"Date,omitempty"`
+	Status             *Status               `json:"Status,omitempty"`
+	Overview           *Overview             `json:"Overview,omitempty"`
+}
+
+// Status is AssociationStatus.
+type Status struct {
+	Name    string        `json:"Name"`
+	Message string        `json:"Message,omitempty"`
+	Date    *EpochSeconds `json:"Date,omitempty"`
+}
+
+// Overview is AssociationOverview.
+type Overview struct {
+	Status         string `json:"Status,omitempty"`
+	DetailedStatus string `json:"DetailedStatus,omitempty"`
+}
+
+// FromSDK converts an AssociationDescription.
+func FromSDK(d ssmtypes.AssociationDescription) Association {
+	a := Association{
+		AssociationId:      deref(d.AssociationId),
+		AssociationName:    deref(d.AssociationName),
+		AssociationVersion: deref(d.AssociationVersion),
+		Name:               deref(d.Name),
+		DocumentVersion:    deref(d.DocumentVersion),
+		InstanceId:         deref(d.InstanceId),
+		TargetMaps:         d.TargetMaps,
+		Parameters:         d.Parameters,
+		ScheduleExpression: deref(d.ScheduleExpression),
+		Date:               epoch(d.Date),
+	}
+	for _, t := range d.Targets {
+		a.Targets = append(a.Targets, request.Target{Key: deref(t.Key), Values: t.Values})
+	}
+	if s := d.Status; s != nil {
+		a.Status = &Status{Name: string(s.Name), Message: deref(s.Message), Date: epoch(s.Date)}
+	}
+	if o := d.Overview; o != nil {
+		a.Overview = &Overview{Status: deref(o.Status), DetailedStatus: deref(o.DetailedStatus)}
+	}
+	return a
+}
+
+// EpochSeconds marshals a time as SSM does: seconds since the epoch, with
+// milliseconds as a fraction.
+type EpochSeconds time.Time
+
+// MarshalJSON writes the time as a JSON number.
+func (t EpochSeconds) MarshalJSON() ([]byte, error) {
+	ms := time.Time(t).UnixMilli()
+	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
+}
+
+func epoch(t *time.Time) *EpochSeconds {
+	if t == nil {
+		return nil
+	}
+	e := EpochSeconds(*t)
+	return &e
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
