@@ -1,0 +1,70 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "claims"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{DedupeTable: "claims", BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, MaxAttempts: 5,
+		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second}
+	if c != want {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+}
+
+func TestValues(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "t", "BATCH_SIZE": "50", "CALLS_PER_SECOND": "0",
+		"MAX_CONCURRENCY": "8", "MAX_ATTEMPTS": "2", "DEDUPE_TTL": "90m", "MAX_ENTRIES": "5", "API_TIMEOUT": "10s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchSize != 50 || c.CallsPerSecond != 0 || c.MaxConcurrency != 8 || c.MaxAttempts != 2 ||
+		c.DedupeTTL != 90*time.Minute || c.MaxEntries != 5 || c.APITimeout != 10*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "DEDUPE_TABLE: required"},
+		{map[string]string{"DEDUPE_TABLE": "t", "BATCH_SIZE": "ten"}, `BATCH_SIZE: "ten" is not an integer`},
+		{map[string]string{"DEDUPE_TABLE": "t", "BATCH_SIZE": "0"}, "BATCH_SIZE: 0 out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "MAX_CONCURRENCY": "-1"}, "MAX_CONCURRENCY: -1 out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "fast"}, `CALLS_PER_SECOND: "fast" is not a number`},
+		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "-2"}, "CALLS_PER_SECOND: -2 out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS: 0 out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "DEDUPE_TTL": "1 day"}, `DEDUPE_TTL: "1 day" is not a duration`},
+		{map[string]string{"DEDUPE_TABLE": "t", "DEDUPE_TTL": "1s"}, "DEDUPE_TTL: 1s out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "MAX_ENTRIES": "0"}, "MAX_ENTRIES: 0 out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "API_TIMEOUT": "25"}, `API_TIMEOUT: "25" is not a duration`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := FromLookup(lookup(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEveryVariableHasADoc(t *testing.T) {
+	for _, v := range Variables {
+		if v.Doc == "" || strings.ToUpper(v.Name) != v.Name {
+			t.Errorf("variable %+v", v)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package dedupe
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+func TestTargetsKeyIsCanonical(t *testing.T) {
+	a := request.Entry{Name: "D", Targets: []request.Target{{Key: "tag:Env", Values: []string{"a", "b"}}, {Key: "tag:Team", Values: []string{"x"}}}}
+	b := request.Entry{Name: "D", Targets: []request.Target{{Key: "tag:Team", Values: []string{"x"}}, {Key: "tag:Env", Values: []string{"b", "a"}}}}
+	if TargetsKey(a) != TargetsKey(b) {
+		t.Error("order of targets or values changes the key")
+	}
+	c := b
+	c.Name = "E"
+	if TargetsKey(a) == TargetsKey(c) {
+		t.Error("document is not part of the key")
+	}
+	m1 := request.Entry{Name: "D", TargetMaps: []map[string][]string{{"k": {"2", "1"}}}}
+	m2 := request.Entry{Name: "D", TargetMaps: []map[string][]string{{"k": {"1", "2"}}}}
+	if TargetsKey(m1) != TargetsKey(m2) {
+		t.Error("TargetMaps value order changes the key")
+	}
+	if m1.TargetMaps[0]["k"][0] != "2" {
+		t.Error("computing the key changed the entry")
+	}
+}
+
+func TestInRequest(t *testing.T) {
+	node := func(n string) *string { return aws.String(n) }
+	items := []request.Item{
+		{Path: "Entries[0]", Entry: request.Entry{Name: "D", InstanceId: node("i-1")}},
+		{Path: "Entries[1]", Entry: request.Entry{Name: "D", Targets: []request.Target{{Key: "InstanceIds", Values: []string{"i-1", "i-2"}}}}},
+		{Path: "Entries[2]", Entry: request.Entry{Name: "E", InstanceId: node("i-1")}},
+		{Path: "Entries[3]", Entry: request.Entry{Name: "D", InstanceId: node("i-2")}},
+		{Path: "Entries[4]", Entry: request.Entry{Name: "D", InstanceId: node("bad")}, Problems: []request.FieldError{{Path: "x", Message: "y"}}},
+		{Path: "Entries[5]", Entry: request.Entry{Name: "D", Targets: []request.Target{{Key: "tag:A", Values: []string{"1"}}}}},
+		{Path: "Entries[6]", Entry: request.Entry{Name: "D", Targets: []request.Target{{Key: "tag:A", Values: []string{"1"}}}}},
+	}
+	work, dups := InRequest(items)
+	var paths []string
+	for _, w := range work {
+		paths = append(paths, w.Path)
+	}
+	want := []string{"Entries[0]", "Entries[1]", "Entries[2]", "Entries[5]"}
+	if len(paths) != len(want) {
+		t.Fatalf("work %v, want %v", paths, want)
+	}
+	for i := range want {
+		if paths[i] != want[i] {
+			t.Fatalf("work %v, want %v", paths, want)
+		}
+	}
+	// Entries[1] keeps only i-2; its i-1 is a duplicate of Entries[0].
+	if got := work[1].Entry.Targets[0].Values; len(got) != 1 || got[0] != "i-2" || work[1].Keys[0] != NodeKey("D", "i-2") {
+		t.Errorf("narrowed entry %+v keys %v", work[1].Entry, work[1].Keys)
+	}
+	if len(dups) != 3 {
+		t.Fatalf("dups %+v", dups)
+	}
+	for _, d := range dups {
+		if d.Reason != report.ReasonDuplicateInRequest {
+			t.Errorf("reason %q", d.Reason)
+		}
+	}
+	if v := dups[0].Entry.Targets[0].Values; len(v) != 1 || v[0] != "i-1" {
+		t.Errorf("first duplicate is %+v, want Entries[1] narrowed to i-1", dups[0].Entry)
+	}
+}

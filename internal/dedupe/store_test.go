@@ -1,0 +1,203 @@
+package dedupe
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
+)
+
+var ddb *testinfra.DynamoDB
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(func() int {
+		if !testing.Short() && testinfra.CheckTools(testinfra.ToolDynamoDBLocal) == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var err error
+			if ddb, err = testinfra.StartDynamoDBLocal(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "DynamoDB Local:", err)
+				return 1
+			}
+			defer ddb.Close()
+		}
+		return m.Run()
+	}())
+}
+
+var tables atomic.Int64
+
+// newStore returns a store on a fresh table whose clock the test sets.
+func newStore(t *testing.T) (*Store, *dynamodb.Client, *time.Time) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs DynamoDB Local")
+	}
+	testinfra.RequireTools(t, testinfra.ToolDynamoDBLocal)
+	client := ddb.Client()
+	table := fmt.Sprintf("store-%d", tables.Add(1))
+	if _, err := client.CreateTable(context.Background(), TableDefinition(table)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Millisecond)
+	s := NewStore(client, table, time.Hour)
+	s.now = func() time.Time { return now }
+	return s, client, &now
+}
+
+func get(t *testing.T, c *dynamodb.Client, s *Store, key string) (record, bool) {
+	t.Helper()
+	out, err := c.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: keyOf(key), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Item == nil {
+		return record{}, false
+	}
+	var r record
+	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r, true
+}
+
+func TestClaimLifecycle(t *testing.T) {
+	ctx := context.Background()
+	s, c, now := newStore(t)
+	lease := now.Add(30 * time.Second)
+
+	ok, _, err := s.Claim(ctx, "k", "A", lease)
+	if err != nil || !ok {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	r, _ := get(t, c, s, "k")
+	if r.Status != statusClaimed || r.Owner != "A" || r.LeaseExpiry != lease.UnixMilli() || r.Expiration <= lease.Unix() {
+		t.Fatalf("claimed record %+v", r)
+	}
+
+	// A live lease keeps others out, and says until when.
+	ok, h, err := s.Claim(ctx, "k", "B", lease)
+	if err != nil || ok || h.Associated || !h.LeaseExpiry.Equal(lease) {
+		t.Fatalf("second claim: ok %v holder %+v err %v", ok, h, err)
+	}
+	// Only the owner completes or releases.
+	if err := s.Complete(ctx, "k", "B", "x"); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("complete by B: %v", err)
+	}
+	if err := s.Release(ctx, "k", "B"); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("release by B: %v", err)
+	}
+	if err := s.Complete(ctx, "k", "A", "assoc-1"); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = get(t, c, s, "k")
+	if r.Status != statusAssociated || r.AssociationID != "assoc-1" || r.LeaseExpiry != 0 || r.Expiration != now.Add(time.Hour).Unix() {
+		t.Fatalf("completed record %+v", r)
+	}
+	ok, h, err = s.Claim(ctx, "k", "C", lease)
+	if err != nil || ok || !h.Associated || h.AssociationID != "assoc-1" {
+		t.Fatalf("claim of associated key: ok %v holder %+v err %v", ok, h, err)
+	}
+	// Completed claims can no longer be released.
+	if err := s.Release(ctx, "k", "A"); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("release of an associated key: %v", err)
+	}
+	// Past DEDUPE_TTL the association is forgotten, even though DynamoDB's
+	// TTL deletion has not happened yet.
+	*now = now.Add(time.Hour + time.Second)
+	if ok, _, err := s.Claim(ctx, "k", "D", now.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("claim after the TTL: %v %v", ok, err)
+	}
+}
+
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	ctx := context.Background()
+	s, c, now := newStore(t)
+	if ok, _, err := s.Claim(ctx, "k", "crashed", now.Add(time.Second)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	*now = now.Add(2 * time.Second)
+	if ok, _, err := s.Claim(ctx, "k", "B", now.Add(time.Minute)); !ok || err != nil {
+		t.Fatalf("takeover: %v %v", ok, err)
+	}
+	// The crashed owner coming back finds its claim gone.
+	if err := s.Complete(ctx, "k", "crashed", "x"); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("late completion: %v", err)
+	}
+	r, _ := get(t, c, s, "k")
+	if r.Owner != "B" {
+		t.Fatalf("record %+v", r)
+	}
+}
+
+func TestLeaseIsAlwaysSet(t *testing.T) {
+	// A deadline already passed (0 ms left) must not leave a claim without
+	// an expiry (Powertools #4759).
+	s, c, now := newStore(t)
+	if ok, _, err := s.Claim(context.Background(), "k", "A", now.Add(-time.Second)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	r, _ := get(t, c, s, "k")
+	if r.LeaseExpiry <= now.UnixMilli() {
+		t.Fatalf("lease %d not after now %d", r.LeaseExpiry, now.UnixMilli())
+	}
+}
+
+func TestReleaseLetsOthersIn(t *testing.T) {
+	ctx := context.Background()
+	s, c, now := newStore(t)
+	if ok, _, _ := s.Claim(ctx, "k", "A", now.Add(time.Minute)); !ok {
+		t.Fatal("claim")
+	}
+	if err := s.Release(ctx, "k", "A"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found := get(t, c, s, "k"); found {
+		t.Fatal("released claim still stored")
+	}
+	if ok, _, _ := s.Claim(ctx, "k", "B", now.Add(time.Minute)); !ok {
+		t.Fatal("claim after release")
+	}
+}
+
+func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
+	s, _, now := newStore(t)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			ok, _, err := s.Claim(context.Background(), "contested", fmt.Sprint(i), now.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d winners", wins.Load())
+	}
+}
+
+func TestUnreachableTable(t *testing.T) {
+	s, _, now := newStore(t)
+	s.table = "no-such-table"
+	_, _, err := s.Claim(context.Background(), "k", "A", now.Add(time.Minute))
+	if err == nil || errors.Is(err, ErrNotOwner) {
+		t.Fatalf("claim on a missing table: %v", err)
+	}
+}

@@ -1,0 +1,150 @@
+// Package handler is the Lambda entry point's logic: it decodes whatever
+// event arrived, runs the request through the engine within the right time
+// budget, and answers in the shape the trigger expects.
+package handler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/metrics"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+// runner is the engine as the handler uses it.
+type runner interface {
+	Run(context.Context, associate.Job) (report.Result, error)
+}
+
+// Handler answers invocations.
+type Handler struct {
+	engine  runner
+	cfg     config.Config
+	log     *slog.Logger
+	metrics io.Writer
+	now     func() time.Time
+}
+
+// New returns a handler. metrics receives one EMF line per invocation
+// (os.Stdout in Lambda).
+func New(engine runner, cfg config.Config, log *slog.Logger, metrics io.Writer) *Handler {
+	return &Handler{engine: engine, cfg: cfg, log: log, metrics: metrics, now: time.Now}
+}
+
+// noDeadline is the budget assumed when the context has no deadline, which
+// only happens outside Lambda: the Lambda maximum.
+const noDeadline = 15 * time.Minute
+
+// Invoke handles one event of any supported trigger.
+func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+	start := h.now()
+	inv, err := event.Decode(payload)
+	if err != nil {
+		return h.reject(ctx, inv, err)
+	}
+	req, err := request.Parse(inv.Body, request.Limits{MaxEntries: h.cfg.MaxEntries})
+	if err != nil {
+		return h.reject(ctx, inv, err)
+	}
+
+	lambdaEnd, ok := ctx.Deadline()
+	if !ok {
+		lambdaEnd = start.Add(noDeadline)
+	}
+	end := lambdaEnd
+	if inv.IsAPI() && start.Add(h.cfg.APITimeout).Before(end) {
+		end = start.Add(h.cfg.APITimeout)
+	}
+	job := associate.Job{
+		Request:    req,
+		Owner:      owner(ctx),
+		Deadline:   end.Add(-wrapUp(end.Sub(start))),
+		LeaseUntil: lambdaEnd,
+	}
+	res, err := h.engine.Run(ctx, job)
+	h.observe(ctx, inv, res, err, h.now().Sub(start))
+	if err != nil {
+		if errors.Is(err, associate.ErrUnavailable) {
+			return h.respond(inv, http.StatusServiceUnavailable, errorBody{
+				Message: "a dependency could not be reached and nothing was done; send the request again: " + err.Error(),
+			}, &UnavailableError{Cause: err})
+		}
+		return nil, fmt.Errorf("associate: %w", err)
+	}
+	out := res.Redacted()
+	if inv.IsAPI() {
+		return h.respond(inv, http.StatusOK, out, nil)
+	}
+	if out.Retryable() {
+		// Returning an error hands the event to Lambda's own retries and
+		// dead-letter queue; the dedupe table makes the retry safe.
+		return nil, &IncompleteError{Summary: out.Summary}
+	}
+	return out, nil
+}
+
+// wrapUp is the time kept after the last call for releasing claims and
+// answering: a tenth of the budget, between 200 ms and 2 s.
+func wrapUp(budget time.Duration) time.Duration {
+	return min(max(budget/10, 200*time.Millisecond), 2*time.Second)
+}
+
+// owner names this invocation in the claim table. The request ID alone is
+// not enough: Lambda reuses it when it retries an asynchronous event, and a
+// retry must not mistake the failed attempt's claims for its own.
+func owner(ctx context.Context) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	id := "local"
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		id = lc.AwsRequestID
+	}
+	return id + "/" + hex.EncodeToString(b[:])
+}
+
+// observe writes the invocation's summary log line and its metrics. Neither
+// carries entries, so no parameter value can reach them.
+func (h *Handler) observe(ctx context.Context, inv event.Invocation, res report.Result, err error, took time.Duration) {
+	s := res.Summary
+	attrs := []any{
+		"source", string(inv.Source), "requested", s.Requested, "successful", s.Successful,
+		"failed", s.Failed, "deduplicated", s.Deduplicated, "unprocessed", s.Unprocessed,
+		"calls", s.Calls, "retries", s.Retries, "throttles", s.Throttles, "durationMs", took.Milliseconds(),
+	}
+	if err != nil {
+		h.log.ErrorContext(ctx, "association request failed", append(attrs, "error", err.Error())...)
+	} else {
+		h.log.InfoContext(ctx, "association request done", attrs...)
+	}
+	fn := lambdacontext.FunctionName
+	if fn == "" {
+		fn = "local"
+	}
+	if werr := metrics.Write(h.metrics, metrics.Invocation{
+		Function: fn,
+		Source:   string(inv.Source),
+		Counts: map[string]int{
+			"Requested": s.Requested, "Successful": s.Successful, "Failed": s.Failed,
+			"Deduplicated": s.Deduplicated, "Unprocessed": s.Unprocessed,
+			"Calls": s.Calls, "Retries": s.Retries, "Throttles": s.Throttles,
+		},
+		CallLatency: res.CallLatencies,
+		Time:        h.now(),
+	}); werr != nil {
+		h.log.WarnContext(ctx, "metrics not written", "error", werr)
+	}
+}
