@@ -4,6 +4,8 @@
 package report
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -102,24 +104,24 @@ func (r *Result) Retryable() bool {
 
 // Redacted returns the result with the Parameters values of every entry
 // replaced: a result travels to API clients, queues and dead-letter queues,
-// and parameters may hold secrets.
+// and parameters may hold secrets. Lists stay non-nil, so they marshal as []
+// rather than null.
 func (r Result) Redacted() Result {
 	out := r
-	out.Successful = append([]Association(nil), r.Successful...)
-	for i := range out.Successful {
-		out.Successful[i].Parameters = request.Entry{Parameters: r.Successful[i].Parameters}.Redacted().Parameters
-	}
-	out.Failed = append([]Failure(nil), r.Failed...)
-	for i := range out.Failed {
-		out.Failed[i].Entry = out.Failed[i].Entry.Redacted()
-	}
-	out.Deduplicated = append([]Deduplicated(nil), r.Deduplicated...)
-	for i := range out.Deduplicated {
-		out.Deduplicated[i].Entry = out.Deduplicated[i].Entry.Redacted()
-	}
-	out.Unprocessed = append([]Unprocessed(nil), r.Unprocessed...)
-	for i := range out.Unprocessed {
-		out.Unprocessed[i].Entry = out.Unprocessed[i].Entry.Redacted()
+	out.Successful = redactEach(r.Successful, func(a *Association) {
+		a.Parameters = request.Entry{Parameters: a.Parameters}.Redacted().Parameters
+	})
+	out.Failed = redactEach(r.Failed, func(f *Failure) { f.Entry = f.Entry.Redacted() })
+	out.Deduplicated = redactEach(r.Deduplicated, func(d *Deduplicated) { d.Entry = d.Entry.Redacted() })
+	out.Unprocessed = redactEach(r.Unprocessed, func(u *Unprocessed) { u.Entry = u.Entry.Redacted() })
+	return out
+}
+
+func redactEach[T any](in []T, redact func(*T)) []T {
+	out := make([]T, len(in))
+	copy(out, in)
+	for i := range out {
+		redact(&out[i])
 	}
 	return out
 }
@@ -190,6 +192,16 @@ type EpochSeconds time.Time
 func (t EpochSeconds) MarshalJSON() ([]byte, error) {
 	ms := time.Time(t).UnixMilli()
 	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
+}
+
+// UnmarshalJSON reads a JSON number of epoch seconds.
+func (t *EpochSeconds) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("epoch seconds: %w", err)
+	}
+	*t = EpochSeconds(time.UnixMilli(int64(math.Round(f * 1000))))
+	return nil
 }
 
 func epoch(t *time.Time) *EpochSeconds {
