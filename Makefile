@@ -1,0 +1,50 @@
+# ssm-association-batcher — every command a developer, CI or `sam build` runs.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+GO    ?= go
+PKGS  := ./...
+# The Lambda binary, as `sam build` and deployments build it.
+LAMBDA_BUILD := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
+
+.PHONY: help tools build build-AssociateFunction test test-unit demo lint ssm-local fuzz bench bench-quick clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
+
+tools: ## install DynamoDB Local and the Lambda Runtime Interface Emulator into .tools/
+	@bash scripts/install-tools.sh
+
+build: ## build the Lambda bootstrap for arm64 into build/associate/bootstrap (what sam build runs)
+	$(LAMBDA_BUILD) -o build/associate/bootstrap ./functions/associate
+
+# sam build (BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
+build-AssociateFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/associate
+
+test: tools ## run every test: unit, integration (DynamoDB Local, SSM emulator), end to end (Lambda RIE), template
+	$(GO) vet $(PKGS)
+	$(GO) test -race -timeout 12m $(PKGS)
+
+test-unit: ## unit tests only (no local services)
+	$(GO) test -race -short $(PKGS)
+
+demo: tools ## run the real function against the SSM emulator and DynamoDB Local and print the outcome
+	$(GO) run ./cmd/demo
+
+lint: ## go vet, gofmt and cfn-lint on template.yaml
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint is not installed: it ships with the Python tools of this machine kind (pip install cfn-lint elsewhere)"; exit 1; }
+	cfn-lint template.yaml
+
+ssm-local: ## run the SSM emulator in the foreground (flags: make ssm-local ARGS="-rate 5")
+	$(GO) run ./cmd/ssm-local $(ARGS)
+
+FUZZTIME ?= 60s
+fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/request
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/event
+
+clean: ## remove build outputs (not .tools/)
+	rm -rf build .aws-sam

@@ -1,0 +1,192 @@
+// Package faultproxy is a reverse proxy that injects failures into requests to
+// an AWS JSON-protocol service, for tests that run against the real DynamoDB
+// Local and need DynamoDB to throttle, fail, or lose a connection on demand.
+//
+// Put a Proxy in front of the service (it is an http.Handler: serve it with
+// httptest.NewServer, HTTP/1.1), point the SDK client's BaseEndpoint at it, and
+// say with SetRules which operations fail and how. Requests that no rule
+// fails are forwarded unchanged, Host header included (the one SigV4 signed),
+// and so are the target's answers; only hop-by-hop headers stay behind.
+//
+// The injected errors are answered as DynamoDB answers them (awsJson1.0
+// bodies with a com.amazonaws.dynamodb.v20120810 __type), so the SDK turns
+// them into the same typed errors and retry decisions as the real service's.
+package faultproxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Proxy forwards requests to a target and fails the ones its rules pick.
+// It is safe for concurrent use.
+type Proxy struct {
+	target    *url.URL
+	transport *http.Transport
+	ids       atomic.Uint64 // for the request IDs of injected answers
+
+	mu    sync.Mutex
+	rules ruleSet
+	stats Stats
+}
+
+// New returns a Proxy, with no rules yet, in front of target (a base URL such
+// as DynamoDB Local's "http://127.0.0.1:8000"). seed fixes the draws of Rate
+// rules: the same requests, sent one after another, get the same faults.
+func New(target string, seed int64) (*Proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("faultproxy: target: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, fmt.Errorf("faultproxy: target %q is not an http(s)://host[:port] URL", target)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil               // never via an HTTP_PROXY
+	t.DisableCompression = true // pass bodies (and their x-amz-crc32) through as they are
+	return &Proxy{target: u, transport: t, rules: newRuleSet(seed), stats: Stats{}}, nil
+}
+
+// SetRules replaces the rules; Count rules start afresh. It panics on a rule
+// with an unknown Fault.
+func (p *Proxy) SetRules(rules ...Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules.set(rules)
+}
+
+// Stats returns a copy of the counts so far.
+func (p *Proxy) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats.clone()
+}
+
+// ServeHTTP forwards r, or fails it as the first rule that fires says.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op := operation(r)
+	fault, inject := p.pick(op)
+	if !inject {
+		p.forward(w, r, op)
+		return
+	}
+	switch fault {
+	case DropBeforeForward:
+		io.Copy(io.Discard, r.Body) // the whole request was sent; only the answer is lost
+		drop(w)
+	case DropAfterForward:
+		if resp, err := p.roundTrip(r, op); err == nil {
+			io.Copy(io.Discard, resp.Body) // wait until the target has answered
+			resp.Body.Close()
+		}
+		drop(w)
+	default:
+		io.Copy(io.Discard, r.Body)
+		p.writeError(w, fault)
+	}
+}
+
+// operation is the operation an awsJson request names in X-Amz-Target
+// ("DynamoDB_20120810.PutItem" is "PutItem"), or "".
+func operation(r *http.Request) string {
+	target := r.Header.Get("X-Amz-Target")
+	return target[strings.LastIndexByte(target, '.')+1:]
+}
+
+// pick decides r's fate and counts an injected fault.
+func (p *Proxy) pick(op string) (Fault, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, ok := p.rules.pick(op)
+	if ok {
+		p.stats.addInjected(op, f)
+	}
+	return f, ok
+}
+
+// hopHeaders belong to one connection, not to the request (RFC 9110 7.6.1).
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// roundTrip sends r to the target unchanged, but for hop-by-hop headers.
+func (p *Proxy) roundTrip(r *http.Request, op string) (*http.Response, error) {
+	out := r.Clone(r.Context()) // keeps Host: the one the client signed
+	out.RequestURI = ""
+	out.URL.Scheme = p.target.Scheme
+	out.URL.Host = p.target.Host
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	p.mu.Lock()
+	p.stats.addForwarded(op)
+	p.mu.Unlock()
+	return p.transport.RoundTrip(out)
+}
+
+// forward relays r to the target and the target's answer back.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, op string) {
+	resp, err := p.roundTrip(r, op)
+	if err != nil {
+		http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	for _, h := range hopHeaders {
+		w.Header().Del(h)
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// drop closes the client's connection without an answer.
+func drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // HTTP/2: the server resets the stream instead
+}
+
+// faultAnswers are DynamoDB's answers for the faults that get one.
+var faultAnswers = map[Fault]struct {
+	status  int
+	code    string
+	message string
+}{
+	Throttle: {http.StatusBadRequest, "ProvisionedThroughputExceededException",
+		"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."},
+	ServerError: {http.StatusInternalServerError, "InternalServerError",
+		"The server encountered an internal error trying to fulfill the request."},
+	Unavailable: {http.StatusServiceUnavailable, "ServiceUnavailable",
+		"DynamoDB is currently unavailable. (This should be a temporary state.)"},
+}
+
+// writeError answers as DynamoDB does: an awsJson1.0 error body with a
+// namespaced __type, a request ID, and the body's CRC32.
+func (p *Proxy) writeError(w http.ResponseWriter, f Fault) {
+	a := faultAnswers[f]
+	body, _ := json.Marshal(struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}{"com.amazonaws.dynamodb.v20120810#" + a.code, a.message})
+	h := w.Header()
+	h.Set("Content-Type", "application/x-amz-json-1.0")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Amzn-Requestid", fmt.Sprintf("FAULTPROXY%042d", p.ids.Add(1)))
+	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	w.WriteHeader(a.status)
+	w.Write(body)
+}

@@ -1,0 +1,99 @@
+package faultproxy
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Fault is a failure the proxy injects instead of, or after, forwarding.
+type Fault int
+
+const (
+	// Throttle answers HTTP 400 ProvisionedThroughputExceededException, as
+	// DynamoDB does; the SDK's standard retryer treats it as a throttle.
+	Throttle Fault = iota
+	// ServerError answers HTTP 500 InternalServerError.
+	ServerError
+	// Unavailable answers HTTP 503 ServiceUnavailable.
+	Unavailable
+	// DropBeforeForward closes the client's connection without forwarding:
+	// the request never reaches the target.
+	DropBeforeForward
+	// DropAfterForward forwards the request, waits for the target's whole
+	// response (so a write has been applied), then closes the client's
+	// connection without answering.
+	DropAfterForward
+
+	numFaults = iota
+)
+
+var faultNames = [numFaults]string{"Throttle", "ServerError", "Unavailable", "DropBeforeForward", "DropAfterForward"}
+
+func (f Fault) String() string {
+	if f < 0 || f >= numFaults {
+		return fmt.Sprintf("Fault(%d)", int(f))
+	}
+	return faultNames[f]
+}
+
+// Rule says which requests fail and how.
+//
+// A request is checked against the rules in order and gets the fault of the
+// first rule that fires; when none does, it is forwarded untouched.
+type Rule struct {
+	Operation string  // the X-Amz-Target operation, e.g. "PutItem"; "" matches any
+	Rate      float64 // probability per matching request, used when Count == 0
+	Count     int     // when > 0: fail exactly the next Count matching requests, then the rule is spent
+	Fault     Fault
+}
+
+// rule is a Rule with the failures it still owes (Count rules only).
+type rule struct {
+	Rule
+	left int
+}
+
+// ruleSet holds the rules and the seeded source of their Rate draws. It is
+// not safe for concurrent use: the Proxy guards it with its mutex.
+type ruleSet struct {
+	rules []rule
+	rng   *rand.Rand
+}
+
+func newRuleSet(seed int64) ruleSet {
+	return ruleSet{rng: rand.New(rand.NewPCG(uint64(seed), 0))}
+}
+
+// set replaces the rules. The random sequence carries on, so a test that
+// sends the same requests in the same order sees the same faults.
+func (s *ruleSet) set(rules []Rule) {
+	s.rules = make([]rule, len(rules))
+	for i, r := range rules {
+		if r.Fault < 0 || r.Fault >= numFaults {
+			panic(fmt.Sprintf("faultproxy: rule %d has unknown fault %v", i, r.Fault))
+		}
+		s.rules[i] = rule{Rule: r, left: r.Count}
+	}
+}
+
+// pick returns the fault to inject into a request for op, if any. Each
+// matching Rate rule it reaches draws one number, whether or not it fires.
+func (s *ruleSet) pick(op string) (Fault, bool) {
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.Operation != "" && r.Operation != op {
+			continue
+		}
+		if r.Count > 0 {
+			if r.left == 0 {
+				continue // spent
+			}
+			r.left--
+			return r.Fault, true
+		}
+		if s.rng.Float64() < r.Rate {
+			return r.Fault, true
+		}
+	}
+	return 0, false
+}
