@@ -123,6 +123,10 @@ func (s *Store) Claim(ctx context.Context, key, owner string, leaseUntil time.Ti
 		if uerr := attributevalue.UnmarshalMap(ccf.Item, &old); uerr != nil {
 			return false, Holder{}, fmt.Errorf("unmarshal holder of %s: %w", key, uerr)
 		}
+		if old.Status == statusClaimed && old.Owner == owner {
+			// Our own write: its answer was lost and the SDK retried it.
+			return true, Holder{}, nil
+		}
 		return false, Holder{
 			Associated:    old.Status == statusAssociated,
 			AssociationID: old.AssociationID,
