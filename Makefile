@@ -7,7 +7,7 @@ PKGS  := ./...
 # The Lambda binary, as `sam build` and deployments build it.
 LAMBDA_BUILD := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: help tools build build-AssociateFunction test test-unit demo lint ssm-local fuzz bench bench-quick clean
+.PHONY: help tools build build-AssociateFunction test test-unit demo lint ssm-local fuzz soak bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -22,9 +22,10 @@ build: ## build the Lambda bootstrap for arm64 into build/associate/bootstrap (w
 build-AssociateFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/associate
 
-test: tools ## run every test: unit, integration (DynamoDB Local, SSM emulator), end to end (Lambda RIE), template
+test: tools ## run every test: unit, integration (DynamoDB Local, SSM emulator), end to end (Lambda RIE), template, brief fuzzing
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 12m $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 test-unit: ## unit tests only (no local services)
 	$(GO) test -race -short $(PKGS)
@@ -42,9 +43,19 @@ ssm-local: ## run the SSM emulator in the foreground (flags: make ssm-local ARGS
 	$(GO) run ./cmd/ssm-local $(ARGS)
 
 FUZZTIME ?= 60s
-fuzz: ## run each fuzz target for FUZZTIME (default 60s)
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/request
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/event
+fuzz: ## run each fuzz target for FUZZTIME (default 60s; make test runs them for 10s)
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/request
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/event
+
+soak: tools ## the reliability fault matrix at a larger size (minutes)
+	SOAK=1 $(GO) test -race -timeout 60m -run 'Reliability|Soak' -v ./internal/reliability
+
+bench: tools ## benchmarks: throughput against the ideal, cost per entry, cold start (writes bench/results.json, BENCHMARKS.md)
+	$(GO) run ./cmd/bench
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/request ./internal/associate
+
+bench-quick: tools ## the benchmark program at n = 1,000 only (under a minute)
+	$(GO) run ./cmd/bench -quick
 
 clean: ## remove build outputs (not .tools/)
 	rm -rf build .aws-sam

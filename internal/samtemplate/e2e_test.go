@@ -113,6 +113,10 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 			if answer.StatusCode != http.StatusBadRequest {
 				t.Errorf("%s: statusCode %d, want 400; answer %s", name, answer.StatusCode, body)
 			}
+			var msg struct{ Message string }
+			if err := json.Unmarshal([]byte(answer.Body), &msg); err != nil || !strings.Contains(msg.Message, "JSON") {
+				t.Errorf("%s: body %q does not say the request is not valid JSON", name, answer.Body)
+			}
 		case source == "api-rest" || source == "api-http":
 			if answer.StatusCode != http.StatusOK {
 				t.Errorf("%s: statusCode %d, want 200; answer %s", name, answer.StatusCode, body)
