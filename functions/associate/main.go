@@ -16,6 +16,7 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/handler"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 )
 
 func main() {
@@ -44,5 +45,10 @@ func setup(ctx context.Context, log *slog.Logger) (*handler.Handler, error) {
 		CallsPerSecond: cfg.CallsPerSecond,
 		MaxAttempts:    cfg.MaxAttempts,
 	}, log)
-	return handler.New(engine, cfg, log, os.Stdout), nil
+	h := handler.New(engine, cfg, log, os.Stdout)
+	if cfg.AsyncEnabled() {
+		store := jobs.NewStore(awsclient.DynamoDB(awsCfg), cfg.JobsTable, cfg.JobTTL)
+		h.WithJobs(jobs.NewSubmitter(awsclient.SQS(awsCfg), cfg.JobsQueueURL, store, cfg.ChunkSize), store)
+	}
+	return h, nil
 }

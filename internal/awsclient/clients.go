@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -80,3 +82,9 @@ func (j fullJitter) BackoffDelay(attempt int, _ error) (time.Duration, error) {
 	}
 	return rand.N(d), nil
 }
+
+// SQS returns an SQS client for queueing job chunks.
+func SQS(cfg aws.Config) *sqs.Client { return sqs.NewFromConfig(cfg) }
+
+// EventBridge returns an EventBridge client for job completion events.
+func EventBridge(cfg aws.Config) *eventbridge.Client { return eventbridge.NewFromConfig(cfg) }

@@ -33,6 +33,31 @@ type Config struct {
 	// APITimeout is the budget of a request that came through API Gateway,
 	// whose integration gives up long before the Lambda does (API_TIMEOUT).
 	APITimeout time.Duration
+
+	// Asynchronous jobs: on when JobsTable and JobsQueueURL are both set.
+	JobsTable    string        // JOBS_TABLE
+	JobsQueueURL string        // JOBS_QUEUE_URL
+	EventBusName string        // EVENT_BUS_NAME: where job completion events go; empty: none
+	ChunkSize    int           // CHUNK_SIZE: entries per queue message
+	JobTTL       time.Duration // JOB_TTL: how long a job's record is kept
+
+	// Worker only.
+	AccountCallsPerSecond float64 // ACCOUNT_CALLS_PER_SECOND: SSM call budget shared by all workers; 0: CALLS_PER_SECOND per worker
+	WorkerMaxConcurrency  int     // WORKER_MAX_CONCURRENCY: the queue event source's MaximumConcurrency
+	MaxReceives           int     // MAX_RECEIVES: the queue's maxReceiveCount
+}
+
+// AsyncEnabled says whether asynchronous jobs are configured.
+func (c Config) AsyncEnabled() bool { return c.JobsTable != "" && c.JobsQueueURL != "" }
+
+// WorkerCallsPerSecond is one worker's share of the account's SSM call
+// budget: the event source never runs more than WorkerMaxConcurrency
+// workers, so their calls together stay within ACCOUNT_CALLS_PER_SECOND.
+func (c Config) WorkerCallsPerSecond() float64 {
+	if c.AccountCallsPerSecond <= 0 {
+		return c.CallsPerSecond
+	}
+	return c.AccountCallsPerSecond / float64(c.WorkerMaxConcurrency)
 }
 
 // Variable describes one environment variable the function reads.
@@ -53,6 +78,18 @@ var Variables = []Variable{
 	{"DEDUPE_TTL", "24h", "how long an associated (document, node) is remembered"},
 	{"MAX_ENTRIES", "10000", "entries accepted in one request"},
 	{"API_TIMEOUT", "25s", "working budget for requests that came through API Gateway"},
+	{"JOBS_TABLE", "", "DynamoDB table of asynchronous jobs; with JOBS_QUEUE_URL, turns asynchronous jobs on"},
+	{"JOBS_QUEUE_URL", "", "SQS queue of job chunks"},
+	{"EVENT_BUS_NAME", "", "EventBridge bus for 'Association Job Completed' events; empty: none are sent"},
+	{"CHUNK_SIZE", "500", "entries per job chunk (one queue message, one worker run)"},
+	{"JOB_TTL", "168h", "how long a job's status and outcomes are kept"},
+}
+
+// WorkerVariables are read by the worker function on top of Variables.
+var WorkerVariables = []Variable{
+	{"ACCOUNT_CALLS_PER_SECOND", "0", "SSM calls per second shared by all workers; 0 = CALLS_PER_SECOND for each worker"},
+	{"WORKER_MAX_CONCURRENCY", "2", "workers at most (the SQS event source's MaximumConcurrency)"},
+	{"MAX_RECEIVES", "5", "receives of a chunk before it goes to the dead-letter queue (the queue's maxReceiveCount)"},
 }
 
 // Load reads the configuration from the process environment.
@@ -65,7 +102,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		if v, ok := lookup(name); ok && v != "" {
 			return v
 		}
-		for _, v := range Variables {
+		for _, v := range append(Variables[:len(Variables):len(Variables)], WorkerVariables...) {
 			if v.Name == name {
 				return v.Default
 			}
@@ -87,17 +124,18 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.DedupeTTL = durationVar(get, "DEDUPE_TTL", time.Minute, 366*24*time.Hour, &errs)
 	c.APITimeout = durationVar(get, "API_TIMEOUT", time.Second, 15*time.Minute, &errs)
 
-	if s := get("CALLS_PER_SECOND"); s != "" {
-		f, err := strconv.ParseFloat(s, 64)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("CALLS_PER_SECOND: %q is not a number", s))
-		case f < 0 || f > 10000:
-			errs = append(errs, fmt.Errorf("CALLS_PER_SECOND: %v out of range, want 0 (unlimited) to 10000", f))
-		default:
-			c.CallsPerSecond = f
-		}
+	c.CallsPerSecond = rateVar(get, "CALLS_PER_SECOND", &errs)
+	c.AccountCallsPerSecond = rateVar(get, "ACCOUNT_CALLS_PER_SECOND", &errs)
+	c.JobsTable = get("JOBS_TABLE")
+	c.JobsQueueURL = get("JOBS_QUEUE_URL")
+	c.EventBusName = get("EVENT_BUS_NAME")
+	if (c.JobsTable == "") != (c.JobsQueueURL == "") {
+		errs = append(errs, errors.New("JOBS_TABLE and JOBS_QUEUE_URL: set both to turn asynchronous jobs on, or neither"))
 	}
+	c.ChunkSize = intVar(get, "CHUNK_SIZE", 1, 10000, &errs)
+	c.JobTTL = durationVar(get, "JOB_TTL", time.Hour, 366*24*time.Hour, &errs)
+	c.WorkerMaxConcurrency = intVar(get, "WORKER_MAX_CONCURRENCY", 2, 1000, &errs)
+	c.MaxReceives = intVar(get, "MAX_RECEIVES", 1, 1000, &errs)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
@@ -126,4 +164,16 @@ func durationVar(get func(string) string, name string, lo, hi time.Duration, err
 		*errs = append(*errs, fmt.Errorf("%s: %s out of range, want %s to %s", name, d, lo, hi))
 	}
 	return d
+}
+
+func rateVar(get func(string) string, name string, errs *[]error) float64 {
+	s := get(name)
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil:
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a number", name, s))
+	case f < 0 || f > 10000:
+		*errs = append(*errs, fmt.Errorf("%s: %v out of range, want 0 (unlimited) to 10000", name, f))
+	}
+	return f
 }

@@ -16,7 +16,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{DedupeTable: "claims", BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, MaxAttempts: 5,
-		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second}
+		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second,
+		ChunkSize: 500, JobTTL: 168 * time.Hour, WorkerMaxConcurrency: 2, MaxReceives: 5}
 	if c != want {
 		t.Fatalf("got %+v, want %+v", c, want)
 	}
@@ -50,6 +51,10 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DEDUPE_TABLE": "t", "DEDUPE_TTL": "1s"}, "DEDUPE_TTL: 1s out of range"},
 		{map[string]string{"DEDUPE_TABLE": "t", "MAX_ENTRIES": "0"}, "MAX_ENTRIES: 0 out of range"},
 		{map[string]string{"DEDUPE_TABLE": "t", "API_TIMEOUT": "25"}, `API_TIMEOUT: "25" is not a duration`},
+		{map[string]string{"DEDUPE_TABLE": "t", "JOBS_TABLE": "jobs"}, "JOBS_TABLE and JOBS_QUEUE_URL: set both"},
+		{map[string]string{"DEDUPE_TABLE": "t", "CHUNK_SIZE": "0"}, "CHUNK_SIZE: 0 out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "WORKER_MAX_CONCURRENCY": "1"}, "WORKER_MAX_CONCURRENCY: 1 out of range"},
+		{map[string]string{"DEDUPE_TABLE": "t", "ACCOUNT_CALLS_PER_SECOND": "x"}, `ACCOUNT_CALLS_PER_SECOND: "x" is not a number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -66,5 +71,22 @@ func TestEveryVariableHasADoc(t *testing.T) {
 		if v.Doc == "" || strings.ToUpper(v.Name) != v.Name {
 			t.Errorf("variable %+v", v)
 		}
+	}
+}
+
+func TestWorkerShareOfTheAccountRate(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "t", "ACCOUNT_CALLS_PER_SECOND": "20", "WORKER_MAX_CONCURRENCY": "4"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.WorkerCallsPerSecond(); got != 5 {
+		t.Errorf("WorkerCallsPerSecond = %v, want 20/4", got)
+	}
+	c.AccountCallsPerSecond = 0
+	if got := c.WorkerCallsPerSecond(); got != c.CallsPerSecond {
+		t.Errorf("without an account budget each worker uses CALLS_PER_SECOND, got %v", got)
+	}
+	if c.AsyncEnabled() {
+		t.Error("async on without a jobs table")
 	}
 }

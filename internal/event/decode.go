@@ -102,7 +102,9 @@ func decodeRESTAPI(payload []byte) (Invocation, error) {
 		return inv, malformed("API Gateway REST event", err)
 	}
 	inv.RequestID = req.RequestContext.RequestID
-	return apiBody(inv, req.HTTPMethod, req.Body, req.IsBase64Encoded)
+	inv.StatusBase = statusBase(req.Headers, req.RequestContext.Stage, req.Path, req.PathParameters)
+	inv.Query = req.QueryStringParameters
+	return apiBody(inv, req.HTTPMethod, req.Body, req.IsBase64Encoded, req.PathParameters)
 }
 
 func decodeHTTPAPI(payload []byte) (Invocation, error) {
@@ -112,11 +114,25 @@ func decodeHTTPAPI(payload []byte) (Invocation, error) {
 		return inv, malformed("API Gateway HTTP API event", err)
 	}
 	inv.RequestID = req.RequestContext.RequestID
-	return apiBody(inv, req.RequestContext.HTTP.Method, req.Body, req.IsBase64Encoded)
+	inv.StatusBase = statusBase(req.Headers, "", req.RawPath, req.PathParameters)
+	inv.Query = req.QueryStringParameters
+	if req.RequestContext.DomainName != "" {
+		inv.StatusBase = "https://" + req.RequestContext.DomainName + strings.TrimSuffix(req.RawPath, "/"+req.PathParameters[JobIDParameter])
+	}
+	return apiBody(inv, req.RequestContext.HTTP.Method, req.Body, req.IsBase64Encoded, req.PathParameters)
 }
 
 // apiBody checks the method and extracts the body of an API request.
-func apiBody(inv Invocation, method, body string, isBase64 bool) (Invocation, error) {
+func apiBody(inv Invocation, method, body string, isBase64 bool, pathParams map[string]string) (Invocation, error) {
+	// GET /associations/{jobId} reads a job's status.
+	if strings.EqualFold(method, http.MethodGet) {
+		id := pathParams[JobIDParameter]
+		if id == "" {
+			return inv, badRequest("GET needs a job ID: GET /associations/{jobId}; create associations with POST", nil)
+		}
+		inv.JobID = id
+		return inv, nil
+	}
 	// Creating associations changes state: only POST may do it, so a GET
 	// from a browser or a crawler does not create anything.
 	if !strings.EqualFold(method, http.MethodPost) {
@@ -216,4 +232,26 @@ func printable(s string) string {
 		s = s[:16] + "…"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// statusBase is the URL under which a job's status can be read: the
+// request's own URL (POST /associations), so that {base}/{jobId} is the
+// status route. It is empty when the event does not carry a host.
+func statusBase(headers map[string]string, stage, path string, pathParams map[string]string) string {
+	host := ""
+	for k, v := range headers {
+		if strings.EqualFold(k, "Host") {
+			host = v
+		}
+	}
+	if host == "" {
+		return ""
+	}
+	path = strings.TrimSuffix(path, "/"+pathParams[JobIDParameter])
+	// An execute-api host serves the stage as the first path segment; a
+	// custom domain maps it away.
+	if stage != "" && strings.Contains(host, ".execute-api.") && !strings.HasPrefix(path, "/"+stage+"/") {
+		path = "/" + stage + path
+	}
+	return "https://" + host + path
 }

@@ -73,7 +73,7 @@ func TestDecode(t *testing.T) {
 		{"empty payload", ``, Direct, "", "", 400, "payload is empty"},
 		{"not json", `{"Entries":`, Direct, "", "", 400, "not valid JSON"},
 		{"not json at all", `hello`, Direct, "", "", 400, "not valid JSON"},
-		{"rest get", restEvent("GET", `null`, false), RESTAPI, "", "rest-req-1", 400, `method "GET" not allowed; send the request with POST`},
+		{"rest get", restEvent("GET", `null`, false), RESTAPI, "", "rest-req-1", 400, `GET needs a job ID`},
 		{"http put", httpEvent("PUT", quote(body), false), HTTPAPI, "", "http-req-1", 400, `method "PUT" not allowed`},
 		{"rest empty body", restEvent("POST", `""`, false), RESTAPI, "", "rest-req-1", 400, "request body is empty"},
 		{"rest null body", restEvent("POST", `null`, false), RESTAPI, "", "rest-req-1", 400, "request body is empty"},
@@ -173,5 +173,23 @@ func TestDecodeHTTPAPIPayload10(t *testing.T) {
 	inv, err := Decode([]byte(p))
 	if err != nil || inv.Source != RESTAPI || string(inv.Body) != body {
 		t.Fatalf("got %+v, %v", inv, err)
+	}
+}
+
+func TestStatusRoute(t *testing.T) {
+	rest := `{"resource":"/associations/{jobId}","path":"/associations/job-1","httpMethod":"GET","headers":{"Host":"abc.execute-api.us-east-1.amazonaws.com"},"pathParameters":{"jobId":"job-1"},"requestContext":{"stage":"prod","requestId":"r"}}`
+	inv, err := Decode([]byte(rest))
+	if err != nil || inv.JobID != "job-1" || inv.Source != RESTAPI {
+		t.Fatalf("REST GET: %+v %v", inv, err)
+	}
+	post := `{"resource":"/associations","path":"/associations","httpMethod":"POST","headers":{"host":"abc.execute-api.us-east-1.amazonaws.com"},"body":"{}","requestContext":{"stage":"prod","requestId":"r"}}`
+	inv, err = Decode([]byte(post))
+	if err != nil || inv.StatusBase != "https://abc.execute-api.us-east-1.amazonaws.com/prod/associations" {
+		t.Fatalf("REST POST status base %q %v", inv.StatusBase, err)
+	}
+	httpGet := `{"version":"2.0","routeKey":"GET /associations/{jobId}","rawPath":"/associations/job-2","pathParameters":{"jobId":"job-2"},"requestContext":{"domainName":"xyz.execute-api.us-east-1.amazonaws.com","http":{"method":"GET","path":"/associations/job-2"}}}`
+	inv, err = Decode([]byte(httpGet))
+	if err != nil || inv.JobID != "job-2" || inv.StatusBase != "https://xyz.execute-api.us-east-1.amazonaws.com/associations" {
+		t.Fatalf("HTTP GET: %+v %v", inv, err)
 	}
 }

@@ -39,7 +39,18 @@ type Invocation struct {
 	// RequestID is API Gateway's request ID or the EventBridge event ID,
 	// when present, for correlating logs with the caller's view.
 	RequestID string
+	// JobID is set for GET /associations/{jobId}, a status request; Body
+	// is then empty.
+	JobID string
+	// Query holds the query string parameters of an API request.
+	Query map[string]string
+	// StatusBase is the API URL the request was sent to, under which
+	// {StatusBase}/{jobId} reads a job's status; empty outside API Gateway.
+	StatusBase string
 }
+
+// JobIDParameter is the path parameter of the status route.
+const JobIDParameter = "jobId"
 
 // IsAPI reports whether the invocation came through API Gateway and so
 // expects an HTTP response.

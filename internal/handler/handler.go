@@ -32,11 +32,13 @@ type runner interface {
 
 // Handler answers invocations.
 type Handler struct {
-	engine  runner
-	cfg     config.Config
-	log     *slog.Logger
-	metrics io.Writer
-	now     func() time.Time
+	jobs      submitter // nil: asynchronous jobs are off
+	jobStatus jobReader
+	engine    runner
+	cfg       config.Config
+	log       *slog.Logger
+	metrics   io.Writer
+	now       func() time.Time
 }
 
 // New returns a handler. metrics receives one EMF line per invocation
@@ -56,6 +58,9 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	if err != nil {
 		return h.reject(ctx, inv, err)
 	}
+	if inv.JobID != "" {
+		return h.status(ctx, inv)
+	}
 	req, err := request.Parse(inv.Body, request.Limits{MaxEntries: h.cfg.MaxEntries})
 	if err != nil {
 		return h.reject(ctx, inv, err)
@@ -68,6 +73,9 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	end := lambdaEnd
 	if inv.IsAPI() && start.Add(h.cfg.APITimeout).Before(end) {
 		end = start.Add(h.cfg.APITimeout)
+	}
+	if h.wantsJob(req, end.Sub(start)) {
+		return h.submit(ctx, inv, req)
 	}
 	job := associate.Job{
 		Request:    req,

@@ -36,9 +36,12 @@ func (it Item) Valid() bool { return len(it.Problems) == 0 }
 type Request struct {
 	AssociationDispatchAssumeRole *string
 	Items                         []Item
+	// Async asks for the request to run as an asynchronous job even when it
+	// would fit the synchronous budget (member "Async": true).
+	Async bool
 }
 
-var topLevelMembers = []string{"Entries", "AssociationDispatchAssumeRole", "Association", "InstanceIds"}
+var topLevelMembers = []string{"Entries", "AssociationDispatchAssumeRole", "Association", "InstanceIds", "Async"}
 
 // Parse decodes and validates a request body. It accepts the
 // CreateAssociationBatch shape ({"Entries": [...]}) and the fan-out shape
@@ -69,7 +72,7 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 	if !ok {
 		return nil, badRequest("request body must be a JSON object, got " + kindOf(body))
 	}
-	var entries, association, instanceIDs, role json.RawMessage
+	var entries, association, instanceIDs, role, async json.RawMessage
 	for _, m := range members {
 		switch m.name {
 		case "Entries":
@@ -80,6 +83,8 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 			instanceIDs = m.value
 		case "AssociationDispatchAssumeRole":
 			role = m.value
+		case "Async":
+			async = m.value
 		default:
 			d.unknown("", m.name, topLevelMembers)
 		}
@@ -89,6 +94,9 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 	hasAssociation := association != nil && !isNull(association)
 
 	req := &Request{}
+	if async != nil {
+		req.Async = d.boolean(async, "Async")
+	}
 	if role != nil {
 		req.AssociationDispatchAssumeRole = d.str(role, "AssociationDispatchAssumeRole")
 		if r := req.AssociationDispatchAssumeRole; r != nil {

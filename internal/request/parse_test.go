@@ -219,3 +219,29 @@ func TestParseMaxEntriesBoundary(t *testing.T) {
 		t.Fatalf("message %q", re.Message)
 	}
 }
+
+func TestAsyncMember(t *testing.T) {
+	tests := []struct {
+		body    string
+		want    bool
+		wantErr string
+	}{
+		{`{"Entries":[{"Name":"AWS-UpdateSSMAgent","InstanceId":"i-0123456789abcdef0"}]}`, false, ""},
+		{`{"Async":true,"Entries":[{"Name":"AWS-UpdateSSMAgent","InstanceId":"i-0123456789abcdef0"}]}`, true, ""},
+		{`{"Async":true,"Association":{"Name":"AWS-UpdateSSMAgent"},"InstanceIds":["i-0123456789abcdef0"]}`, true, ""},
+		{`{"Async":"yes","Entries":[{"Name":"AWS-UpdateSSMAgent","InstanceId":"i-0123456789abcdef0"}]}`, false, "Async"},
+	}
+	for _, tt := range tests {
+		req, err := Parse([]byte(tt.body), Limits{})
+		if tt.wantErr != "" {
+			var e *Error
+			if !errors.As(err, &e) || len(e.Errors) == 0 || e.Errors[0].Path != tt.wantErr {
+				t.Errorf("%s: error %v, want one at %s", tt.body, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || req.Async != tt.want {
+			t.Errorf("%s: Async %v err %v", tt.body, req != nil && req.Async, err)
+		}
+	}
+}

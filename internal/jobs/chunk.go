@@ -1,0 +1,73 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+// Chunk is the body of one queue message: part of a job's entries, already
+// validated and free of in-request duplicates.
+type Chunk struct {
+	JobID                         string          `json:"JobId"`
+	Index                         int             `json:"Chunk"` // 1-based; 0 is the submission's own outcomes
+	AssociationDispatchAssumeRole *string         `json:"AssociationDispatchAssumeRole,omitempty"`
+	Entries                       []request.Entry `json:"Entries"`
+}
+
+// MaxMessageBytes bounds a chunk message and a SendMessageBatch call. SQS
+// accepts 1 MiB since 2026 in most Regions, but 256 KiB is accepted
+// everywhere; the margin leaves room for the message attributes.
+const MaxMessageBytes = 250 << 10
+
+// Split packs entries into chunks of at most maxEntries entries and
+// maxBytes of JSON each, in order. An entry too large for a message on its
+// own is returned in tooLarge instead (it cannot be queued).
+func Split(jobID string, role *string, entries []request.Entry, maxEntries, maxBytes int) (chunks []Chunk, tooLarge []request.Entry, err error) {
+	overhead, err := json.Marshal(Chunk{JobID: jobID, Index: 1 << 30, AssociationDispatchAssumeRole: role})
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode chunk: %w", err)
+	}
+	cur := Chunk{JobID: jobID, AssociationDispatchAssumeRole: role}
+	size := len(overhead)
+	flush := func() {
+		if len(cur.Entries) > 0 {
+			cur.Index = len(chunks) + 1
+			chunks = append(chunks, cur)
+		}
+		cur = Chunk{JobID: jobID, AssociationDispatchAssumeRole: role}
+		size = len(overhead)
+	}
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode entry: %w", err)
+		}
+		n := len(b) + 1 // the comma
+		if len(overhead)+n > maxBytes {
+			tooLarge = append(tooLarge, e)
+			continue
+		}
+		if len(cur.Entries) >= maxEntries || size+n > maxBytes {
+			flush()
+		}
+		cur.Entries = append(cur.Entries, e)
+		size += n
+	}
+	flush()
+	return chunks, tooLarge, nil
+}
+
+// Request turns a chunk back into a request for the engine; paths name the
+// chunk so messages stay meaningful in the job's outcomes.
+func (c Chunk) Request() *request.Request {
+	req := &request.Request{AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole, Items: make([]request.Item, len(c.Entries))}
+	for i, e := range c.Entries {
+		path := fmt.Sprintf("Chunk[%d].Entries[%d]", c.Index, i)
+		// Validated at submission; checked again because a queue message
+		// can be sent by anyone allowed to write to the queue.
+		req.Items[i] = request.Item{Entry: e, Path: path, Problems: request.ValidateEntry(path, e)}
+	}
+	return req
+}

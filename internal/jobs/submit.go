@@ -1,0 +1,186 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+type sendBatchAPI interface {
+	SendMessageBatch(context.Context, *sqs.SendMessageBatchInput, ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// Submitter turns a request into a job.
+type Submitter struct {
+	sqs        sendBatchAPI
+	queueURL   string
+	store      *Store
+	chunkSize  int
+	maxMessage int
+}
+
+// NewSubmitter returns a submitter sending chunks of at most chunkSize
+// entries to queueURL.
+func NewSubmitter(client sendBatchAPI, queueURL string, store *Store, chunkSize int) *Submitter {
+	return &Submitter{sqs: client, queueURL: queueURL, store: store, chunkSize: max(chunkSize, 1), maxMessage: MaxMessageBytes}
+}
+
+// Accepted is the answer to a submitted job.
+type Accepted struct {
+	JobID     string `json:"JobId"`
+	StatusURL string `json:"StatusUrl,omitempty"`
+	State     string `json:"State"`
+	Chunks    int    `json:"Chunks"`
+	Counts    Counts `json:"Counts"`
+}
+
+// Submit records req as a job and queues its chunks. Entries that are
+// invalid or repeat an earlier one are settled at once, as the synchronous
+// path would report them.
+func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted, error) {
+	jobID := newJobID()
+	settled := emptyResult()
+	for _, it := range req.Items {
+		if !it.Valid() {
+			settled.Failed = append(settled.Failed, report.Failure{Entry: it.Entry, Fault: report.FaultClient, Message: problems(it.Problems)})
+		}
+	}
+	items, dups := dedupe.InRequest(req.Items)
+	settled.Deduplicated = append(settled.Deduplicated, dups...)
+	entries := make([]request.Entry, len(items))
+	for i, it := range items {
+		entries[i] = it.Entry
+	}
+	chunks, tooLarge, err := Split(jobID, req.AssociationDispatchAssumeRole, entries, s.chunkSize, s.maxMessage)
+	if err != nil {
+		return Accepted{}, err
+	}
+	for _, e := range tooLarge {
+		settled.Failed = append(settled.Failed, report.Failure{Entry: e, Fault: report.FaultClient,
+			Message: fmt.Sprintf("entry is larger than a queue message (%d bytes); send it in a synchronous request", s.maxMessage)})
+	}
+	settled.Tally()
+	// The job exists before its first chunk can reach a worker.
+	if err := s.store.Create(ctx, jobID, len(req.Items), len(chunks), settled); err != nil {
+		return Accepted{}, err
+	}
+	sent, sendErr := s.send(ctx, chunks)
+	for _, ch := range chunks {
+		if sent[ch.Index] {
+			continue
+		}
+		// Never queued: settle it now, so the job still finishes and says
+		// which entries to send again.
+		lost := emptyResult()
+		for _, e := range ch.Entries {
+			lost.Unprocessed = append(lost.Unprocessed, report.Unprocessed{Entry: e, Reason: "could not be queued: " + sendErr.Error()})
+		}
+		if _, _, err := s.store.Record(ctx, jobID, ch.Index, lost, true, true); err != nil {
+			return Accepted{}, fmt.Errorf("job %s: %w; settling the chunks not queued: %w", jobID, sendErr, err)
+		}
+	}
+	if len(sent) == 0 && len(chunks) > 0 {
+		return Accepted{}, fmt.Errorf("job %s: nothing could be queued: %w", jobID, sendErr)
+	}
+	c := countsOf(settled)
+	c.Requested = len(req.Items)
+	state := StateQueued
+	if len(chunks) == 0 {
+		state = Meta{Counts: c}.finalState()
+	}
+	return Accepted{JobID: jobID, State: state, Chunks: len(chunks), Counts: c}, nil
+}
+
+// send queues the chunks with SendMessageBatch: at most 10 messages and
+// MaxMessageBytes in all per call, retrying the entries SQS reports failed.
+// It returns the chunks queued, and the error that stopped it, if any.
+func (s *Submitter) send(ctx context.Context, chunks []Chunk) (map[int]bool, error) {
+	var (
+		batch []sqstypes.SendMessageBatchRequestEntry
+		size  int
+		sent  = map[int]bool{}
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		defer func() { batch, size = nil, 0 }()
+		for attempt := 1; ; attempt++ {
+			out, err := s.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.queueURL), Entries: batch})
+			if err != nil {
+				return fmt.Errorf("queue chunks: %w", err)
+			}
+			for _, ok := range out.Successful {
+				n, _ := strconv.Atoi(aws.ToString(ok.Id))
+				sent[n] = true
+			}
+			if len(out.Failed) == 0 {
+				return nil
+			}
+			if attempt == 3 {
+				f := out.Failed[0]
+				return fmt.Errorf("queue chunks: %d messages refused, e.g. %s: %s", len(out.Failed), aws.ToString(f.Code), aws.ToString(f.Message))
+			}
+			failed := map[string]bool{}
+			for _, f := range out.Failed {
+				failed[aws.ToString(f.Id)] = true
+			}
+			var again []sqstypes.SendMessageBatchRequestEntry
+			for _, e := range batch {
+				if failed[aws.ToString(e.Id)] {
+					again = append(again, e)
+				}
+			}
+			batch = again
+		}
+	}
+	for _, c := range chunks {
+		body, err := json.Marshal(c)
+		if err != nil {
+			return sent, fmt.Errorf("encode chunk: %w", err)
+		}
+		if len(batch) == 10 || size+len(body) > s.maxMessage {
+			if err := flush(); err != nil {
+				return sent, err
+			}
+		}
+		batch = append(batch, sqstypes.SendMessageBatchRequestEntry{
+			Id:          aws.String(strconv.Itoa(c.Index)),
+			MessageBody: aws.String(string(body)),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				JobIDAttribute: {DataType: aws.String("String"), StringValue: aws.String(c.JobID)},
+				ChunkAttribute: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(c.Index))},
+			},
+		})
+		size += len(body)
+	}
+	return sent, flush()
+}
+
+func newJobID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func problems(ps []request.FieldError) string {
+	msg := ""
+	for i, p := range ps {
+		if i > 0 {
+			msg += "; "
+		}
+		msg += p.Error()
+	}
+	return msg
+}

@@ -1,0 +1,175 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+)
+
+// runner is the engine as the worker uses it.
+type runner interface {
+	Run(context.Context, associate.Job) (report.Result, error)
+}
+
+// announcer tells the world a job has finished.
+type announcer interface {
+	Completed(ctx context.Context, m Meta) error
+}
+
+// JobIDAttribute is the message attribute that names a chunk's job, so a
+// message whose body cannot be read is still counted in its job.
+const (
+	JobIDAttribute = "JobId"
+	ChunkAttribute = "Chunk"
+)
+
+// Worker runs chunk messages from the jobs queue.
+type Worker struct {
+	engine runner
+	store  *Store
+	events announcer
+	log    *slog.Logger
+	// maxReceives is the queue's redrive maxReceiveCount: on the last
+	// receive, a chunk that still cannot finish is counted as it stands,
+	// or, when it cannot be read, counted as poisoned before SQS moves it
+	// to the dead-letter queue.
+	maxReceives int
+}
+
+// NewWorker returns a worker.
+func NewWorker(engine runner, store *Store, events announcer, maxReceives int, log *slog.Logger) *Worker {
+	return &Worker{engine: engine, store: store, events: events, maxReceives: maxReceives, log: log}
+}
+
+// Handle processes an SQS batch and reports the messages to keep: chunks
+// that could not finish come back after the visibility timeout, and run
+// again; their finished entries are deduplicated by the claim table.
+func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	end, ok := ctx.Deadline()
+	if !ok {
+		end = time.Now().Add(15 * time.Minute)
+	}
+	for i, msg := range ev.Records {
+		if time.Until(end) < 2*time.Second {
+			// No time left to start another chunk: hand the rest back.
+			for _, m := range ev.Records[i:] {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			}
+			break
+		}
+		if err := w.handleMessage(ctx, msg, end); err != nil {
+			w.log.WarnContext(ctx, "chunk left for another receive", "messageId", msg.MessageId, "error", err.Error())
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end time.Time) error {
+	receives, _ := strconv.Atoi(msg.Attributes["ApproximateReceiveCount"])
+	last := w.maxReceives > 0 && receives >= w.maxReceives
+	var c Chunk
+	if err := json.Unmarshal([]byte(msg.Body), &c); err != nil || c.JobID == "" || c.Index < 1 {
+		if last {
+			w.poisoned(ctx, msg)
+		}
+		return fmt.Errorf("chunk message cannot be read: %v", err)
+	}
+	if err := w.store.Started(ctx, c.JobID); err != nil {
+		return err
+	}
+	earlier, _, err := w.store.Outcome(ctx, c.JobID, c.Index)
+	if err != nil {
+		return err
+	}
+	res, runErr := w.engine.Run(ctx, associate.Job{
+		Request:    c.Request(),
+		Owner:      owner(ctx),
+		Deadline:   end.Add(-time.Second),
+		LeaseUntil: end,
+	})
+	res = merge(earlier, res)
+	final := runErr == nil && !res.Retryable() || last
+	m, counted, err := w.store.Record(ctx, c.JobID, c.Index, res, final, false)
+	if err != nil {
+		return err
+	}
+	w.log.InfoContext(ctx, "chunk processed", "jobId", c.JobID, "chunk", c.Index, "receive", receives,
+		"final", final, "successful", len(res.Successful), "failed", len(res.Failed),
+		"deduplicated", len(res.Deduplicated), "unprocessed", len(res.Unprocessed))
+	if counted && m.finished() {
+		w.finish(ctx, m)
+	}
+	switch {
+	case runErr != nil && !final:
+		return runErr
+	case !final:
+		return fmt.Errorf("chunk %d of job %s: %d entries left to retry", c.Index, c.JobID, len(res.Unprocessed)+len(res.Failed))
+	}
+	return nil
+}
+
+// poisoned counts an unreadable chunk in its job on its last receive,
+// before SQS moves it to the dead-letter queue.
+func (w *Worker) poisoned(ctx context.Context, msg events.SQSMessage) {
+	jobID := attr(msg, JobIDAttribute)
+	chunk, _ := strconv.Atoi(attr(msg, ChunkAttribute))
+	if jobID == "" || chunk < 1 {
+		w.log.ErrorContext(ctx, "unreadable chunk names no job; it goes to the dead-letter queue uncounted", "messageId", msg.MessageId)
+		return
+	}
+	m, counted, err := w.store.Record(ctx, jobID, chunk, emptyResult(), true, true)
+	if err != nil {
+		w.log.ErrorContext(ctx, "poisoned chunk not counted", "jobId", jobID, "chunk", chunk, "error", err.Error())
+		return
+	}
+	if counted && m.finished() {
+		w.finish(ctx, m)
+	}
+}
+
+func (w *Worker) finish(ctx context.Context, m Meta) {
+	m, won, err := w.store.Finish(ctx, m)
+	if err != nil {
+		w.log.ErrorContext(ctx, "job not finished", "jobId", m.JobID, "error", err.Error())
+		return
+	}
+	if !won {
+		return
+	}
+	if err := w.events.Completed(ctx, m); err != nil {
+		w.log.ErrorContext(ctx, "completion event not sent", "jobId", m.JobID, "error", err.Error())
+	}
+	w.log.InfoContext(ctx, "job finished", "jobId", m.JobID, "state", m.State, "successful", m.Successful,
+		"failed", m.Failed, "deduplicated", m.Deduplicated, "unprocessed", m.Unprocessed)
+}
+
+func attr(msg events.SQSMessage, name string) string {
+	if a, ok := msg.MessageAttributes[name]; ok && a.StringValue != nil {
+		return *a.StringValue
+	}
+	return ""
+}
+
+// owner names this run of a chunk in the claim table.
+func owner(ctx context.Context) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := "worker"
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		id = lc.AwsRequestID
+	}
+	return id + "/" + hex.EncodeToString(b[:])
+}
