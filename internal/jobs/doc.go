@@ -8,7 +8,8 @@
 // A job lives in its own DynamoDB table (JOBS_TABLE), keyed by jobId and sk:
 //
 //	META            state, counts, chunks total/done/poisoned
-//	CHUNK#000001    marks chunk 1 counted, so a redelivery never counts twice
-//	OUT#000000      outcomes known at submission (invalid entries, duplicates)
-//	OUT#000001      outcomes of chunk 1, merged across redeliveries
+//	CHUNK#000000    outcomes known at submission (invalid entries, duplicates)
+//	CHUNK#000001    outcomes of chunk 1, merged across redeliveries, and
+//	                countedAt once it is counted into the job: a chunk is
+//	                counted once, and its outcomes are final from then on
 package jobs

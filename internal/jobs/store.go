@@ -85,11 +85,14 @@ func (m Meta) finalState() string {
 	}
 }
 
-// outcome is the item holding one chunk's outcomes.
+// outcome is a chunk's item: its outcomes so far and, once the chunk is
+// counted into the job, when. A counted chunk's outcomes never change
+// again, so a late redelivery cannot overwrite them.
 type outcome struct {
 	JobID      string `dynamodbav:"jobId"`
 	SK         string `dynamodbav:"sk"`
 	Result     string `dynamodbav:"result"` // report.Result JSON, redacted
+	CountedAt  int64  `dynamodbav:"countedAt,omitempty"`
 	Expiration int64  `dynamodbav:"expiration"`
 }
 
@@ -106,8 +109,7 @@ func NewStore(client dynamoAPI, table string, ttl time.Duration) *Store {
 	return &Store{client: client, table: table, ttl: ttl, now: time.Now}
 }
 
-func chunkSK(i int) string   { return fmt.Sprintf("CHUNK#%06d", i) }
-func outcomeSK(i int) string { return fmt.Sprintf("OUT#%06d", i) }
+func chunkSK(i int) string { return fmt.Sprintf("CHUNK#%06d", i) }
 
 func (s *Store) key(jobID, sk string) map[string]ddbtypes.AttributeValue {
 	return map[string]ddbtypes.AttributeValue{
@@ -122,8 +124,16 @@ func (s *Store) key(jobID, sk string) map[string]ddbtypes.AttributeValue {
 func (s *Store) Create(ctx context.Context, jobID string, requested, chunks int, settled report.Result) error {
 	now := s.now()
 	exp := now.Add(s.ttl).Unix()
-	if err := s.putOutcome(ctx, jobID, 0, settled, exp); err != nil {
-		return err
+	b, err := json.Marshal(settled.Redacted())
+	if err != nil {
+		return fmt.Errorf("encode outcomes: %w", err)
+	}
+	first, err := attributevalue.MarshalMap(outcome{JobID: jobID, SK: chunkSK(0), Result: string(b), CountedAt: now.UnixMilli(), Expiration: exp})
+	if err != nil {
+		return fmt.Errorf("marshal outcomes: %w", err)
+	}
+	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: first}); err != nil {
+		return fmt.Errorf("create job %s: %w", jobID, err)
 	}
 	m := Meta{JobID: jobID, SK: metaSK, State: StateQueued, Chunks: chunks,
 		CreatedAt: now.UnixMilli(), UpdatedAt: now.UnixMilli(), Expiration: exp}
@@ -142,25 +152,10 @@ func (s *Store) Create(ctx context.Context, jobID string, requested, chunks int,
 	return nil
 }
 
-func (s *Store) putOutcome(ctx context.Context, jobID string, chunk int, r report.Result, exp int64) error {
-	b, err := json.Marshal(r.Redacted())
-	if err != nil {
-		return fmt.Errorf("encode outcomes: %w", err)
-	}
-	item, err := attributevalue.MarshalMap(outcome{JobID: jobID, SK: outcomeSK(chunk), Result: string(b), Expiration: exp})
-	if err != nil {
-		return fmt.Errorf("marshal outcomes: %w", err)
-	}
-	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
-		return fmt.Errorf("record outcomes of %s chunk %d: %w", jobID, chunk, err)
-	}
-	return nil
-}
-
 // Outcome returns the outcomes recorded for a chunk so far, if any.
 func (s *Store) Outcome(ctx context.Context, jobID string, chunk int) (report.Result, bool, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: s.key(jobID, outcomeSK(chunk)), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: s.key(jobID, chunkSK(chunk)), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return report.Result{}, false, fmt.Errorf("read outcomes of %s chunk %d: %w", jobID, chunk, err)
@@ -202,25 +197,39 @@ func (s *Store) Started(ctx context.Context, jobID string) error {
 }
 
 // Record stores a chunk's outcomes. When final, it also counts the chunk
-// into the job, once: the chunk's marker and the job's counters change in
-// one transaction whose condition fails if the chunk was counted before. It
-// returns the job as it stands after the update, and whether this call
-// counted the chunk.
+// into the job, once: the chunk's item and the job's counters change in one
+// transaction whose condition fails if the chunk was counted before, and a
+// counted chunk's outcomes are never overwritten. It returns the job as it
+// stands after the update, and whether this call counted the chunk.
 func (s *Store) Record(ctx context.Context, jobID string, chunk int, r report.Result, final, poisoned bool) (Meta, bool, error) {
 	now := s.now()
-	if err := s.putOutcome(ctx, jobID, chunk, r, now.Add(s.ttl).Unix()); err != nil {
-		return Meta{}, false, err
-	}
-	if !final {
-		return Meta{}, false, nil
-	}
-	marker := expression.Set(expression.Name("countedAt"), expression.Value(now.UnixMilli())).
-		Set(expression.Name(TTLAttribute), expression.Value(now.Add(s.ttl).Unix()))
-	markerExpr, err := expression.NewBuilder().
-		WithCondition(expression.AttributeNotExists(expression.Name("countedAt"))).
-		WithUpdate(marker).Build()
+	b, err := json.Marshal(r.Redacted())
 	if err != nil {
-		return Meta{}, false, fmt.Errorf("build chunk marker: %w", err)
+		return Meta{}, false, fmt.Errorf("encode outcomes: %w", err)
+	}
+	set := expression.Set(expression.Name("result"), expression.Value(string(b))).
+		Set(expression.Name(TTLAttribute), expression.Value(now.Add(s.ttl).Unix()))
+	if final {
+		set = set.Set(expression.Name("countedAt"), expression.Value(now.UnixMilli()))
+	}
+	chunkExpr, err := expression.NewBuilder().
+		WithCondition(expression.AttributeNotExists(expression.Name("countedAt"))).
+		WithUpdate(set).Build()
+	if err != nil {
+		return Meta{}, false, fmt.Errorf("build chunk update: %w", err)
+	}
+	chunkUpdate := &ddbtypes.Update{TableName: aws.String(s.table), Key: s.key(jobID, chunkSK(chunk)),
+		ConditionExpression: chunkExpr.Condition(), UpdateExpression: chunkExpr.Update(),
+		ExpressionAttributeNames: chunkExpr.Names(), ExpressionAttributeValues: chunkExpr.Values()}
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	if !final {
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: chunkUpdate.TableName, Key: chunkUpdate.Key,
+			ConditionExpression: chunkUpdate.ConditionExpression, UpdateExpression: chunkUpdate.UpdateExpression,
+			ExpressionAttributeNames: chunkUpdate.ExpressionAttributeNames, ExpressionAttributeValues: chunkUpdate.ExpressionAttributeValues})
+		if err != nil && !errors.As(err, &ccf) {
+			return Meta{}, false, fmt.Errorf("record chunk %d of %s: %w", chunk, jobID, err)
+		}
+		return Meta{}, false, nil
 	}
 	c := countsOf(r)
 	done := "chunksDone"
@@ -240,9 +249,7 @@ func (s *Store) Record(ctx context.Context, jobID string, chunk int, r report.Re
 		return Meta{}, false, fmt.Errorf("build job counts: %w", err)
 	}
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
-		{Update: &ddbtypes.Update{TableName: aws.String(s.table), Key: s.key(jobID, chunkSK(chunk)),
-			ConditionExpression: markerExpr.Condition(), UpdateExpression: markerExpr.Update(),
-			ExpressionAttributeNames: markerExpr.Names(), ExpressionAttributeValues: markerExpr.Values()}},
+		{Update: chunkUpdate},
 		{Update: &ddbtypes.Update{TableName: aws.String(s.table), Key: s.key(jobID, metaSK),
 			ConditionExpression: countsExpr.Condition(), UpdateExpression: countsExpr.Update(),
 			ExpressionAttributeNames: countsExpr.Names(), ExpressionAttributeValues: countsExpr.Values()}},
@@ -316,7 +323,7 @@ type Page struct {
 // from the position token names ("" for the start).
 func (s *Store) Outcomes(ctx context.Context, jobID string, limit int32, token string) (Page, error) {
 	keyCond := expression.Key(PartitionKey).Equal(expression.Value(jobID)).
-		And(expression.Key(SortKey).BeginsWith("OUT#"))
+		And(expression.Key(SortKey).BeginsWith("CHUNK#"))
 	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
 	if err != nil {
 		return Page{}, fmt.Errorf("build outcome query: %w", err)

@@ -49,6 +49,9 @@ type Worker struct {
 
 // NewWorker returns a worker.
 func NewWorker(engine runner, store *Store, events announcer, maxReceives int, log *slog.Logger) *Worker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Worker{engine: engine, store: store, events: events, maxReceives: maxReceives, log: log}
 }
 
@@ -101,7 +104,10 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 		LeaseUntil: end,
 	})
 	res = merge(earlier, res)
-	final := runErr == nil && !res.Retryable() || last
+	// "In progress elsewhere" inside a job is most often this chunk's own
+	// earlier run that died holding its claims: come back when the lease
+	// has passed rather than settle those nodes as deduplicated.
+	final := runErr == nil && !res.Retryable() && !inProgress(res) || last
 	m, counted, err := w.store.Record(ctx, c.JobID, c.Index, res, final, false)
 	if err != nil {
 		return err
@@ -154,6 +160,15 @@ func (w *Worker) finish(ctx context.Context, m Meta) {
 	}
 	w.log.InfoContext(ctx, "job finished", "jobId", m.JobID, "state", m.State, "successful", m.Successful,
 		"failed", m.Failed, "deduplicated", m.Deduplicated, "unprocessed", m.Unprocessed)
+}
+
+func inProgress(r report.Result) bool {
+	for _, d := range r.Deduplicated {
+		if d.Reason == report.ReasonInProgress {
+			return true
+		}
+	}
+	return false
 }
 
 func attr(msg events.SQSMessage, name string) string {

@@ -144,6 +144,10 @@ func CheckTools(names ...string) error {
 			if _, err := exec.LookPath(name); err != nil {
 				errs = append(errs, fmt.Errorf("testinfra: %s is not on PATH: %s", name, installHint))
 			}
+		case ToolMoto:
+			if _, err := exec.LookPath(name); err != nil {
+				errs = append(errs, fmt.Errorf("testinfra: %s is not on PATH: it comes with this machine kind's preinstalled Python tools and cannot be installed here", name))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("testinfra: unknown tool %q", name))
 		}

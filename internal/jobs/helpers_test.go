@@ -1,0 +1,43 @@
+package jobs_test
+
+import (
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+)
+
+func sqsEvent(msgs ...sqstypes.Message) events.SQSEvent {
+	ev := events.SQSEvent{}
+	for _, m := range msgs {
+		attrs := map[string]events.SQSMessageAttribute{}
+		for k, v := range m.MessageAttributes {
+			attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
+		}
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+			Body: aws.ToString(m.Body), Attributes: m.Attributes, MessageAttributes: attrs})
+	}
+	return ev
+}
+
+func messageAttrs(jobID string, chunk int) map[string]sqstypes.MessageAttributeValue {
+	return map[string]sqstypes.MessageAttributeValue{
+		jobs.JobIDAttribute: {DataType: aws.String("String"), StringValue: aws.String(jobID)},
+		jobs.ChunkAttribute: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(chunk))},
+	}
+}
+
+func jobKey(jobID string) map[string]ddbtypes.AttributeValue {
+	return map[string]ddbtypes.AttributeValue{
+		jobs.PartitionKey: &ddbtypes.AttributeValueMemberS{Value: jobID},
+		jobs.SortKey:      &ddbtypes.AttributeValueMemberS{Value: "META"},
+	}
+}
+
+func numberValue(name string, n int) map[string]ddbtypes.AttributeValue {
+	return map[string]ddbtypes.AttributeValue{name: &ddbtypes.AttributeValueMemberN{Value: strconv.Itoa(n)}}
+}
