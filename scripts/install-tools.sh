@@ -8,7 +8,7 @@
 #
 # It also checks for java (installs openjdk-17-jre-headless through apt-get when
 # missing and running as root) and reports whether the preinstalled Python tools
-# aws and cfn-lint are on PATH (they cannot be installed here; it does not fail).
+# aws, cfn-lint and moto_server are on PATH (they cannot be installed here; it does not fail).
 #
 # Idempotent: each piece is skipped when the pinned version is already there, so
 # a second run takes well under a second.
@@ -94,9 +94,13 @@ else
 fi
 
 # --- preinstalled Python tools (reported, never installed) ----------------
-for tool in aws cfn-lint; do
+for tool in aws cfn-lint moto_server; do
 	if command -v "$tool" >/dev/null 2>&1; then
-		say "$tool: $("$tool" --version 2>&1 | head -n1) (on PATH)"
+		case "$tool" in
+		moto_server) version="moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '?')" ;;
+		*) version="$("$tool" --version 2>&1 | head -n1)" ;;
+		esac
+		say "$tool: $version (on PATH)"
 	else
 		say "$tool: not on PATH (a preinstalled Python tool; tests that need it will say so)"
 	fi
