@@ -6,49 +6,28 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/wiring"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
-	w, err := setup(context.Background(), log)
+	deps, err := wiring.Load(context.Background())
+	if err == nil && !deps.Config.AsyncEnabled() {
+		err = errors.New("JOBS_TABLE and JOBS_QUEUE_URL: required by the worker")
+	}
 	if err != nil {
 		log.Error("worker cannot start", "error", err.Error())
 		os.Exit(1)
 	}
+	cfg := deps.Config
+	w := jobs.NewWorker(deps.Engine(cfg.WorkerCallsPerSecond(), log), deps.JobStore(),
+		jobs.NewAnnouncer(awsclient.EventBridge(deps.AWS), cfg.EventBusName), cfg.MaxReceives, log)
 	lambda.Start(w.Handle)
-}
-
-func setup(ctx context.Context, log *slog.Logger) (*jobs.Worker, error) {
-	cfg, err := config.Load()
-	if err != nil {
-		return nil, err
-	}
-	if !cfg.AsyncEnabled() {
-		return nil, errors.New("JOBS_TABLE and JOBS_QUEUE_URL: required by the worker")
-	}
-	awsCfg, err := awsclient.Load(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("setup: %w", err)
-	}
-	ddb := awsclient.DynamoDB(awsCfg)
-	engine := associate.New(awsclient.SSM(awsCfg), dedupe.NewStore(ddb, cfg.DedupeTable, cfg.DedupeTTL), associate.Settings{
-		BatchSize:      cfg.BatchSize,
-		MaxConcurrency: cfg.MaxConcurrency,
-		CallsPerSecond: cfg.WorkerCallsPerSecond(),
-		MaxAttempts:    cfg.MaxAttempts,
-	}, log)
-	announcer := jobs.NewAnnouncer(awsclient.EventBridge(awsCfg), cfg.EventBusName)
-	return jobs.NewWorker(engine, jobs.NewStore(ddb, cfg.JobsTable, cfg.JobTTL), announcer, cfg.MaxReceives, log), nil
 }

@@ -1,0 +1,53 @@
+// Package wiring builds what both functions run on — configuration, AWS
+// clients, the claim store and the engine — so that the two main packages
+// stay thin and cannot drift apart.
+package wiring
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+)
+
+// Deps are the configuration and the AWS configuration of a function.
+type Deps struct {
+	Config config.Config
+	AWS    aws.Config
+}
+
+// Load reads the function's configuration and the AWS configuration.
+func Load(ctx context.Context) (Deps, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return Deps{}, err
+	}
+	awsCfg, err := awsclient.Load(ctx)
+	if err != nil {
+		return Deps{}, fmt.Errorf("setup: %w", err)
+	}
+	return Deps{Config: cfg, AWS: awsCfg}, nil
+}
+
+// Engine builds the engine, pacing its SSM calls at callsPerSecond.
+func (d Deps) Engine(callsPerSecond float64, log *slog.Logger) *associate.Engine {
+	store := dedupe.NewStore(awsclient.DynamoDB(d.AWS), d.Config.DedupeTable, d.Config.DedupeTTL)
+	return associate.New(awsclient.SSM(d.AWS), store, associate.Settings{
+		BatchSize:      d.Config.BatchSize,
+		MaxConcurrency: d.Config.MaxConcurrency,
+		CallsPerSecond: callsPerSecond,
+		MaxAttempts:    d.Config.MaxAttempts,
+	}, log)
+}
+
+// JobStore is the store of asynchronous jobs.
+func (d Deps) JobStore() *jobs.Store {
+	return jobs.NewStore(awsclient.DynamoDB(d.AWS), d.Config.JobsTable, d.Config.JobTTL)
+}
