@@ -3,7 +3,6 @@ package dedupe
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -20,22 +19,7 @@ import (
 
 var ddb *testinfra.DynamoDB
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(func() int {
-		if !testing.Short() && testinfra.CheckTools(testinfra.ToolDynamoDBLocal) == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			var err error
-			if ddb, err = testinfra.StartDynamoDBLocal(ctx); err != nil {
-				fmt.Fprintln(os.Stderr, "DynamoDB Local:", err)
-				return 1
-			}
-			defer ddb.Close()
-		}
-		return m.Run()
-	}())
-}
+func TestMain(m *testing.M) { os.Exit(testinfra.MainWithDynamoDB(m, &ddb)) }
 
 var tables atomic.Int64
 

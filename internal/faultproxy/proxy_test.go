@@ -33,21 +33,7 @@ var ddb *testinfra.DynamoDB
 
 // TestMain starts one DynamoDB Local for every test. When it is not
 // installed, the tests that need it fail in RequireTools, naming the fix.
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		if testinfra.CheckTools(testinfra.ToolDynamoDBLocal) == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			var err error
-			if ddb, err = testinfra.StartDynamoDBLocal(ctx); err != nil {
-				fmt.Fprintln(os.Stderr, "DynamoDB Local:", err)
-				return 1
-			}
-			defer ddb.Close()
-		}
-		return m.Run()
-	}())
-}
+func TestMain(m *testing.M) { os.Exit(testinfra.MainWithDynamoDB(m, &ddb)) }
 
 // Retryers: none, to see the raw fault, or the SDK's standard one (DynamoDB's
 // 4 attempts) with its waits capped, to keep the tests fast.
