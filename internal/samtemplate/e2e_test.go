@@ -5,26 +5,32 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
 )
 
 // TestSampleEventsThroughTheFunction deploys the stack as far as this machine
-// can: the claim table is created from template.yaml's definition in DynamoDB
-// Local, the function (built as sam build builds it, for this machine's
-// architecture) runs under the Lambda Runtime Interface Emulator with the
-// environment the template gives it at its default parameters, SSM is the
-// ssmlocal emulator, and every sample event in events/ is invoked as its
-// trigger would deliver it.
+// can: the claim and jobs tables are created from template.yaml's
+// definitions in DynamoDB Local, the functions (built as sam build builds
+// them, for this machine's architecture) run under the Lambda Runtime
+// Interface Emulator with the environment the template gives them at its
+// default parameters, SSM is the ssmlocal emulator, and every sample event in
+// events/ is invoked as its trigger would deliver it. There is no queue or
+// bus: no sample becomes a job (the status sample asks for a job that does
+// not exist), and the worker's sample chunk belongs to a job the test
+// records first.
 func TestSampleEventsThroughTheFunction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: builds the function and starts DynamoDB Local")
@@ -46,6 +52,7 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 		dbc <- started{db, err}
 	}()
 	bootstrap, buildErr := testinfra.BuildBootstrap(ctx, "./functions/associate", t.TempDir())
+	workerBootstrap, workerBuildErr := testinfra.BuildBootstrap(ctx, "./functions/worker", t.TempDir())
 	s := <-dbc
 	if s.err != nil {
 		t.Fatal(s.err)
@@ -54,9 +61,20 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
+	if workerBuildErr != nil {
+		t.Fatal(workerBuildErr)
+	}
 
-	const table = "ssm-association-batcher-DedupeTable-E2E"
-	createTableFromTemplate(ctx, t, tpl, s.db.Client(), table)
+	names := map[string]string{
+		"DedupeTable": "ssm-association-batcher-DedupeTable-E2E",
+		"JobsTable":   "ssm-association-batcher-JobsTable-E2E",
+		// Never called: no sample becomes a job.
+		"JobsQueue": "http://127.0.0.1:9/123456789012/ssm-association-batcher-JobsQueue-E2E",
+		// No bus: the worker announces nothing.
+		"EventBus": "",
+	}
+	createTableFromTemplate(ctx, t, tpl, s.db.Client(), "DedupeTable", names["DedupeTable"])
+	createTableFromTemplate(ctx, t, tpl, s.db.Client(), "JobsTable", names["JobsTable"])
 
 	emu := ssmlocal.New(ssmlocal.DefaultOptions())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,7 +91,8 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
 		"AWS_LAMBDA_FUNCTION_NAME=AssociateFunction",
 	)
-	env = append(env, templateEnvironment(t, tpl, table)...)
+	workerEnv := slices.Clone(env)
+	env = append(env, templateEnvironment(t, tpl, functionID, names)...)
 	rie, err := testinfra.StartRIE(ctx, bootstrap, env)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +106,7 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 
 	for _, name := range []string{
 		"direct.json", "fanout.json", "schedule.json", "eventbridge-associate.json",
-		"api-rest-post.json", "api-http-post.json", "api-rest-malformed.json",
+		"api-rest-post.json", "api-http-post.json", "api-rest-malformed.json", statusEvent,
 	} {
 		source := eventFiles[name]
 		body, err := rie.Invoke(ctx, readEvent(t, name))
@@ -109,6 +128,16 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 			continue
 		}
 		switch {
+		case name == statusEvent:
+			// A job that does not exist: 404, saying so.
+			var msg struct{ Message string }
+			if answer.StatusCode != http.StatusNotFound {
+				t.Errorf("%s: statusCode %d, want 404; answer %s", name, answer.StatusCode, body)
+			} else if err := json.Unmarshal([]byte(answer.Body), &msg); err != nil || !strings.Contains(msg.Message, "no job") {
+				t.Errorf("%s: body %q does not say there is no such job", name, answer.Body)
+			}
+			t.Logf("%-27s %d %s", name, answer.StatusCode, answer.Body)
+			continue
 		case name == "api-rest-malformed.json":
 			if answer.StatusCode != http.StatusBadRequest {
 				t.Errorf("%s: statusCode %d, want 400; answer %s", name, answer.StatusCode, body)
@@ -138,18 +167,84 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 		}
 		t.Logf("%-27s %+v", name, sum)
 	}
+
+	runWorkerSample(ctx, t, tpl, s.db, workerBootstrap, append(workerEnv, "AWS_LAMBDA_FUNCTION_NAME="+workerID), names)
 }
 
-// templateEnvironment is the function's environment as template.yaml sets it
-// with the default parameters.
-func templateEnvironment(t *testing.T, tpl node, table string) []string {
+// runWorkerSample records the job of events/sqs-chunk.json, runs the worker
+// on the sample under the RIE, and checks the chunk finished the job.
+func runWorkerSample(ctx context.Context, t *testing.T, tpl node, db *testinfra.DynamoDB, bootstrap string, env []string, names map[string]string) {
 	t.Helper()
-	vars := tpl.get("Resources", functionID, "Properties", "Environment", "Variables")
+	payload := readEvent(t, "sqs-chunk.json")
+	var ev events.SQSEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	store := jobs.NewStore(db.Client(), names["JobsTable"], time.Hour)
+	requested := 0
+	var jobID string
+	for _, r := range ev.Records {
+		var c jobs.Chunk
+		if err := json.Unmarshal([]byte(r.Body), &c); err != nil {
+			t.Fatal(err)
+		}
+		jobID, requested = c.JobID, requested+len(c.Entries)
+	}
+	if err := store.Create(ctx, jobID, requested, len(ev.Records), report.Result{}); err != nil {
+		t.Fatalf("record the sample's job: %v", err)
+	}
+
+	rie, err := testinfra.StartRIE(ctx, bootstrap, append(env, templateEnvironment(t, tpl, workerID, names)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = rie.Close()
+		if t.Failed() {
+			t.Logf("worker output:\n%s", rie.Logs())
+		}
+	}()
+	body, err := rie.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("sqs-chunk.json: %v", err)
+	}
+	var resp struct {
+		ErrorType         string `json:"errorType"`
+		BatchItemFailures []events.SQSBatchItemFailure
+	}
+	if err := json.Unmarshal(body, &resp); err != nil || resp.ErrorType != "" || resp.BatchItemFailures == nil && !strings.Contains(string(body), "batchItemFailures") {
+		t.Fatalf("sqs-chunk.json: answer %s, want an SQS batch response", body)
+	}
+	if len(resp.BatchItemFailures) != 0 {
+		t.Errorf("sqs-chunk.json: batchItemFailures %v, want none", resp.BatchItemFailures)
+	}
+	m, err := store.Meta(ctx, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != jobs.StateSucceeded || m.ChunksDone != len(ev.Records) || m.Successful+m.Deduplicated != requested {
+		page, _ := store.Outcomes(ctx, jobID, 10, "")
+		outcomes, _ := json.Marshal(page.Outcomes)
+		t.Errorf("sqs-chunk.json: job after the worker %+v, want SUCCEEDED with every entry successful or deduplicated; outcomes %s", m, outcomes)
+	}
+	t.Logf("%-27s %s %+v", "sqs-chunk.json", m.State, m.Counts)
+}
+
+// templateEnvironment is a function's environment as template.yaml sets it
+// with the default parameters; names stand for the resources (by logical ID)
+// the variables refer to.
+func templateEnvironment(t *testing.T, tpl node, id string, names map[string]string) []string {
+	t.Helper()
+	vars := tpl.get("Resources", id, "Properties", "Environment", "Variables")
 	var env []string
-	for _, v := range config.Variables {
+	for _, v := range functionVariables(id) {
 		value := vars.get(v.Name)
-		if v.Name == "DEDUPE_TABLE" {
-			env = append(env, v.Name+"="+table)
+		if r := value.ref(); r != "" && tpl.get("Resources", r).ok() {
+			name, ok := names[r]
+			if !ok {
+				t.Fatalf("%s %s refers to %s, which the test does not stand up", id, v.Name, r)
+			}
+			env = append(env, v.Name+"="+name)
 			continue
 		}
 		env = append(env, v.Name+"="+evalValue(t, tpl, value))
@@ -157,12 +252,12 @@ func templateEnvironment(t *testing.T, tpl node, table string) []string {
 	return env
 }
 
-// createTableFromTemplate creates the claim table as CloudFormation would
-// from the DedupeTable resource: key schema, attribute definitions, billing
-// mode and TTL.
-func createTableFromTemplate(ctx context.Context, t *testing.T, tpl node, client *dynamodb.Client, name string) {
+// createTableFromTemplate creates a table as CloudFormation would from its
+// resource (DedupeTable, JobsTable): key schema, attribute definitions,
+// billing mode and TTL.
+func createTableFromTemplate(ctx context.Context, t *testing.T, tpl node, client *dynamodb.Client, id, name string) {
 	t.Helper()
-	props := tpl.get("Resources", "DedupeTable", "Properties")
+	props := resource(t, tpl, id, "AWS::DynamoDB::Table").get("Properties")
 	in := &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: ddbtypes.BillingMode(props.get("BillingMode").str()),
@@ -180,7 +275,7 @@ func createTableFromTemplate(ctx context.Context, t *testing.T, tpl node, client
 		})
 	}
 	if _, err := client.CreateTable(ctx, in); err != nil {
-		t.Fatalf("create the table from template.yaml: %v", err)
+		t.Fatalf("create %s from template.yaml: %v", id, err)
 	}
 	ttl := props.get("TimeToLiveSpecification")
 	if _, err := client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
@@ -190,6 +285,6 @@ func createTableFromTemplate(ctx context.Context, t *testing.T, tpl node, client
 			Enabled:       aws.Bool(strings.EqualFold(ttl.get("Enabled").str(), "true")),
 		},
 	}); err != nil {
-		t.Fatalf("enable TTL from template.yaml: %v", err)
+		t.Fatalf("enable TTL of %s from template.yaml: %v", id, err)
 	}
 }

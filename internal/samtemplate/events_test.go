@@ -1,36 +1,50 @@
 package samtemplate_test
 
 import (
+	"crypto/md5"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
 // The sample request of the CreateAssociationBatch API reference (the seed).
 const seedSample = `{ "Entries": [ { "InstanceId": "i-0471e04240EXAMPLE", "Name": "AWS-UpdateSSMAgent" }, { "InstanceId": "i-07782c72faEXAMPLE", "Name": "AWS-UpdateSSMAgent" } ] }`
 
-// eventFiles are the sample events, one per trigger, and the source the
-// function must recognise in each.
+// eventFiles are the sample events of AssociateFunction, one per trigger,
+// and the source the function must recognise in each.
 var eventFiles = map[string]event.Source{
 	"api-rest-post.json":         event.RESTAPI,
 	"api-rest-malformed.json":    event.RESTAPI,
+	"api-rest-status.json":       event.RESTAPI, // GET /associations/{jobId}
 	"api-http-post.json":         event.HTTPAPI,
 	"eventbridge-associate.json": event.EventBridge,
 	"schedule.json":              event.Direct,
 	"direct.json":                event.Direct,
 	"fanout.json":                event.Direct,
 }
+
+// workerEventFiles are the sample events of WorkerFunction (an SQS batch of
+// chunk messages).
+var workerEventFiles = []string{"sqs-chunk.json"}
+
+// statusEvent is the sample status request; it has no body and no node IDs.
+const statusEvent = "api-rest-status.json"
 
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
@@ -68,6 +82,7 @@ func TestEventFilesAreTheExpectedSet(t *testing.T) {
 	for name := range eventFiles {
 		want = append(want, name)
 	}
+	want = append(want, workerEventFiles...)
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
@@ -88,6 +103,12 @@ func TestEventsDecode(t *testing.T) {
 			}
 			if inv.Source != source {
 				t.Fatalf("source %q, want %q", inv.Source, source)
+			}
+			if (inv.JobID != "") != (name == statusEvent) {
+				t.Fatalf("JobID %q: only %s is a status request", inv.JobID, statusEvent)
+			}
+			if inv.JobID != "" {
+				return
 			}
 			req, err := request.Parse(inv.Body, request.Limits{MaxEntries: 10000})
 			if name == "api-rest-malformed.json" {
@@ -122,8 +143,12 @@ var validNode = regexp.MustCompile(`^i-\w{17}$`)
 // decoded) looks real — i- and 17 word characters — except in the malformed
 // one, so a sample never fails for a reason it was not written to show.
 func TestEventNodeIDs(t *testing.T) {
+	var names []string
 	for name := range eventFiles {
-		if name == "api-rest-malformed.json" {
+		names = append(names, name)
+	}
+	for _, name := range append(names, workerEventFiles...) {
+		if name == "api-rest-malformed.json" || name == statusEvent {
 			continue
 		}
 		text := string(readEvent(t, name))
@@ -249,5 +274,67 @@ func TestAPIEventsArePOSTToAssociations(t *testing.T) {
 	}
 	if v2.Version != "2.0" || v2.RouteKey != "POST /associations" || v2.RawPath != "/associations" || !v2.IsBase64Encoded || !strings.HasPrefix(v2.RequestContext.Stage, "$default") {
 		t.Errorf("api-http-post.json: %+v, want a 2.0 POST /associations with a base64 body", v2)
+	}
+}
+
+// TestStatusEventIsGETOfAJob: the status sample is what API Gateway sends for
+// GET /associations/{jobId} on the REST API, the route template.yaml declares.
+func TestStatusEventIsGETOfAJob(t *testing.T) {
+	var ev struct {
+		Resource, Path, HTTPMethod string
+		PathParameters             map[string]string
+		Body                       *string
+		RequestContext             struct{ ResourcePath, HTTPMethod, Path, Stage string }
+	}
+	if err := json.Unmarshal(readEvent(t, statusEvent), &ev); err != nil {
+		t.Fatal(err)
+	}
+	id := ev.PathParameters[event.JobIDParameter]
+	if id == "" || ev.Resource != statusPath || ev.Path != "/associations/"+id || ev.HTTPMethod != "GET" || ev.Body != nil {
+		t.Errorf("%s: %+v, want GET %s with path parameter %s and no body", statusEvent, ev, statusPath, event.JobIDParameter)
+	}
+	if ev.RequestContext.ResourcePath != statusPath || ev.RequestContext.HTTPMethod != "GET" ||
+		ev.RequestContext.Path != "/"+ev.RequestContext.Stage+ev.Path {
+		t.Errorf("%s: requestContext %+v does not match the request", statusEvent, ev.RequestContext)
+	}
+	route(t, loadTemplate(t), "Api", "GET", ev.Resource)
+}
+
+// TestWorkerEvent: the SQS sample is a chunk message as the submitter sends
+// it (jobs.Chunk body, JobId and Chunk attributes) delivered by the event
+// source, with entries the worker accepts.
+func TestWorkerEvent(t *testing.T) {
+	var ev events.SQSEvent
+	if err := json.Unmarshal(readEvent(t, "sqs-chunk.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Records) == 0 {
+		t.Fatal("sqs-chunk.json: no records")
+	}
+	for i, r := range ev.Records {
+		if r.EventSource != "aws:sqs" || r.MessageId == "" || r.Attributes["ApproximateReceiveCount"] == "" {
+			t.Errorf("record %d: %+v is not an SQS event source record", i, r)
+		}
+		if sum := fmt.Sprintf("%x", md5.Sum([]byte(r.Body))); r.Md5OfBody != sum {
+			t.Errorf("record %d: md5OfBody %s, want %s", i, r.Md5OfBody, sum)
+		}
+		var c jobs.Chunk
+		if err := json.Unmarshal([]byte(r.Body), &c); err != nil {
+			t.Fatalf("record %d: body: %v", i, err)
+		}
+		if c.JobID == "" || c.Index < 1 || len(c.Entries) == 0 {
+			t.Errorf("record %d: chunk %+v: want a job, a 1-based index and entries", i, c)
+		}
+		if got := r.MessageAttributes[jobs.JobIDAttribute].StringValue; got == nil || *got != c.JobID {
+			t.Errorf("record %d: attribute %s = %v, want the body's %q", i, jobs.JobIDAttribute, got, c.JobID)
+		}
+		if got := r.MessageAttributes[jobs.ChunkAttribute].StringValue; got == nil || *got != strconv.Itoa(c.Index) {
+			t.Errorf("record %d: attribute %s = %v, want the body's %d", i, jobs.ChunkAttribute, got, c.Index)
+		}
+		for _, it := range c.Request().Items {
+			if !it.Valid() {
+				t.Errorf("record %d: %s: %v", i, it.Path, it.Problems)
+			}
+		}
 	}
 }

@@ -15,9 +15,18 @@ import (
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 )
 
-const functionID = "AssociateFunction"
+// The functions: AssociateFunction answers every trigger; WorkerFunction
+// runs the chunks of asynchronous jobs from the jobs queue.
+const (
+	functionID = "AssociateFunction"
+	workerID   = "WorkerFunction"
+)
+
+var functionIDs = []string{functionID, workerID}
 
 func resource(t *testing.T, tpl node, id, typ string) node {
 	t.Helper()
@@ -36,31 +45,42 @@ func TestTransformAndFunction(t *testing.T) {
 	if got := tpl.get("Transform").str(); got != "AWS::Serverless-2016-10-31" {
 		t.Errorf("Transform = %q, want AWS::Serverless-2016-10-31", got)
 	}
-	fn := resource(t, tpl, functionID, "AWS::Serverless::Function")
-	props := fn.get("Properties")
-	for key, want := range map[string]string{
-		"Handler": "bootstrap",
-		"Runtime": "provided.al2023",
-		"CodeUri": ".",
-	} {
-		if got := props.get(key).str(); got != want {
-			t.Errorf("%s.%s = %q, want %q", functionID, key, got, want)
+	for _, id := range functionIDs {
+		fn := resource(t, tpl, id, "AWS::Serverless::Function")
+		props := fn.get("Properties")
+		for key, want := range map[string]string{
+			"Handler": "bootstrap",
+			"Runtime": "provided.al2023",
+			"CodeUri": ".",
+		} {
+			if got := props.get(key).str(); got != want {
+				t.Errorf("%s.%s = %q, want %q", id, key, got, want)
+			}
+		}
+		if got := props.get("Architectures").strs(); !slices.Equal(got, []string{"arm64"}) {
+			t.Errorf("%s.Architectures = %v, want [arm64]", id, got)
+		}
+		if got := fn.get("Metadata", "BuildMethod").str(); got != "makefile" {
+			t.Errorf("%s Metadata.BuildMethod = %q, want makefile (the root Makefile's build-%s)", id, got, id)
+		}
+		if got := props.get("LoggingConfig", "LogFormat").str(); got != "JSON" {
+			t.Errorf("%s.LoggingConfig.LogFormat = %q, want JSON (sets AWS_LAMBDA_LOG_FORMAT)", id, got)
+		}
+		if lg := props.get("LoggingConfig", "LogGroup").ref(); lg == "" {
+			t.Errorf("%s.LoggingConfig.LogGroup: want !Ref to the function's own log group", id)
+		} else {
+			resource(t, tpl, lg, "AWS::Logs::LogGroup")
+		}
+		for _, key := range []string{"Timeout", "MemorySize"} {
+			p := props.get(key).ref()
+			if p == "" || !tpl.get("Parameters", p).ok() {
+				t.Errorf("%s.%s = %v, want !Ref to a parameter", id, key, props.get(key).Value)
+			}
 		}
 	}
-	if got := props.get("Architectures").strs(); !slices.Equal(got, []string{"arm64"}) {
-		t.Errorf("%s.Architectures = %v, want [arm64]", functionID, got)
-	}
-	if got := fn.get("Metadata", "BuildMethod").str(); got != "makefile" {
-		t.Errorf("%s Metadata.BuildMethod = %q, want makefile (the root Makefile's build-%s)", functionID, got, functionID)
-	}
-	if got := props.get("LoggingConfig", "LogFormat").str(); got != "JSON" {
-		t.Errorf("%s.LoggingConfig.LogFormat = %q, want JSON (sets AWS_LAMBDA_LOG_FORMAT)", functionID, got)
-	}
-	for _, key := range []string{"Timeout", "MemorySize"} {
-		p := props.get(key).ref()
-		if p == "" || !tpl.get("Parameters", p).ok() {
-			t.Errorf("%s.%s = %v, want !Ref to a parameter", functionID, key, props.get(key).Value)
-		}
+	if a, w := tpl.get("Resources", functionID, "Properties", "LoggingConfig", "LogGroup").ref(),
+		tpl.get("Resources", workerID, "Properties", "LoggingConfig", "LogGroup").ref(); a == w {
+		t.Errorf("both functions log to %s; give each its own log group", a)
 	}
 }
 
@@ -78,52 +98,86 @@ func camel(name string) string {
 	return b.String()
 }
 
-// TestEnvironmentMatchesConfig keeps the function's environment in template.yaml
-// equal to config.Variables: the same names, each fed from a parameter named
-// after it with the code's default, and parameter bounds the code accepts.
+// resourceVariables are the variables that name a resource of the stack
+// rather than a setting: each is !Ref to that resource.
+var resourceVariables = map[string]struct{ id, typ string }{
+	"DEDUPE_TABLE":   {"DedupeTable", "AWS::DynamoDB::Table"},
+	"JOBS_TABLE":     {"JobsTable", "AWS::DynamoDB::Table"},
+	"JOBS_QUEUE_URL": {"JobsQueue", "AWS::SQS::Queue"}, // !Ref of a queue is its URL
+	"EVENT_BUS_NAME": {"EventBus", "AWS::Events::EventBus"},
+}
+
+// functionVariables is the environment each function reads: the associate
+// function config.Variables, the worker config.Variables and
+// config.WorkerVariables.
+func functionVariables(id string) []config.Variable {
+	if id == workerID {
+		return append(slices.Clone(config.Variables), config.WorkerVariables...)
+	}
+	return config.Variables
+}
+
+// TestEnvironmentMatchesConfig keeps each function's environment in
+// template.yaml equal to what the code reads (config.Variables, and
+// config.WorkerVariables for the worker): the same names, each fed from a
+// parameter named after it with the code's default, and parameter bounds the
+// code accepts; the variables that name resources refer to them.
 func TestEnvironmentMatchesConfig(t *testing.T) {
 	tpl := loadTemplate(t)
-	fn := resource(t, tpl, functionID, "AWS::Serverless::Function")
-	vars := fn.get("Properties", "Environment", "Variables")
-	if !vars.ok() {
-		t.Fatalf("%s has no Environment.Variables", functionID)
-	}
+	checked := map[string]bool{} // parameters shared by both functions
+	for _, id := range functionIDs {
+		fn := resource(t, tpl, id, "AWS::Serverless::Function")
+		vars := fn.get("Properties", "Environment", "Variables")
+		if !vars.ok() {
+			t.Fatalf("%s has no Environment.Variables", id)
+		}
 
-	var want []string
-	for _, v := range config.Variables {
-		want = append(want, v.Name)
-	}
-	got := vars.keys()
-	sort.Strings(want)
-	sort.Strings(got)
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s environment = %v, want exactly config.Variables %v", functionID, got, want)
-	}
+		var want []string
+		for _, v := range functionVariables(id) {
+			want = append(want, v.Name)
+		}
+		got := vars.keys()
+		sort.Strings(want)
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s environment = %v, want exactly %v", id, got, want)
+			continue
+		}
 
-	for _, v := range config.Variables {
-		value := vars.get(v.Name)
-		if v.Name == "DEDUPE_TABLE" {
-			if r := value.ref(); r != "DedupeTable" {
-				t.Errorf("DEDUPE_TABLE = %v, want !Ref DedupeTable", value.Value)
+		for _, v := range functionVariables(id) {
+			value := vars.get(v.Name)
+			if res, ok := resourceVariables[v.Name]; ok {
+				if r := value.ref(); r != res.id {
+					t.Errorf("%s %s = %v, want !Ref %s", id, v.Name, value.Value, res.id)
+				}
+				resource(t, tpl, res.id, res.typ)
+				continue
 			}
-			resource(t, tpl, "DedupeTable", "AWS::DynamoDB::Table")
-			continue
+			param := value.ref()
+			if param != camel(v.Name) {
+				t.Errorf("%s %s = %q, want !Ref %s", id, v.Name, value.Value, camel(v.Name))
+				continue
+			}
+			if checked[param] {
+				continue
+			}
+			checked[param] = true
+			p := tpl.get("Parameters", param)
+			if !p.ok() {
+				t.Errorf("%s refers to parameter %s, which is not declared", v.Name, param)
+				continue
+			}
+			def := p.get("Default")
+			if !def.ok() || def.str() != v.Default {
+				t.Errorf("parameter %s Default = %q, want %q (config %s)", param, def.Value, v.Default, v.Name)
+			}
+			checkParameterAgainstCode(t, v, param, p)
 		}
-		param := value.ref()
-		if param != camel(v.Name) {
-			t.Errorf("%s = %q, want !Ref %s", v.Name, value.Value, camel(v.Name))
-			continue
+	}
+	for name := range resourceVariables {
+		if !slices.ContainsFunc(config.Variables, func(v config.Variable) bool { return v.Name == name }) {
+			t.Errorf("resourceVariables names %s, which config.Variables does not", name)
 		}
-		p := tpl.get("Parameters", param)
-		if !p.ok() {
-			t.Errorf("%s refers to parameter %s, which is not declared", v.Name, param)
-			continue
-		}
-		def := p.get("Default")
-		if !def.ok() || def.str() != v.Default {
-			t.Errorf("parameter %s Default = %q, want %q (config.Variables %s)", param, def.Value, v.Default, v.Name)
-		}
-		checkParameterAgainstCode(t, v, param, p)
 	}
 }
 
@@ -194,66 +248,108 @@ func checkParameterAgainstCode(t *testing.T, v config.Variable, param string, p 
 	}
 }
 
-func TestDedupeTable(t *testing.T) {
-	tpl := loadTemplate(t)
-	table := resource(t, tpl, "DedupeTable", "AWS::DynamoDB::Table")
+// checkTable checks a DynamoDB table against the item layout of the code
+// that uses it: its key attributes (partition key, then an optional sort
+// key, all strings) and TTL attribute, on-demand billing, PITR, encryption,
+// and kept when the stack goes.
+func checkTable(t *testing.T, tpl node, id string, keyAttrs []string, ttlAttr string) {
+	t.Helper()
+	table := resource(t, tpl, id, "AWS::DynamoDB::Table")
 	props := table.get("Properties")
 
-	// The claim store's item layout: dedupe.KeyAttribute is the partition
-	// key (a string) and dedupe.TTLAttribute the TTL attribute.
 	keys := props.get("KeySchema").items()
-	if len(keys) != 1 || keys[0].get("AttributeName").str() != dedupe.KeyAttribute || keys[0].get("KeyType").str() != "HASH" {
-		t.Errorf("KeySchema: want exactly %s HASH", dedupe.KeyAttribute)
+	var gotKeys, wantKeys []string
+	for _, k := range keys {
+		gotKeys = append(gotKeys, k.get("AttributeName").str()+" "+k.get("KeyType").str())
 	}
-	defs := props.get("AttributeDefinitions").items()
-	if len(defs) != 1 || defs[0].get("AttributeName").str() != dedupe.KeyAttribute || defs[0].get("AttributeType").str() != "S" {
-		t.Errorf("AttributeDefinitions: want exactly %s S", dedupe.KeyAttribute)
+	for i, a := range keyAttrs {
+		kind := "HASH"
+		if i > 0 {
+			kind = "RANGE"
+		}
+		wantKeys = append(wantKeys, a+" "+kind)
 	}
-	if got := props.get("TimeToLiveSpecification", "AttributeName").str(); got != dedupe.TTLAttribute {
-		t.Errorf("TTL attribute = %q, want %q", got, dedupe.TTLAttribute)
+	if !slices.Equal(gotKeys, wantKeys) {
+		t.Errorf("%s KeySchema = %v, want exactly %v", id, gotKeys, wantKeys)
+	}
+	var gotDefs, wantDefs []string
+	for _, d := range props.get("AttributeDefinitions").items() {
+		gotDefs = append(gotDefs, d.get("AttributeName").str()+" "+d.get("AttributeType").str())
+	}
+	for _, a := range keyAttrs {
+		wantDefs = append(wantDefs, a+" S")
+	}
+	sort.Strings(gotDefs)
+	sort.Strings(wantDefs)
+	if !slices.Equal(gotDefs, wantDefs) {
+		t.Errorf("%s AttributeDefinitions = %v, want exactly %v", id, gotDefs, wantDefs)
+	}
+	if got := props.get("TimeToLiveSpecification", "AttributeName").str(); got != ttlAttr {
+		t.Errorf("%s TTL attribute = %q, want %q", id, got, ttlAttr)
 	}
 	if got := props.get("TimeToLiveSpecification", "Enabled").str(); got != "true" {
-		t.Errorf("TTL Enabled = %q, want true", got)
+		t.Errorf("%s TTL Enabled = %q, want true", id, got)
 	}
 	if got := props.get("BillingMode").str(); got != "PAY_PER_REQUEST" {
-		t.Errorf("BillingMode = %q, want PAY_PER_REQUEST", got)
+		t.Errorf("%s BillingMode = %q, want PAY_PER_REQUEST", id, got)
 	}
 	if got := props.get("PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled").str(); got != "true" {
-		t.Errorf("PITR = %q, want true", got)
+		t.Errorf("%s PITR = %q, want true", id, got)
 	}
 	if got := props.get("SSESpecification", "SSEEnabled").str(); got != "true" {
-		t.Errorf("SSEEnabled = %q, want true", got)
+		t.Errorf("%s SSEEnabled = %q, want true", id, got)
 	}
 	for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
 		if got := table.get(policy).str(); got != "Retain" {
-			t.Errorf("DedupeTable %s = %q, want Retain (claims outlive the stack)", policy, got)
+			t.Errorf("%s %s = %q, want Retain (the records outlive the stack)", id, policy, got)
 		}
 	}
 }
 
-// statement is one IAM statement of the function's policies, with the
+// TestDedupeTable: the claim store's item layout: dedupe.KeyAttribute is the
+// partition key and dedupe.TTLAttribute the TTL attribute.
+func TestDedupeTable(t *testing.T) {
+	checkTable(t, loadTemplate(t), "DedupeTable", []string{dedupe.KeyAttribute}, dedupe.TTLAttribute)
+}
+
+// TestJobsTable: the job store's item layout: jobs.PartitionKey and
+// jobs.SortKey, jobs.TTLAttribute the TTL attribute; jobs.TableDefinition
+// (what the jobs tests create) agrees.
+func TestJobsTable(t *testing.T) {
+	checkTable(t, loadTemplate(t), "JobsTable", []string{jobs.PartitionKey, jobs.SortKey}, jobs.TTLAttribute)
+	def := jobs.TableDefinition("x")
+	var keys []string
+	for _, k := range def.KeySchema {
+		keys = append(keys, *k.AttributeName+" "+string(k.KeyType))
+	}
+	if want := []string{jobs.PartitionKey + " HASH", jobs.SortKey + " RANGE"}; !slices.Equal(keys, want) {
+		t.Errorf("jobs.TableDefinition KeySchema = %v, want %v as template.yaml", keys, want)
+	}
+}
+
+// statement is one IAM statement of a function's policies, with the
 // condition it is under when it sits in an !If.
 type statement struct {
 	node
 	condition string
 }
 
-func policyStatements(t *testing.T, tpl node) []statement {
+func policyStatements(t *testing.T, tpl node, id string) []statement {
 	t.Helper()
-	fn := resource(t, tpl, functionID, "AWS::Serverless::Function")
+	fn := resource(t, tpl, id, "AWS::Serverless::Function")
 	var out []statement
 	for i, pol := range fn.get("Properties", "Policies").items() {
 		if pol.Kind != yaml.MappingNode || !pol.get("Statement").ok() {
 			// A SAM policy template (DynamoDBCrudPolicy: …) or a managed
 			// policy name grants more than the code needs.
-			t.Errorf("Policies[%d] is not an inline policy document; write the statements out", i)
+			t.Errorf("%s Policies[%d] is not an inline policy document; write the statements out", id, i)
 			continue
 		}
 		for _, st := range pol.get("Statement").items() {
 			if f, arg := st.fn(); f == "If" {
 				args := arg.items()
 				if len(args) != 3 {
-					t.Fatalf("malformed !If in Policies[%d]", i)
+					t.Fatalf("malformed !If in %s Policies[%d]", id, i)
 				}
 				for _, branch := range args[1:] {
 					if branch.ref() == "AWS::NoValue" {
@@ -269,60 +365,119 @@ func policyStatements(t *testing.T, tpl node) []statement {
 	return out
 }
 
+// grant is what one function may do: the actions per resource, named as the
+// template names it (a GetAtt such as JobsTable.Arn, or !Ref X as "Ref X").
+type grants map[string][]string
+
+// wantGrants is exactly the DynamoDB, SQS and EventBridge access each
+// function's code needs.
+var wantGrants = map[string]grants{
+	functionID: {
+		// dedupe.Store: claim (PutItem), renew/settle (UpdateItem), release (DeleteItem).
+		"DedupeTable.Arn": {"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		// jobs.Submitter: Create (PutItem); Record of chunks not queued
+		// (UpdateItem, alone or inside TransactWriteItems, which IAM
+		// authorises per item action) and Meta (GetItem); the status route:
+		// Meta (GetItem) and Outcomes (Query).
+		"JobsTable.Arn": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+		// SendMessageBatch is authorised by sqs:SendMessage.
+		"JobsQueue.Arn": {"sqs:SendMessage"},
+	},
+	workerID: {
+		"DedupeTable.Arn": {"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		// jobs.Worker: Started, Record, Finish (UpdateItem, alone or inside
+		// TransactWriteItems); Outcome and Meta (GetItem).
+		"JobsTable.Arn": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		// jobs.Announcer: the completion event.
+		"EventBus.Arn": {"events:PutEvents"},
+		// The SQS poller's permissions come with the SQS event (SAM).
+	},
+}
+
 func TestPolicyIsLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t)
-	var ddbActions, ssmActions []string
-	for _, st := range policyStatements(t, tpl) {
-		if got := st.get("Effect").str(); got != "Allow" {
-			continue
-		}
-		actions := st.get("Action").strs()
-		var resources []node
-		if r := st.get("Resource"); r.Kind == yaml.SequenceNode && r.Tag == "!!seq" {
-			resources = r.items()
-		} else {
-			resources = []node{r}
-		}
-		for _, a := range actions {
-			service, _, _ := strings.Cut(a, ":")
-			switch {
-			case a == "*" || strings.HasSuffix(a, ":*"):
-				t.Errorf("action %q: no wildcard actions", a)
-			case service == "dynamodb":
-				ddbActions = append(ddbActions, a)
-				if len(resources) != 1 || resources[0].getAtt() != "DedupeTable.Arn" {
-					t.Errorf("%s must be granted on !GetAtt DedupeTable.Arn alone", a)
+	ssmResources := map[string][]string{}
+	for _, id := range functionIDs {
+		got := grants{}
+		var ssmActions []string
+		passRole := false
+		for _, st := range policyStatements(t, tpl, id) {
+			if st.get("Effect").str() != "Allow" {
+				continue
+			}
+			var resources []node
+			if r := st.get("Resource"); r.Kind == yaml.SequenceNode && r.Tag == "!!seq" {
+				resources = r.items()
+			} else {
+				resources = []node{r}
+			}
+			for _, a := range st.get("Action").strs() {
+				service, _, _ := strings.Cut(a, ":")
+				switch {
+				case a == "*" || strings.HasSuffix(a, ":*"):
+					t.Errorf("%s: action %q: no wildcard actions", id, a)
+				case service == "dynamodb" || service == "sqs" || service == "events":
+					for _, r := range resources {
+						name := r.getAtt()
+						if name == "" {
+							name = "Ref " + r.ref()
+						}
+						got[name] = append(got[name], a)
+					}
+				case service == "ssm":
+					ssmActions = append(ssmActions, a)
+					ssmResources[id] = append(ssmResources[id], checkSSMResources(t, a, resources)...)
+				case a == "iam:PassRole":
+					passRole = true
+					if st.condition == "" {
+						t.Errorf("%s: iam:PassRole must only be granted under a condition (DispatchRoleArn set)", id)
+					}
+					if len(resources) != 1 || resources[0].ref() != "DispatchRoleArn" {
+						t.Errorf("%s: iam:PassRole must be granted on !Ref DispatchRoleArn only", id)
+					}
+					if st.get("Condition", "StringEquals", "iam:PassedToService").str() != "ssm.amazonaws.com" {
+						t.Errorf("%s: iam:PassRole must be limited to iam:PassedToService ssm.amazonaws.com", id)
+					}
+				default:
+					t.Errorf("unexpected action %q in %s's policy", a, id)
 				}
-			case service == "ssm":
-				ssmActions = append(ssmActions, a)
-				checkSSMResources(t, a, resources)
-			case a == "iam:PassRole":
-				if st.condition == "" {
-					t.Errorf("iam:PassRole must only be granted under a condition (DispatchRoleArn set)")
-				}
-				if resources[0].ref() != "DispatchRoleArn" {
-					t.Errorf("iam:PassRole must be granted on !Ref DispatchRoleArn only")
-				}
-				if st.get("Condition", "StringEquals", "iam:PassedToService").str() != "ssm.amazonaws.com" {
-					t.Errorf("iam:PassRole must be limited to iam:PassedToService ssm.amazonaws.com")
-				}
-			default:
-				t.Errorf("unexpected action %q in the function's policy", a)
 			}
 		}
-	}
-	sort.Strings(ddbActions)
-	if want := []string{"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}; !slices.Equal(ddbActions, want) {
-		t.Errorf("DynamoDB actions = %v, want exactly %v (the claim store's calls)", ddbActions, want)
-	}
-	for _, a := range []string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch"} {
-		if !slices.Contains(ssmActions, a) {
-			t.Errorf("ssm actions %v lack %s (CreateAssociationBatch needs both)", ssmActions, a)
+		for r := range got {
+			sort.Strings(got[r])
 		}
+		want := wantGrants[id]
+		for r, actions := range want {
+			if !slices.Equal(got[r], actions) {
+				t.Errorf("%s on %s: actions %v, want exactly %v", id, r, got[r], actions)
+			}
+		}
+		for r, actions := range got {
+			if _, ok := want[r]; !ok {
+				t.Errorf("%s: %v granted on %s, which the code does not touch", id, actions, r)
+			}
+		}
+		for _, a := range []string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch"} {
+			if !slices.Contains(ssmActions, a) {
+				t.Errorf("%s: ssm actions %v lack %s (CreateAssociationBatch needs both)", id, ssmActions, a)
+			}
+		}
+		if !passRole {
+			t.Errorf("%s: no conditional iam:PassRole for DispatchRoleArn (requests may name a dispatch role)", id)
+		}
+	}
+	// Both functions run the same engine on the same documents and nodes.
+	a, w := ssmResources[functionID], ssmResources[workerID]
+	sort.Strings(a)
+	sort.Strings(w)
+	if !slices.Equal(a, w) {
+		t.Errorf("SSM resources differ: %s %v, %s %v", functionID, a, workerID, w)
 	}
 }
 
-func checkSSMResources(t *testing.T, action string, resources []node) {
+// checkSSMResources checks the resources of an SSM action and returns them
+// (the !Sub strings).
+func checkSSMResources(t *testing.T, action string, resources []node) []string {
 	t.Helper()
 	var arns []string
 	for _, r := range resources {
@@ -348,52 +503,84 @@ func checkSSMResources(t *testing.T, action string, resources []node) {
 			t.Errorf("%s: resource %q", action, a)
 		}
 	}
+	return arns
 }
+
+// eventsOfType lists a function's events of one type (Api, HttpApi, …).
+func eventsOfType(t *testing.T, tpl node, id, typ string) []node {
+	t.Helper()
+	events := resource(t, tpl, id, "AWS::Serverless::Function").get("Properties", "Events")
+	var out []node
+	for _, name := range events.keys() {
+		if ev := events.get(name); ev.get("Type").str() == typ {
+			out = append(out, ev.get("Properties"))
+		}
+	}
+	return out
+}
+
+// route finds the API event of a method and path, or fails the test.
+func route(t *testing.T, tpl node, typ, method, path string) node {
+	t.Helper()
+	for _, ev := range eventsOfType(t, tpl, functionID, typ) {
+		if ev.get("Method").str() == method && ev.get("Path").str() == path {
+			return ev
+		}
+	}
+	t.Fatalf("%s has no %s event %s %s", functionID, typ, method, path)
+	return node{}
+}
+
+// statusPath is the status route; its parameter is event.JobIDParameter.
+const statusPath = "/associations/{" + event.JobIDParameter + "}"
 
 func TestTriggers(t *testing.T) {
 	tpl := loadTemplate(t)
-	events := resource(t, tpl, functionID, "AWS::Serverless::Function").get("Properties", "Events")
-	byType := map[string]node{}
-	for _, name := range events.keys() {
-		ev := events.get(name)
-		byType[ev.get("Type").str()] = ev.get("Properties")
-	}
 
-	rest, ok := byType["Api"]
-	if !ok {
-		t.Fatal("no Api (REST) event")
-	}
-	if rest.get("Path").str() != "/associations" || rest.get("Method").str() != "POST" || rest.get("Auth", "Authorizer").str() != "AWS_IAM" {
-		t.Errorf("REST API event: want POST /associations with AWS_IAM")
-	}
-	if id := rest.get("RestApiId").ref(); id != "" {
-		resource(t, tpl, id, "AWS::Serverless::Api")
-	}
+	// REST and HTTP APIs: POST creates, GET reads a job; all IAM-signed.
+	for _, method := range []string{"POST", "GET"} {
+		path := "/associations"
+		if method == "GET" {
+			path = statusPath
+		}
+		rest := route(t, tpl, "Api", method, path)
+		if rest.get("Auth", "Authorizer").str() != "AWS_IAM" {
+			t.Errorf("REST API event %s %s: want AWS_IAM", method, path)
+		}
+		if id := rest.get("RestApiId").ref(); id != "" {
+			resource(t, tpl, id, "AWS::Serverless::Api")
+		}
 
-	httpAPI, ok := byType["HttpApi"]
-	if !ok {
-		t.Fatal("no HttpApi event")
+		httpAPI := route(t, tpl, "HttpApi", method, path)
+		if httpAPI.get("Auth", "Authorizer").str() != "AWS_IAM" || httpAPI.get("PayloadFormatVersion").str() != "2.0" {
+			t.Errorf("HTTP API event %s %s: want AWS_IAM, payload 2.0", method, path)
+		}
+		if id := httpAPI.get("ApiId").ref(); id != "" {
+			api := resource(t, tpl, id, "AWS::Serverless::HttpApi")
+			if api.get("Properties", "Auth", "EnableIamAuthorizer").str() != "true" {
+				t.Errorf("%s: Auth.EnableIamAuthorizer must be true for the AWS_IAM authorizer", id)
+			}
+		}
 	}
-	if httpAPI.get("Path").str() != "/associations" || httpAPI.get("Method").str() != "POST" ||
-		httpAPI.get("Auth", "Authorizer").str() != "AWS_IAM" || httpAPI.get("PayloadFormatVersion").str() != "2.0" {
-		t.Errorf("HTTP API event: want POST /associations, AWS_IAM, payload 2.0")
-	}
-	if id := httpAPI.get("ApiId").ref(); id != "" {
-		api := resource(t, tpl, id, "AWS::Serverless::HttpApi")
-		if api.get("Properties", "Auth", "EnableIamAuthorizer").str() != "true" {
-			t.Errorf("%s: Auth.EnableIamAuthorizer must be true for the AWS_IAM authorizer", id)
+	for _, typ := range []string{"Api", "HttpApi"} {
+		if n := len(eventsOfType(t, tpl, functionID, typ)); n != 2 {
+			t.Errorf("%d %s events, want 2 (POST /associations, GET %s)", n, typ, statusPath)
 		}
 	}
 
-	eb, ok := byType["EventBridgeRule"]
-	if !ok {
-		t.Fatal("no EventBridgeRule event")
+	ebs := eventsOfType(t, tpl, functionID, "EventBridgeRule")
+	if len(ebs) != 1 {
+		t.Fatalf("%d EventBridgeRule events, want 1", len(ebs))
 	}
+	eb := ebs[0]
 	if got := eb.get("Pattern", "source").strs(); !slices.Equal(got, []string{"ssm-association-batcher"}) {
 		t.Errorf("EventBridge pattern source = %v", got)
 	}
 	if got := eb.get("Pattern", "detail-type").strs(); !slices.Equal(got, []string{"Associate Nodes"}) {
 		t.Errorf("EventBridge pattern detail-type = %v", got)
+	}
+	if got := eb.get("Pattern", "detail-type").strs(); slices.Contains(got, jobs.CompletedEventType) {
+		t.Errorf("the rule must not match the workers' own %q events", jobs.CompletedEventType)
 	}
 	if bus := eb.get("EventBusName").ref(); bus == "" {
 		t.Error("EventBridge rule must be on the stack's custom bus (!Ref)")
@@ -404,10 +591,11 @@ func TestTriggers(t *testing.T) {
 		t.Error("EventBridge rule needs RetryPolicy and DeadLetterConfig")
 	}
 
-	sched, ok := byType["Schedule"]
-	if !ok {
-		t.Fatal("no Schedule event")
+	scheds := eventsOfType(t, tpl, functionID, "Schedule")
+	if len(scheds) != 1 {
+		t.Fatalf("%d Schedule events, want 1", len(scheds))
 	}
+	sched := scheds[0]
 	if scheduleEnabledByDefault(t, tpl, sched) {
 		t.Error("the Schedule must be disabled with the default parameters")
 	}
@@ -500,8 +688,8 @@ func evalCond(t *testing.T, tpl node, c node) bool {
 func TestOutputs(t *testing.T) {
 	tpl := loadTemplate(t)
 	outputs := tpl.get("Outputs")
-	// What a deployment hands its users: where to send requests, and where to
-	// look when they fail.
+	// What a deployment hands its users: where to send requests, where to
+	// read a job, and where to look when they fail.
 	var refs []string
 	for _, name := range outputs.keys() {
 		v := outputs.get(name, "Value")
@@ -511,9 +699,24 @@ func TestOutputs(t *testing.T) {
 		refs = append(refs, v.ref(), v.getAtt())
 	}
 	all := strings.Join(refs, " ")
-	for _, want := range []string{"RestApi", "HttpApi", "AssociateFunction.Arn", "DedupeTable", "EventBus", "AssociateFunctionAssociateNodes", "AssociateFunctionScheduled"} {
-		if !strings.Contains(all, want) {
+	for _, want := range []string{
+		"RestApi", "HttpApi", "AssociateFunction.Arn", "DedupeTable", "EventBus", "AssociateFunctionAssociateNodes", "AssociateFunctionScheduled",
+		"JobsTable", "JobsQueue", "JobsDeadLetterQueue", "WorkerFunction.Arn",
+	} {
+		if !slices.Contains(strings.Fields(all), want) && !strings.Contains(all, "${"+want+"}") {
 			t.Errorf("no output refers to %s", want)
+		}
+	}
+	// The status URL templates, one per API.
+	for _, api := range []string{"RestApi", "HttpApi"} {
+		found := false
+		for _, r := range refs {
+			if strings.Contains(r, "${"+api+"}") && strings.HasSuffix(r, statusPath) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no output gives the %s status URL (…%s)", api, statusPath)
 		}
 	}
 	for _, name := range outputs.keys() {
