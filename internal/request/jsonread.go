@@ -262,11 +262,54 @@ func unquote(lit []byte) (string, bool) {
 		}
 		return string(inner), true
 	}
+	// encoding/json turns an unpaired surrogate escape (\ud800) into
+	// U+FFFD: the value sent would not be the value written.
+	if unpairedSurrogate(inner) {
+		return "", false
+	}
 	var s string
 	if err := json.Unmarshal(lit, &s); err != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// malformedString names what unquote refuses, without the value.
+const malformedString = "malformed JSON string (a bad escape, or an unpaired UTF-16 surrogate such as \\ud800)"
+
+// unpairedSurrogate reports whether a string literal's body holds a \uXXXX
+// escape of a UTF-16 surrogate that is not part of a high-low pair.
+func unpairedSurrogate(inner []byte) bool {
+	escape := func(i int) (rune, bool) { // the \uXXXX at i, if any
+		if i+6 > len(inner) || inner[i] != '\\' || inner[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(inner[i+2:i+6]), 16, 32)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(inner); i++ {
+		if inner[i] != '\\' {
+			continue
+		}
+		r, ok := escape(i)
+		if !ok {
+			i++ // some other escape: skip its second byte
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			low, ok := escape(i + 6)
+			if !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 // unknown reports a member that the shape does not have, pointing out a
@@ -293,7 +336,7 @@ func (d *decoder) str(raw json.RawMessage, path string) *string {
 	}
 	s, ok := unquote(bytes.TrimSpace(raw))
 	if !ok {
-		d.fail(path, "malformed JSON string")
+		d.fail(path, malformedString)
 		return nil
 	}
 	return &s
@@ -345,7 +388,7 @@ func (d *decoder) strings(raw json.RawMessage, path string) []string {
 		}
 		s, ok := unquote(bytes.TrimSpace(v))
 		if !ok {
-			d.fail(indexPath(path, i), "malformed JSON string")
+			d.fail(indexPath(path, i), malformedString)
 			return true
 		}
 		out = append(out, s)

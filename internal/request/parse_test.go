@@ -245,3 +245,36 @@ func TestAsyncMember(t *testing.T) {
 		}
 	}
 }
+
+func TestUnpairedSurrogates(t *testing.T) {
+	tests := []struct {
+		value string
+		ok    bool
+	}{
+		{`echo \ud83d\ude00`, true}, // a pair: U+1F600
+		{`echo \u00e9 \\ud800`, true},
+		{`echo \ud800 done`, false},
+		{`echo \udc00`, false},
+		{`\ud83d`, false},
+		{`\ud83d\u0041`, false},
+	}
+	for _, tt := range tests {
+		body := `{"Entries":[{"Name":"AWS-RunShellScript","InstanceId":"i-0123456789abcdef0","Parameters":{"commands":["` + tt.value + `"]}}]}`
+		req, err := Parse([]byte(body), Limits{})
+		if tt.ok {
+			if err != nil || strings.ContainsRune(req.Items[0].Entry.Parameters["commands"][0], '\uFFFD') {
+				t.Errorf("%s: %v", tt.value, err)
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || len(e.Errors) == 0 || !strings.Contains(e.Errors[0].Message, "surrogate") || strings.Contains(e.Error(), "echo") {
+			t.Errorf("%s: error %v, want one naming the unpaired surrogate and not the value", tt.value, err)
+		}
+	}
+	_, err := Parse([]byte(`{"Entries":[{"Name":"AWS-\ud800Update","InstanceId":"i-0123456789abcdef0"}]}`), Limits{})
+	var e *Error
+	if !errors.As(err, &e) || e.Errors[0].Path != "Entries[0].Name" {
+		t.Errorf("lone surrogate in a name: %v", err)
+	}
+}
