@@ -2,8 +2,8 @@ package associate
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
@@ -11,109 +11,155 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
-// claim takes every key of items in the claim table and returns the items
-// narrowed to what this invocation now owns. Keys held elsewhere are reported
-// Deduplicated; keys that could not be claimed for an error are reported
-// Unprocessed, and the last such error is returned.
-func (r *run) claim(ctx context.Context, items []work.Item) ([]work.Item, error) {
-	r.dynamo = make(chan struct{}, r.set.ClaimConcurrency)
-	type verdict struct {
-		claimed bool
-		holder  dedupe.Holder
-		err     error
-	}
-	verdicts := make([][]verdict, len(items))
-	var wg sync.WaitGroup
-	for i, it := range items {
-		verdicts[i] = make([]verdict, len(it.Keys))
-		for k, key := range it.Keys {
-			wg.Add(1)
-			r.dynamo <- struct{}{}
-			go func() {
-				defer func() { <-r.dynamo; wg.Done() }()
-				ok, h, err := r.claims.Claim(ctx, key, r.job.Owner, r.job.LeaseUntil)
-				verdicts[i][k] = verdict{ok, h, err}
-			}()
-		}
-	}
-	wg.Wait()
+// reasonNotClaimed is the Unprocessed reason of entries whose claim did
+// not finish before the deadline.
+const reasonNotClaimed = "not claimed before the invocation's time budget ran out (the dedupe table was slow); send the request again to finish"
 
-	var (
-		owned   = make([]work.Item, 0, len(items))
-		lastErr error
-	)
-	for i, it := range items {
-		keep := make([]int, 0, len(it.Keys))
-		for k, v := range verdicts[i] {
-			single := it
-			if len(it.Nodes) > 0 {
-				single = it.Single(k)
-			}
-			switch {
-			case v.err != nil:
-				lastErr = v.err
-				r.res.Unprocessed = append(r.res.Unprocessed, report.Unprocessed{
-					Entry: single.Entry, Reason: fmt.Sprintf("dedupe table unavailable: %v", v.err),
-				})
-			case v.claimed:
-				keep = append(keep, k)
-			case v.holder.Associated:
-				r.res.Deduplicated = append(r.res.Deduplicated, report.Deduplicated{
-					Entry: single.Entry, Reason: report.ReasonAlreadyAssociated, AssociationId: v.holder.AssociationID,
-				})
-			default:
-				r.res.Deduplicated = append(r.res.Deduplicated, report.Deduplicated{
-					Entry: single.Entry, Reason: report.ReasonInProgress,
-				})
-			}
+// claimItem takes every key of an item in the claim table and returns the
+// item narrowed to the keys this invocation now owns. Keys held elsewhere
+// are reported Deduplicated; keys that could not be claimed are reported
+// Unprocessed, and given back in case the write landed after all.
+func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
+	keep := make([]int, 0, len(it.Keys))
+	for k, key := range it.Keys {
+		single := it
+		if len(it.Nodes) > 0 {
+			single = it.Single(k)
 		}
-		if len(keep) == len(it.Keys) {
-			owned = append(owned, it)
-		} else if len(keep) > 0 {
-			owned = append(owned, it.Narrow(keep))
+		ok, h, err := r.claims.Claim(ctx, key, r.job.Owner, r.job.LeaseUntil)
+		switch {
+		case err != nil:
+			reason := reasonNotClaimed
+			if ctx.Err() == nil {
+				reason = fmt.Sprintf("dedupe table unavailable: %v", err)
+				r.claimErr.Store(&err)
+			}
+			r.record(func(res *report.Result) {
+				res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: single.Entry, Reason: reason})
+			})
+			// Only briefly: most such writes never happened, and a dedupe
+			// table that is down must not hold up the answer.
+			r.book.do(ctx, key, time.Now().Add(2*time.Second), func(ctx context.Context) error {
+				return r.claims.Release(ctx, key, r.job.Owner)
+			})
+		case ok:
+			keep = append(keep, k)
+		case h.Associated:
+			r.record(func(res *report.Result) {
+				res.Deduplicated = append(res.Deduplicated, report.Deduplicated{
+					Entry: single.Entry, Reason: report.ReasonAlreadyAssociated, AssociationId: h.AssociationID,
+				})
+			})
+		default:
+			r.record(func(res *report.Result) {
+				res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: single.Entry, Reason: report.ReasonInProgress})
+			})
 		}
 	}
-	if lastErr != nil {
-		r.log.WarnContext(ctx, "some claims failed", "error", lastErr)
+	if len(keep) > 0 {
+		r.claimedAny.Store(true)
 	}
-	return owned, lastErr
+	switch {
+	case len(keep) == 0:
+		return work.Item{}, false
+	case len(keep) == len(it.Keys):
+		return it, true
+	default:
+		return it.Narrow(keep), true
+	}
 }
 
-// complete records the keys of an associated item, in the background: the
-// association exists in SSM whatever happens here, and a claim left behind
-// only delays a later invocation until its lease passes, when SSM's
-// "already exists" settles it.
+// complete records the keys of an associated item. The association exists
+// in SSM whatever happens here; a claim left behind only delays a later
+// invocation until its lease passes, when SSM's "already exists" settles it.
 func (r *run) complete(ctx context.Context, it work.Item, associationID string) {
 	r.completed.Add(int64(len(it.Keys)))
-	r.background(ctx, it.Keys, func(ctx context.Context, key string) error {
-		return r.claims.Complete(ctx, key, r.job.Owner, associationID)
-	})
+	for _, key := range it.Keys {
+		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
+			return r.claims.Complete(ctx, key, r.job.Owner, associationID)
+		})
+	}
 }
 
 // release gives up the keys of an item this invocation will not associate.
 func (r *run) release(ctx context.Context, it work.Item) {
-	r.background(ctx, it.Keys, func(ctx context.Context, key string) error {
-		return r.claims.Release(ctx, key, r.job.Owner)
-	})
-}
-
-func (r *run) background(ctx context.Context, keys []string, op func(context.Context, string) error) {
-	// Recording must outlive a cancelled work context: a release that does
-	// not happen leaves the key locked until the lease passes.
-	base := context.WithoutCancel(ctx)
-	for _, key := range keys {
-		r.records.Add(1)
-		r.dynamo <- struct{}{}
-		go func() {
-			defer func() { <-r.dynamo; r.records.Done() }()
-			ctx, cancel := context.WithTimeout(base, bookkeepingTimeout)
-			defer cancel()
-			if err := op(ctx, key); err != nil {
-				r.log.WarnContext(ctx, "claim bookkeeping failed; the lease will expire", "key", key, "error", err)
-			}
-		}()
+	for _, key := range it.Keys {
+		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
+			return r.claims.Release(ctx, key, r.job.Owner)
+		})
 	}
 }
 
-// bookkeepingTimeout bounds one completion or release, retries included.
+// bookkeeper records completions and releases in the background, on a
+// pool of its own, so that a slow dedupe table never holds up a call to
+// SSM. It retries each write with backoff until its time is up: a claim
+// left in progress reads "in progress elsewhere" to every retry of the
+// request until its lease ends.
+type bookkeeper struct {
+	ops     chan bookOp
+	done    chan struct{}
+	log     func(ctx context.Context, key string, err error)
+	workers int
+}
+
+type bookOp struct {
+	ctx   context.Context
+	key   string
+	until time.Time
+	op    func(context.Context) error
+}
+
+// bookkeepingTimeout bounds one completion or release call, SDK retries
+// included.
 const bookkeepingTimeout = 5 * time.Second
+
+func newBookkeeper(workers, pending int, log func(context.Context, string, error)) *bookkeeper {
+	b := &bookkeeper{ops: make(chan bookOp, pending), done: make(chan struct{}), log: log, workers: workers}
+	finished := make(chan struct{}, workers)
+	for range workers {
+		go func() {
+			defer func() { finished <- struct{}{} }()
+			for op := range b.ops {
+				op.run(b.log)
+			}
+		}()
+	}
+	go func() {
+		for range workers {
+			<-finished
+		}
+		close(b.done)
+	}()
+	return b
+}
+
+// do queues an operation; it never blocks for long, since the queue holds
+// every key of the request.
+func (b *bookkeeper) do(ctx context.Context, key string, until time.Time, op func(context.Context) error) {
+	// Bookkeeping must outlive a cancelled work context.
+	b.ops <- bookOp{ctx: context.WithoutCancel(ctx), key: key, until: until, op: op}
+}
+
+// wait waits for every queued operation.
+func (b *bookkeeper) wait() {
+	close(b.ops)
+	<-b.done
+}
+
+func (o bookOp) run(log func(context.Context, string, error)) {
+	wait := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(o.ctx, min(bookkeepingTimeout, max(time.Until(o.until), 100*time.Millisecond)))
+		err := o.op(ctx)
+		cancel()
+		if err == nil || errors.Is(err, dedupe.ErrNotOwner) {
+			return
+		}
+		if time.Now().Add(wait).After(o.until) {
+			log(o.ctx, o.key, err)
+			return
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, time.Second)
+	}
+}

@@ -1,7 +1,9 @@
 package associate
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
+	"golang.org/x/time/rate"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 )
@@ -73,22 +76,38 @@ func alreadyExists(message string) bool {
 	return strings.Contains(m, "alreadyexists")
 }
 
-// countThrottles wraps the client's retryer for one call, counting every
-// throttled attempt, including those the SDK retried successfully.
-func (r *run) countThrottles(o *ssm.Options) {
+// paceRetries wraps the client's retryer for one call: the SDK's own
+// retries of the call also wait for the rate limiter, so that throttled
+// calls retried by the SDK never push the rate past CALLS_PER_SECOND, and
+// every throttled attempt is counted, including those retried successfully.
+func (r *run) paceRetries(o *ssm.Options) {
 	if v2, ok := o.Retryer.(aws.RetryerV2); ok {
-		o.Retryer = throttleCounter{RetryerV2: v2, n: &r.throttles}
+		o.Retryer = &pacedRetryer{RetryerV2: v2, limiter: r.limiter, throttles: &r.throttles}
 	}
 }
 
-type throttleCounter struct {
+// pacedRetryer is one call's retryer: the SDK asks it for a token before
+// each attempt, one attempt after the other.
+type pacedRetryer struct {
 	aws.RetryerV2
-	n *atomic.Int64
+	limiter   *rate.Limiter
+	throttles *atomic.Int64
+	attempts  int
 }
 
-func (t throttleCounter) IsErrorRetryable(err error) bool {
-	if isThrottle(err) {
-		t.n.Add(1)
+func (p *pacedRetryer) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	p.attempts++
+	if p.attempts > 1 { // the first attempt already waited its turn
+		if err := p.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("wait for the call rate: %w", err)
+		}
 	}
-	return t.RetryerV2.IsErrorRetryable(err)
+	return p.RetryerV2.GetAttemptToken(ctx)
+}
+
+func (p *pacedRetryer) IsErrorRetryable(err error) bool {
+	if isThrottle(err) {
+		p.throttles.Add(1)
+	}
+	return p.RetryerV2.IsErrorRetryable(err)
 }

@@ -22,51 +22,105 @@ const (
 	reasonCutOff   = "outcome unknown: the call was cut off at the deadline; its claims were released, and sending again is safe (SSM refuses a second association)"
 )
 
-// dispatch sends the owned items in rounds: every round plans the items
-// still to do into batches and sends them; the entries that failed
-// retryably make the next round, after a backoff.
+// dispatch runs the items through SSM. The first round is a pipeline:
+// claims are taken in the dedupe table while earlier batches are already
+// being sent, so the time is the longer of the two rather than their sum,
+// and what the deadline stops was never claimed. Entries that fail
+// retryably make later rounds, after a backoff.
 func (r *run) dispatch(ctx context.Context, items []work.Item) {
-	limit := rate.Inf
-	if r.set.CallsPerSecond > 0 {
-		limit = rate.Limit(r.set.CallsPerSecond)
-	}
-	// A burst of one spaces calls evenly: SSM's own bucket is undocumented,
-	// and bursts are what get throttled.
-	limiter := rate.NewLimiter(limit, 1)
-	pending := items
-	for round := 0; len(pending) > 0; round++ {
-		if round > 0 {
-			r.mu.Lock()
-			r.res.Summary.Retries += len(pending)
-			r.mu.Unlock()
-			if !r.sleep(ctx, r.backoff(round)) {
-				for _, it := range pending {
-					r.unprocessed(ctx, it, reasonDeadline)
-				}
-				return
+	pending := r.sendAll(ctx, r.claimAndPack(ctx, items))
+	for round := 1; len(pending) > 0; round++ {
+		r.record(func(res *report.Result) { res.Summary.Retries += len(pending) })
+		if !r.sleep(ctx, r.backoff(round)) {
+			for _, it := range pending {
+				r.unprocessed(ctx, it, reasonDeadline)
 			}
+			return
 		}
-		pending = r.round(ctx, limiter, plan.Batches(pending, r.set.BatchSize))
+		batches := make(chan plan.Batch)
+		go func() {
+			defer close(batches)
+			for _, b := range plan.Batches(pending, r.set.BatchSize) {
+				batches <- b
+			}
+		}()
+		pending = r.sendAll(ctx, batches)
 	}
 }
 
-// round sends batches with at most MaxConcurrency calls in flight and
-// returns the items to send again.
-func (r *run) round(ctx context.Context, limiter *rate.Limiter, batches []plan.Batch) []work.Item {
+// claimAndPack claims items with ClaimConcurrency workers and packs what
+// it owns into batches, handed over as soon as they are full. It stops
+// claiming when a call started after the claim could not end before the
+// deadline: those items are Unprocessed, and hold no claim.
+func (r *run) claimAndPack(ctx context.Context, items []work.Item) <-chan plan.Batch {
 	var (
-		q     = newQueue(batches)
+		todo    = make(chan work.Item)
+		owned   = make(chan work.Item)
+		batches = make(chan plan.Batch)
+		wg      sync.WaitGroup
+	)
+	claimCtx, cancel := context.WithDeadline(ctx, r.job.Deadline)
+	go func() {
+		defer close(todo)
+		for i, it := range items {
+			if time.Until(r.job.Deadline) < r.latency.expected() {
+				for _, left := range items[i:] {
+					r.record(func(res *report.Result) {
+						res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: left.Entry, Reason: reasonDeadline})
+					})
+				}
+				return
+			}
+			todo <- it
+		}
+	}()
+	for range r.set.ClaimConcurrency {
+		wg.Go(func() {
+			for it := range todo {
+				if mine, ok := r.claimItem(claimCtx, it); ok {
+					owned <- mine
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); cancel(); close(owned) }()
+	go func() {
+		defer close(batches)
+		packer := plan.NewPacker(r.set.BatchSize)
+		for it := range owned {
+			if b, full := packer.Add(it); full {
+				batches <- b
+			}
+		}
+		for _, b := range packer.Flush() {
+			batches <- b
+		}
+	}()
+	return batches
+}
+
+// sendAll sends batches with at most MaxConcurrency calls in flight and
+// returns the items to send again. A batch SSM refuses as a whole is
+// halved, and the halves sent by the same caller.
+func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) []work.Item {
+	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		again []work.Item
 	)
-	for range min(r.set.MaxConcurrency, len(batches)) {
+	for range r.set.MaxConcurrency {
 		wg.Go(func() {
-			for b, ok := q.pop(); ok; b, ok = q.pop() {
-				halves, retry := r.send(ctx, limiter, b)
-				mu.Lock()
-				again = append(again, retry...)
-				mu.Unlock()
-				q.done(halves...)
+			for b := range batches {
+				stack := []plan.Batch{b}
+				for len(stack) > 0 {
+					b := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					halves, retry := r.send(ctx, b)
+					stack = append(stack, halves...)
+					mu.Lock()
+					again = append(again, retry...)
+					mu.Unlock()
+				}
 			}
 		})
 	}
@@ -77,8 +131,8 @@ func (r *run) round(ctx context.Context, limiter *rate.Limiter, batches []plan.B
 // send makes one call for b, unless the deadline does not leave room for
 // it, and sorts its entries into outcomes. It returns the halves of a batch
 // refused as a whole, and the entries to retry.
-func (r *run) send(ctx context.Context, limiter *rate.Limiter, b plan.Batch) ([]plan.Batch, []work.Item) {
-	if !r.waitTurn(ctx, limiter) {
+func (r *run) send(ctx context.Context, b plan.Batch) ([]plan.Batch, []work.Item) {
+	if !r.waitTurn(ctx) {
 		for _, it := range b {
 			r.unprocessed(ctx, it, reasonDeadline)
 		}
@@ -95,12 +149,10 @@ func (r *run) send(ctx context.Context, limiter *rate.Limiter, b plan.Batch) ([]
 	callCtx, cancel := context.WithDeadline(ctx, r.job.Deadline)
 	defer cancel()
 	start := time.Now()
-	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.countThrottles)
+	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.paceRetries)
 	took := time.Since(start)
 	r.latency.observe(took)
-	r.mu.Lock()
-	r.res.Summary.Calls++
-	r.mu.Unlock()
+	r.record(func(res *report.Result) { res.Summary.Calls++ })
 	if err != nil {
 		r.log.DebugContext(ctx, "CreateAssociationBatch failed", "entries", len(b), "took", took, "error", scrub(err.Error(), b))
 		return r.callFailed(ctx, b, err)
@@ -110,14 +162,23 @@ func (r *run) send(ctx context.Context, limiter *rate.Limiter, b plan.Batch) ([]
 
 // waitTurn waits for the rate limiter and reports whether a call started
 // now would still end before the deadline.
-func (r *run) waitTurn(ctx context.Context, limiter *rate.Limiter) bool {
+func (r *run) waitTurn(ctx context.Context) bool {
 	need := r.latency.expected()
 	waitCtx, cancel := context.WithDeadline(ctx, r.job.Deadline.Add(-need))
 	defer cancel()
-	if err := limiter.Wait(waitCtx); err != nil {
+	if err := r.limiter.Wait(waitCtx); err != nil {
 		return false
 	}
 	return time.Until(r.job.Deadline) >= need
+}
+
+// newLimiter paces calls. A burst of one spaces them evenly: SSM's own
+// bucket is undocumented, and bursts are what get throttled.
+func newLimiter(callsPerSecond float64) *rate.Limiter {
+	if callsPerSecond <= 0 {
+		return rate.NewLimiter(rate.Inf, 1)
+	}
+	return rate.NewLimiter(rate.Limit(callsPerSecond), 1)
 }
 
 // sleep waits d, unless the deadline would not leave room for a call after
@@ -156,9 +217,7 @@ func (r *run) sortResults(ctx context.Context, b plan.Batch, out *ssm.CreateAsso
 			r.log.WarnContext(ctx, "SSM returned an association that matches no entry sent", "associationId", deref(d.AssociationId))
 			continue
 		}
-		r.mu.Lock()
-		r.res.Successful = append(r.res.Successful, report.FromSDK(d))
-		r.mu.Unlock()
+		r.record(func(res *report.Result) { res.Successful = append(res.Successful, report.FromSDK(d)) })
 		r.complete(ctx, b[i], deref(d.AssociationId))
 	}
 	for _, f := range out.Failed {
@@ -184,9 +243,9 @@ func (r *run) sortResults(ctx context.Context, b plan.Batch, out *ssm.CreateAsso
 func (r *run) entryFailed(ctx context.Context, it work.Item, fault, message string) (work.Item, bool) {
 	switch {
 	case alreadyExists(message):
-		r.mu.Lock()
-		r.res.Deduplicated = append(r.res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonAlreadyExists})
-		r.mu.Unlock()
+		r.record(func(res *report.Result) {
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonAlreadyExists})
+		})
 		r.complete(ctx, it, "")
 		return work.Item{}, false
 	case fault == report.FaultClient || it.Attempts >= r.set.MaxAttempts:
@@ -226,11 +285,9 @@ func (r *run) callFailed(ctx context.Context, b plan.Batch, err error) ([]plan.B
 		}
 		return nil, nil
 	}
-	r.mu.Lock()
 	// Kept as text: the message was scrubbed of parameter values, the error
 	// chain was not.
-	r.unreachable = errors.New("CreateAssociationBatch: " + c.message)
-	r.mu.Unlock()
+	r.record(func(*report.Result) { r.unreachable = errors.New("CreateAssociationBatch: " + c.message) })
 	var again []work.Item
 	for _, it := range b {
 		if retry, ok := r.entryFailed(ctx, it, c.fault, c.message); ok {
@@ -241,16 +298,16 @@ func (r *run) callFailed(ctx context.Context, b plan.Batch, err error) ([]plan.B
 }
 
 func (r *run) fail(ctx context.Context, it work.Item, fault, message string) {
-	r.mu.Lock()
-	r.res.Failed = append(r.res.Failed, report.Failure{Entry: it.Entry, Fault: fault, Message: message, Attempts: it.Attempts})
-	r.mu.Unlock()
+	r.record(func(res *report.Result) {
+		res.Failed = append(res.Failed, report.Failure{Entry: it.Entry, Fault: fault, Message: message, Attempts: it.Attempts})
+	})
 	r.release(ctx, it)
 }
 
 func (r *run) unprocessed(ctx context.Context, it work.Item, reason string) {
-	r.mu.Lock()
-	r.res.Unprocessed = append(r.res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reason})
-	r.mu.Unlock()
+	r.record(func(res *report.Result) {
+		res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reason})
+	})
 	r.release(ctx, it)
 }
 

@@ -91,6 +91,10 @@ type Job struct {
 	// LeaseUntil bounds the claims: the end of the Lambda invocation, after
 	// which a crashed invocation's claims may be taken over.
 	LeaseUntil time.Time
+	// AnswerBy is when the answer must be out (for API Gateway, the end of
+	// its budget); claim bookkeeping retries until then. Zero means
+	// LeaseUntil.
+	AnswerBy time.Time
 }
 
 // ErrUnavailable means a dependency could not be reached and nothing was
@@ -101,6 +105,9 @@ var ErrUnavailable = errors.New("dependency unavailable")
 // Run processes the job. It returns ErrUnavailable (wrapped) only when
 // nothing could be done at all; partial trouble is reported in the result.
 func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
+	if job.AnswerBy.IsZero() {
+		job.AnswerBy = job.LeaseUntil
+	}
 	r := &run{Engine: e, job: job, latency: latencyTracker{max: e.set.CallEstimate}, res: report.Result{
 		Successful:   []report.Association{},
 		Failed:       []report.Failure{},
@@ -118,16 +125,25 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	items, dups := dedupe.InRequest(job.Request.Items)
 	r.res.Deduplicated = append(r.res.Deduplicated, dups...)
 
-	owned, claimErr := r.claim(ctx, items)
-	if claimErr != nil && len(owned) == 0 && len(items) > 0 {
-		r.res.Tally()
-		return r.res, errors.Join(ErrUnavailable, claimErr)
+	keys := 0
+	for _, it := range items {
+		keys += len(it.Keys)
 	}
-	r.dispatch(ctx, owned)
-	r.records.Wait()
+	r.limiter = newLimiter(e.set.CallsPerSecond)
+	r.book = newBookkeeper(e.set.ClaimConcurrency, keys+16, func(ctx context.Context, key string, err error) {
+		e.log.WarnContext(ctx, "claim bookkeeping failed; the claim is held until its lease ends", "key", key, "error", err)
+	})
+	r.dispatch(ctx, items)
+	r.book.wait()
 	r.res.Summary.Throttles = int(r.throttles.Load())
 	r.res.CallLatencies = r.latency.samples()
 	r.res.Tally()
+	if errp := r.claimErr.Load(); errp != nil && !r.claimedAny.Load() {
+		// The dedupe table could not be reached: nothing was claimed, so
+		// nothing was sent.
+		e.log.WarnContext(ctx, "no claim could be taken", "error", *errp)
+		return r.res, errors.Join(ErrUnavailable, *errp)
+	}
 	if r.unreachable != nil && r.res.Summary.Successful == 0 && r.completed.Load() == 0 {
 		// Nothing reached SSM, so nothing is half-done: every claim was
 		// released and the caller can send the whole request again.

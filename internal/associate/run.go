@@ -5,23 +5,34 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 )
 
 // run is the state of one Engine.Run.
 type run struct {
 	*Engine
-	job Job
+	job     Job
+	limiter *rate.Limiter // paces calls, and the SDK's retries of them
+	book    *bookkeeper
 
 	mu          sync.Mutex // guards res and unreachable
 	res         report.Result
 	unreachable error // the last error that meant SSM could not be reached
 
-	records   sync.WaitGroup // claim completions and releases in flight
-	dynamo    chan struct{}  // semaphore bounding DynamoDB requests
-	completed atomic.Int64   // claims recorded as associated
-	throttles atomic.Int64   // throttled attempts, retried by the SDK or not
-	latency   latencyTracker
+	claimErr   atomic.Pointer[error] // the last error of a claim
+	claimedAny atomic.Bool           // some key was claimed
+	completed  atomic.Int64          // claims recorded as associated
+	throttles  atomic.Int64          // throttled attempts, retried by the SDK or not
+	latency    latencyTracker
+}
+
+// record changes the result under the lock.
+func (r *run) record(change func(*report.Result)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	change(&r.res)
 }
 
 // latencyTracker remembers how long calls take, to judge whether one more

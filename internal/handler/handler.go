@@ -82,6 +82,7 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 		Owner:      owner(ctx),
 		Deadline:   end.Add(-wrapUp(end.Sub(start))),
 		LeaseUntil: lambdaEnd,
+		AnswerBy:   end,
 	}
 	res, err := h.engine.Run(ctx, job)
 	h.observe(ctx, inv, res, err, h.now().Sub(start))

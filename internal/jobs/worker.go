@@ -100,8 +100,9 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 	res, runErr := w.engine.Run(ctx, associate.Job{
 		Request:    c.Request(),
 		Owner:      owner(ctx),
-		Deadline:   end.Add(-time.Second),
+		Deadline:   end.Add(-2 * time.Second),
 		LeaseUntil: end,
+		AnswerBy:   end.Add(-500 * time.Millisecond),
 	})
 	res = merge(earlier, res)
 	// "In progress elsewhere" inside a job is most often this chunk's own

@@ -35,7 +35,8 @@ func Batches(items []work.Item, size int) []Batch {
 			break
 		}
 		if !placed {
-			batches = append(batches, Batch{it})
+			batch := make(Batch, 0, size)
+			batches = append(batches, append(batch, it))
 			nodes = append(nodes, make(map[string]struct{}, size))
 			addNodes(nodes[len(nodes)-1], it.Nodes)
 		}

@@ -95,3 +95,34 @@ func TestSplit(t *testing.T) {
 		t.Fatal("left half aliases the right one")
 	}
 }
+
+func TestPacker(t *testing.T) {
+	p := NewPacker(3)
+	var full []Batch
+	for _, it := range items("a", "a", "b", "c", "a", "d") {
+		if b, ok := p.Add(it); ok {
+			full = append(full, b)
+		}
+	}
+	rest := p.Flush()
+	// a,b,c fill the first batch; the second a and d wait in the second,
+	// the third a in a third.
+	if len(full) != 1 || len(full[0]) != 3 || full[0][0].Path != "Entries[0]" || full[0][2].Path != "Entries[3]" {
+		t.Fatalf("full %v", full)
+	}
+	if len(rest) != 2 || len(rest[0]) != 2 || len(rest[1]) != 1 {
+		t.Fatalf("rest %v", rest)
+	}
+	for _, b := range append(full, rest...) {
+		seen := map[string]bool{}
+		for _, it := range b {
+			if seen[it.Nodes[0]] {
+				t.Fatalf("batch %v repeats a node", b)
+			}
+			seen[it.Nodes[0]] = true
+		}
+	}
+	if len(p.Flush()) != 0 {
+		t.Error("Flush does not empty the packer")
+	}
+}
