@@ -1,0 +1,464 @@
+// Command bench measures how close the function's engine comes to the bound
+// SSM sets on CreateAssociationBatch (ceil(n/E) calls at R calls per second),
+// side by side with what a user would otherwise do, and what it costs in
+// DynamoDB, CPU and memory; plus the cost of decoding and planning 100,000
+// entries, the cold start of the real bootstrap under the Lambda Runtime
+// Interface Emulator, and the Lambda binary's size.
+//
+// It starts the SSM emulator in process (internal/ssmlocal, with call rate R,
+// burst, latency L, batch limit E and a per-entry fault rate) and DynamoDB
+// Local (behind a proxy that counts requests), then for every size n runs,
+// interleaved, (a) the engine with its shipped defaults (at the smallest n
+// only: at 5 calls per second the larger sizes would take hours) and with
+// settings tuned to the emulator, (b) a sequential chunked loop as an AWS CLI
+// script does, and (c) one CreateAssociation per node as Terraform does.
+//
+// Outputs: bench/results.json, bench/wall-time.png and BENCHMARKS.md
+// (with -quick: n = 1,000 only, printed, and bench/quick/results.json).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
+)
+
+// params are the emulator's limits and the run's shape.
+type params struct {
+	Rate      float64       `json:"rateCallsPerSecond"`
+	Burst     int           `json:"burst"`
+	Latency   time.Duration `json:"-"`
+	Jitter    time.Duration `json:"-"`
+	LatencyMs float64       `json:"latencyMs"`
+	JitterMs  float64       `json:"jitterMs"`
+	MaxBatch  int           `json:"maxBatchE"`
+	FaultRate float64       `json:"entryFaultRate"`
+	Seed      int64         `json:"seed"`
+	Sizes     []int         `json:"sizes"`
+	// PerNodeLimit: the per-node strategy runs at most this many nodes and
+	// is scaled to n beyond it (0: always all).
+	PerNodeLimit   int  `json:"perNodeLimit"`
+	PerNodeWorkers int  `json:"perNodeWorkers"`
+	Quick          bool `json:"quick"`
+	// TargetRate: the engine target (n = 10,000, 3 % faults) is also
+	// checked at this lower R, where DynamoDB claims weigh less (0: not).
+	TargetRate float64 `json:"targetRate"`
+	TargetN    int     `json:"targetN"`
+	// TargetBursts are the emulator's bucket sizes of the target checks.
+	TargetBursts []int `json:"targetBursts"`
+	// Only, when set, limits the strategies run.
+	Only    []string `json:"only,omitempty"`
+	profile *os.File
+}
+
+// idealCalls is the fewest CreateAssociationBatch calls n entries need:
+// ceil(n/E), plus the calls that resend the entries the emulator is
+// expected to fail (a share p of them, then p of those, …).
+func (p params) idealCalls(n int) int {
+	calls := 0
+	for exp := float64(n); exp >= 0.5; exp *= p.FaultRate {
+		calls += int(math.Ceil(exp / float64(p.MaxBatch)))
+		if p.FaultRate <= 0 {
+			break
+		}
+	}
+	return calls
+}
+
+func (p params) fillIdeal(r *Record) {
+	r.RateCallsPerSecond = p.Rate
+	r.Burst = p.Burst
+	r.IdealCalls = p.idealCalls(r.N)
+	r.IdealSeconds = round(float64(r.IdealCalls)/p.Rate, 3)
+	r.WallRatio = round(r.WallSeconds/r.IdealSeconds, 3)
+	r.CallsRatio = round(float64(r.SSMCalls)/float64(r.IdealCalls), 3)
+	if r.FirstCallAfterSeconds > 0 {
+		r.DispatchSeconds = round(r.WallSeconds-r.FirstCallAfterSeconds, 3)
+		r.DispatchRatio = round(r.DispatchSeconds/r.IdealSeconds, 3)
+	}
+}
+
+// tuned are the engine settings matched to the emulator: batches of E, R
+// calls per second, and enough calls in flight to cover the latency.
+func (p params) tuned() associate.Settings {
+	return associate.Settings{
+		BatchSize:      p.MaxBatch,
+		CallsPerSecond: p.Rate,
+		MaxConcurrency: int(math.Ceil(p.Rate*(p.Latency+p.Jitter).Seconds())) + 2,
+		MaxAttempts:    5,
+	}
+}
+
+// shipped are the function's defaults (internal/config).
+var shipped = associate.Settings{BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, MaxAttempts: 5}
+
+func settingsMap(s associate.Settings) map[string]any {
+	return map[string]any{"BATCH_SIZE": s.BatchSize, "MAX_CONCURRENCY": s.MaxConcurrency,
+		"CALLS_PER_SECOND": s.CallsPerSecond, "MAX_ATTEMPTS": s.MaxAttempts, "ClaimConcurrency": 16}
+}
+
+// Record is one strategy at one size.
+type Record struct {
+	Strategy    string         `json:"strategy"`
+	Description string         `json:"description"`
+	N           int            `json:"n"`
+	Settings    map[string]any `json:"settings,omitempty"`
+
+	// Extrapolated: only MeasuredEntries of the N were run, and the counts
+	// and times below are scaled by N/MeasuredEntries.
+	MeasuredEntries     int     `json:"measuredEntries"`
+	Extrapolated        bool    `json:"extrapolated"`
+	MeasuredWallSeconds float64 `json:"measuredWallSeconds"`
+
+	WallSeconds  float64 `json:"wallSeconds"`
+	IdealSeconds float64 `json:"idealSeconds"`
+	WallRatio    float64 `json:"wallRatio"`
+	// FirstCallAfterSeconds: from the start of the run to the first
+	// CreateAssociationBatch call (the engine claims every key first);
+	// DispatchSeconds the rest, DispatchRatio that rest against the ideal.
+	FirstCallAfterSeconds float64 `json:"firstCallAfterSeconds,omitempty"`
+	DispatchSeconds       float64 `json:"dispatchSeconds,omitempty"`
+	DispatchRatio         float64 `json:"dispatchRatio,omitempty"`
+	// RateCallsPerSecond is the emulator's R for this record (the target
+	// check runs at a lower one than the rest).
+	RateCallsPerSecond float64 `json:"rateCallsPerSecond"`
+	Burst              int     `json:"burst"`
+
+	SSMCalls            int     `json:"ssmCalls"`
+	IdealCalls          int     `json:"idealCalls"`
+	CallsRatio          float64 `json:"callsRatio"`
+	ThrottledCalls      int     `json:"throttledCalls"`
+	EntriesSent         int     `json:"entriesSent"`
+	FaultedEntries      int     `json:"faultedEntries"`
+	ResentAfterSuccess  int     `json:"resentAfterSuccess"`
+	AssociationsCreated int     `json:"associationsCreated"`
+	Successful          int     `json:"successful"`
+	Failed              int     `json:"failed"`
+	Deduplicated        int     `json:"deduplicated"`
+	Unprocessed         int     `json:"unprocessed"`
+
+	DynamoDBRequests         map[string]int `json:"dynamoDBRequests"`
+	DynamoDBWriteRequests    int            `json:"dynamoDBWriteRequests"`
+	DynamoDBWriteUnits       int            `json:"dynamoDBWriteUnits"`
+	WriteUnitsPerEntry       float64        `json:"writeUnitsPerEntry"`
+	WriteRequestsPerNewEntry float64        `json:"writeRequestsPerNewEntry"`
+
+	// CPU of this whole process (engine or client, SDK, and the in-process
+	// SSM emulator and DynamoDB proxy), and of the DynamoDB Local JVM.
+	CPUSeconds              float64 `json:"cpuSeconds"`
+	CPUUserSeconds          float64 `json:"cpuUserSeconds"`
+	CPUSysSeconds           float64 `json:"cpuSysSeconds"`
+	DynamoDBLocalCPUSeconds float64 `json:"dynamoDBLocalCpuSeconds"`
+	PeakRSSMiB              float64 `json:"peakRssMiB"`
+	PeakHeapMiB             float64 `json:"peakHeapMiB"`
+}
+
+// Results is bench/results.json.
+type Results struct {
+	Generated   time.Time     `json:"generated"`
+	Machine     Machine       `json:"machine"`
+	Params      params        `json:"params"`
+	Records     []Record      `json:"records"`
+	Targets     []Record      `json:"targetChecks,omitempty"`
+	Pipeline    *PipelineCost `json:"pipeline100k,omitempty"`
+	GoBench     []GoBench     `json:"goBenchmarks,omitempty"`
+	GoBenchCmd  string        `json:"goBenchmarkCommand,omitempty"`
+	ColdStart   *ColdStart    `json:"coldStart,omitempty"`
+	TotalSecond float64       `json:"totalSeconds"`
+}
+
+func main() {
+	var (
+		p      params
+		sizes  string
+		out    string
+		md     string
+		colds  int
+		render bool
+		only   string
+		prof   string
+	)
+	flag.StringVar(&only, "strategies", "", "run only these strategies (comma separated; for profiling, with -md '')")
+	flag.StringVar(&prof, "cpuprofile", "", "write a CPU profile of the strategy runs to this file")
+	flag.BoolVar(&render, "render", false, "measure nothing: redraw the plot and BENCHMARKS.md from -out/results.json (running the Go benchmarks if it has none)")
+	flag.BoolVar(&p.Quick, "quick", false, "n = 1,000 only, no pipeline/cold start measurements; writes bench/quick/results.json")
+	flag.Float64Var(&p.Rate, "rate", 50, "SSM emulator: calls per second (R)")
+	flag.IntVar(&p.Burst, "burst", 10, "SSM emulator: token bucket size")
+	flag.DurationVar(&p.Latency, "latency", 50*time.Millisecond, "SSM emulator: latency of every call (L)")
+	flag.DurationVar(&p.Jitter, "jitter", 20*time.Millisecond, "SSM emulator: uniform extra latency in [0, jitter)")
+	flag.IntVar(&p.MaxBatch, "max-batch", 20, "SSM emulator: entries per CreateAssociationBatch call (E)")
+	flag.Float64Var(&p.FaultRate, "fault-rate", 0.03, "SSM emulator: share of entries failed with Fault Server")
+	flag.Int64Var(&p.Seed, "seed", 1, "SSM emulator: seed of faults and jitter")
+	flag.StringVar(&sizes, "sizes", "1000,10000,50000", "entry counts n, comma separated")
+	flag.IntVar(&p.PerNodeLimit, "per-node-limit", 1000, "per-node strategy: run at most this many nodes and scale (0: all)")
+	flag.IntVar(&p.PerNodeWorkers, "per-node-workers", 10, "per-node strategy: concurrent calls (Terraform's -parallelism default)")
+	flag.StringVar(&out, "out", "bench", "output folder (relative to the project root)")
+	flag.StringVar(&md, "md", "BENCHMARKS.md", "report to write (relative to the project root; empty: none)")
+	flag.IntVar(&colds, "cold-starts", 5, "cold starts to measure (median reported)")
+	flag.Float64Var(&p.TargetRate, "target-rate", 5, "also run the engine at n=-target-n under this emulator rate (0: skip)")
+	flag.IntVar(&p.TargetN, "target-n", 10000, "size of the run at -target-rate")
+	targetBursts := flag.String("target-bursts", "1,5", "emulator bucket sizes of the target checks (one run each)")
+	flag.Parse()
+	p.LatencyMs = float64(p.Latency) / float64(time.Millisecond)
+	p.JitterMs = float64(p.Jitter) / float64(time.Millisecond)
+	if p.Quick {
+		sizes = "1000"
+		p.TargetRate = 0
+		if p.PerNodeLimit == 0 || p.PerNodeLimit > 500 {
+			p.PerNodeLimit = 500
+		}
+		out = filepath.Join(out, "quick")
+		md = ""
+	}
+	for f := range strings.SplitSeq(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fatal(fmt.Errorf("-sizes: %q is not a positive number", f))
+		}
+		p.Sizes = append(p.Sizes, n)
+	}
+	slices.Sort(p.Sizes)
+	for f := range strings.SplitSeq(*targetBursts, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > 0 {
+			p.TargetBursts = append(p.TargetBursts, v)
+		}
+	}
+	if p.Rate <= 0 || p.MaxBatch <= 0 {
+		fatal(fmt.Errorf("-rate and -max-batch must be positive: the ideal is ceil(n/E)/R"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if render {
+		if err := rerender(ctx, out, md); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if only != "" {
+		p.Only = strings.Split(only, ",")
+	}
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			fatal(err)
+		}
+		defer f.Close()
+		p.profile = f
+	}
+	if err := run(ctx, p, out, md, colds); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, p params, out, md string, colds int) error {
+	begin := time.Now()
+	root, err := testinfra.ProjectRoot()
+	if err != nil {
+		return err
+	}
+	if err := testinfra.CheckTools(testinfra.ToolDynamoDBLocal, testinfra.ToolJava); err != nil {
+		return err
+	}
+	res := Results{Generated: time.Now().UTC().Truncate(time.Second), Machine: machine(), Params: p}
+
+	if !p.Quick && len(p.Only) == 0 {
+		// First, while the process is small: the in-memory pipeline.
+		logf("pipeline: decode, validate, dedupe and plan 100,000 entries")
+		pc, err := measurePipeline(100_000, 3)
+		if err != nil {
+			return err
+		}
+		res.Pipeline = &pc
+		logf("pipeline: %.3f s CPU, peak heap %.1f MiB, peak RSS %.1f MiB", pc.CPUSeconds, pc.PeakHeapMiB, pc.PeakRSSMiB)
+	}
+
+	logf("starting DynamoDB Local and the SSM emulator (R=%g/s burst %d, L=%v+[0,%v), E=%d, faults %.1f%%)",
+		p.Rate, p.Burst, p.Latency, p.Jitter, p.MaxBatch, p.FaultRate*100)
+	b, err := newBench(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	tuned := p.tuned()
+	type strategy struct {
+		name, desc string
+		settings   map[string]any
+		prepare    func(context.Context, int) func(context.Context) (outcome, error)
+		only       func(n int) bool
+	}
+	strategies := []strategy{
+		{"engine-defaults", "the function's engine with its shipped defaults", settingsMap(shipped),
+			b.runEngine(shipped), func(n int) bool { return n == p.Sizes[0] }},
+		{"engine-tuned", "the function's engine tuned to the emulator: BATCH_SIZE=E, CALLS_PER_SECOND=R, MAX_CONCURRENCY=ceil(R·(L+jitter))+2", settingsMap(tuned),
+			b.runEngine(tuned), nil},
+		{"cli-script", "sequential loop of CreateAssociationBatch over chunks of E, whole chunk resent on any non-Client failure (AWS CLI script)",
+			map[string]any{"chunk": p.MaxBatch, "concurrency": 1, "maxSendsPerChunk": 5, "sdkAttempts": 3}, func(ctx context.Context, n int) func(context.Context) (outcome, error) { return b.runScript(ctx, n) }, nil},
+		{"per-node", "one CreateAssociation per node, 10 at a time (Terraform resource per node, default -parallelism)",
+			map[string]any{"concurrency": p.PerNodeWorkers, "sdkAttempts": 25, "triesPerNode": 3, "limit": p.PerNodeLimit},
+			b.runPerNode(p.PerNodeWorkers, p.PerNodeLimit), nil},
+	}
+	// DynamoDB Local is a JVM: its first thousands of requests run
+	// interpreted. A warm-up run (not recorded) keeps that out of the numbers.
+	logf("warm-up: engine-tuned at n=2000 (not recorded)")
+	if _, err := b.measure(ctx, "warm-up", "", 2000, nil, b.runEngine(tuned)(ctx, 2000)); err != nil {
+		return err
+	}
+	if p.profile != nil {
+		if err := pprof.StartCPUProfile(p.profile); err != nil {
+			return err
+		}
+	}
+	for _, n := range p.Sizes {
+		for _, s := range strategies {
+			if s.only != nil && !s.only(n) || len(p.Only) > 0 && !slices.Contains(p.Only, s.name) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			logf("n=%d %s …", n, s.name)
+			rec, err := b.measure(ctx, s.name, s.desc, n, s.settings, s.prepare(ctx, n))
+			if err != nil {
+				return err
+			}
+			res.Records = append(res.Records, rec)
+			extra := ""
+			if rec.Extrapolated {
+				extra = fmt.Sprintf(" (ran %d nodes in %.1f s, scaled)", rec.MeasuredEntries, rec.MeasuredWallSeconds)
+			}
+			logf("n=%d %s: %.1f s = %.2f× ideal %.1f s; %d calls (ideal %d), %d throttled, %d resent after success, %d faulted, DynamoDB %v, CPU %.1f s, RSS %.0f MiB%s",
+				n, s.name, rec.WallSeconds, rec.WallRatio, rec.IdealSeconds, rec.SSMCalls, rec.IdealCalls, rec.ThrottledCalls,
+				rec.ResentAfterSuccess, rec.FaultedEntries, rec.DynamoDBRequests, rec.CPUSeconds, rec.PeakRSSMiB, extra)
+		}
+	}
+
+	if p.profile != nil {
+		pprof.StopCPUProfile()
+	}
+	for _, burst := range p.TargetBursts {
+		if p.TargetRate <= 0 || p.TargetN <= 0 {
+			break
+		}
+		tp := p
+		tp.Rate, tp.Burst = p.TargetRate, burst
+		tt := tp.tuned()
+		logf("target check: engine-tuned at n=%d under R=%g/s burst %d (ideal %.0f s) …", p.TargetN, tp.Rate, burst, float64(tp.idealCalls(p.TargetN))/tp.Rate)
+		b.setEmulator(tp)
+		rec, err := b.measure(ctx, "engine-tuned", "target check: the engine tuned to an emulator at a lower call rate, where the claims weigh less", p.TargetN, settingsMap(tt), b.runEngine(tt)(ctx, p.TargetN))
+		b.setEmulator(p)
+		if err != nil {
+			return err
+		}
+		rec.Burst = burst
+		res.Targets = append(res.Targets, rec)
+		logf("target check: %.1f s = %.3f× ideal %.1f s (first call after %.1f s; dispatch %.3f× ideal); %d calls (ideal %d), %d throttled, %d resent after success",
+			rec.WallSeconds, rec.WallRatio, rec.IdealSeconds, rec.FirstCallAfterSeconds, rec.DispatchRatio, rec.SSMCalls, rec.IdealCalls, rec.ThrottledCalls, rec.ResentAfterSuccess)
+	}
+
+	if !p.Quick && colds > 0 && len(p.Only) == 0 {
+		logf("cold start: building the bootstrap and starting it under the Runtime Interface Emulator %d times", colds)
+		cs, err := measureColdStart(ctx, root, b, colds)
+		if err != nil {
+			return err
+		}
+		res.ColdStart = &cs
+		logf("cold start: median %.1f ms to the first response (warm %.1f ms); arm64 binary %.1f MiB", cs.MedianMs, cs.WarmMedianMs, cs.Arm64SizeMiB)
+	}
+	if !p.Quick && len(p.Only) == 0 {
+		logf("Go benchmarks (in-memory pipeline, parse)")
+		if res.GoBench, res.GoBenchCmd, err = runGoBenchmarks(ctx, root); err != nil {
+			return err
+		}
+	}
+	res.TotalSecond = round(time.Since(begin).Seconds(), 1)
+	return write(res, root, out, md)
+}
+
+// rerender redraws the outputs of an earlier run.
+func rerender(ctx context.Context, out, md string) error {
+	root, err := testinfra.ProjectRoot()
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(filepath.Join(root, out, "results.json"))
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return err
+	}
+	if len(res.GoBench) == 0 && !res.Params.Quick {
+		if res.GoBench, res.GoBenchCmd, err = runGoBenchmarks(ctx, root); err != nil {
+			return err
+		}
+	}
+	return write(res, root, out, md)
+}
+
+func write(res Results, root, out, md string) error {
+	p := res.Params
+	dir := filepath.Join(root, out)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	printTable(os.Stdout, res)
+	if !p.Quick && len(res.Records) > 0 {
+		if err := plotWallTime(filepath.Join(dir, "wall-time.png"), res); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+	}
+	if md != "" {
+		if err := os.WriteFile(filepath.Join(root, md), []byte(markdown(res, out)), 0o644); err != nil {
+			return err
+		}
+	}
+	logf("wrote %s (measured in %.0f s)", filepath.Join(out, "results.json"), res.TotalSecond)
+	return nil
+}
+
+func printTable(w *os.File, res Results) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "n\tstrategy\twall s\tideal s\t×ideal\tcalls\tmin\tthrottled\tresent ok\tDDB writes/new\tCPU s\tRSS MiB\t")
+	for _, r := range res.Records {
+		name := r.Strategy
+		if r.Extrapolated {
+			name += "*"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.0f\t\n", r.N, name, r.WallSeconds, r.IdealSeconds,
+			r.WallRatio, r.SSMCalls, r.IdealCalls, r.ThrottledCalls, r.ResentAfterSuccess, r.WriteRequestsPerNewEntry, r.CPUSeconds, r.PeakRSSMiB)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// cpuTimes is the user and system CPU time of this process so far.
+type cpuTimes struct{ user, sys time.Duration }
+
+func processCPU() cpuTimes {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return cpuTimes{
+		user: time.Duration(ru.Utime.Nano()),
+		sys:  time.Duration(ru.Stime.Nano()),
+	}
+}
+
+func (c cpuTimes) sub(o cpuTimes) cpuTimes { return cpuTimes{c.user - o.user, c.sys - o.sys} }
+func (c cpuTimes) total() time.Duration    { return c.user + c.sys }
+
+// resetPeakRSS resets the kernel's high-water mark of this process's
+// resident set (VmHWM), so that peakRSS reports the peak of one run only.
+// It needs Linux ≥ 4.0; on failure the mark keeps counting from start.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// peakRSS is VmHWM of this process, in bytes.
+func peakRSS() int64 { return procStatusKB("/proc/self/status", "VmHWM:") * 1024 }
+
+func procStatusKB(path, field string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			v, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// heapSampler records the peak of the Go heap in use (live and not yet
+// swept objects) by sampling runtime/metrics every 10 ms.
+type heapSampler struct {
+	peak atomic.Uint64
+	stop chan struct{}
+	done chan struct{}
+}
+
+const heapMetric = "/memory/classes/heap/objects:bytes"
+
+func startHeapSampler() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	sample := []metrics.Sample{{Name: heapMetric}}
+	read := func() {
+		metrics.Read(sample)
+		if v := sample[0].Value.Uint64(); v > h.peak.Load() {
+			h.peak.Store(v)
+		}
+	}
+	read()
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				read()
+			case <-h.stop:
+				read()
+				return
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) Stop() uint64 {
+	close(h.stop)
+	<-h.done
+	return h.peak.Load()
+}
+
+// countingProxy forwards every request to target and counts them by the
+// operation of their X-Amz-Target header ("DynamoDB_20120810.PutItem" counts
+// as "PutItem"). Its transport keeps enough idle connections for the
+// engine's 16 concurrent claims, so the proxy adds no connection churn.
+type countingProxy struct {
+	rp     *httputil.ReverseProxy
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newCountingProxy(target string) (*countingProxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 256
+	t.DisableCompression = true
+	rp.Transport = t
+	return &countingProxy{rp: rp, counts: map[string]int{}}, nil
+}
+
+func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op := r.Header.Get("X-Amz-Target")
+	if i := strings.LastIndexByte(op, '.'); i >= 0 {
+		op = op[i+1:]
+	}
+	p.mu.Lock()
+	p.counts[op]++
+	p.mu.Unlock()
+	p.rp.ServeHTTP(w, r)
+}
+
+func (p *countingProxy) snapshot() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int, len(p.counts))
+	for k, v := range p.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func diffCounts(after, before map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// jvmCPU finds the DynamoDB Local JVM listening on port and returns a
+// function reading its CPU time so far (user + system), or nil.
+func jvmCPU(port int) func() time.Duration {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	want := []byte("-port\x00" + strconv.Itoa(port) + "\x00")
+	for _, d := range dirs {
+		cmd, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil || !bytes.Contains(cmd, []byte("DynamoDBLocal.jar")) || !bytes.Contains(cmd, want) {
+			continue
+		}
+		stat := filepath.Join(d, "stat")
+		return func() time.Duration {
+			b, err := os.ReadFile(stat)
+			if err != nil {
+				return 0
+			}
+			// Fields after the command name (which may hold spaces).
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+			if len(f) < 13 {
+				return 0
+			}
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+		}
+	}
+	return nil
+}
+
+// Machine describes where the numbers were measured.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpuModel"`
+	MemoryGiB string `json:"memoryGiB"`
+	Kernel    string `json:"kernel"`
+	GoVersion string `json:"goVersion"`
+	OSArch    string `json:"osArch"`
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OSArch: runtime.GOOS + "/" + runtime.GOARCH}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if kb := procStatusKB("/proc/meminfo", "MemTotal:"); kb > 0 {
+		m.MemoryGiB = strconv.FormatFloat(float64(kb)/(1<<20), 'f', 1, 64)
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func mb(b int64) float64 { return round(float64(b)/(1<<20), 1) }
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	if v < 0 {
+		return -float64(int64(-v*p+0.5)) / p
+	}
+	return float64(int64(v*p+0.5)) / p
+}

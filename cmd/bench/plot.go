@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// plotWallTime draws wall time against n, log-log, one line per strategy
+// and the ideal ceil(n/E)/R (with the expected fault retries).
+func plotWallTime(path string, res Results) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Wall time vs. entries (SSM emulator: R=%g calls/s, E=%d, L=%g ms, %g%% entry faults)",
+		res.Params.Rate, res.Params.MaxBatch, res.Params.LatencyMs, res.Params.FaultRate*100)
+	p.X.Label.Text = "entries n (log)"
+	p.Y.Label.Text = "wall time, s (log)"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.Legend.Top, p.Legend.Left = false, false // bottom right: the lines rise to the right
+	p.Add(plotter.NewGrid())
+
+	series := map[string]plotter.XYs{}
+	ideal := map[int]float64{}
+	for _, r := range res.Records {
+		series[r.Strategy] = append(series[r.Strategy], plotter.XY{X: float64(r.N), Y: r.WallSeconds})
+		ideal[r.N] = r.IdealSeconds
+	}
+	var ixy plotter.XYs
+	for _, n := range res.Params.Sizes {
+		ixy = append(ixy, plotter.XY{X: float64(n), Y: ideal[n]})
+	}
+	colors := map[string]color.Color{
+		"engine-defaults": color.RGBA{R: 148, G: 103, B: 189, A: 255},
+		"engine-tuned":    color.RGBA{R: 31, G: 119, B: 180, A: 255},
+		"cli-script":      color.RGBA{R: 255, G: 127, B: 14, A: 255},
+		"per-node":        color.RGBA{R: 214, G: 39, B: 40, A: 255},
+	}
+	labels := map[string]string{
+		"engine-defaults": "engine, shipped defaults",
+		"engine-tuned":    "engine, tuned (BATCH_SIZE=E, CALLS_PER_SECOND=R)",
+		"cli-script":      "CLI script: sequential chunks of E",
+		"per-node":        "per node: CreateAssociation ×n (10 at a time)",
+	}
+	il, err := plotter.NewLine(ixy)
+	if err != nil {
+		return err
+	}
+	il.LineStyle.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+	il.LineStyle.Width = vg.Points(1.5)
+	p.Add(il)
+	p.Legend.Add("ideal ceil(n/E)/R + fault retries", il)
+	names := make([]string, 0, len(series))
+	for k := range series {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b string) int { return order(a) - order(b) })
+	for i, name := range names {
+		xy := series[name]
+		l, s, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return err
+		}
+		c := colors[name]
+		if c == nil {
+			c = color.Black
+		}
+		l.LineStyle.Color, l.LineStyle.Width = c, vg.Points(1.5)
+		s.GlyphStyle.Color, s.GlyphStyle.Radius = c, vg.Points(3)
+		s.GlyphStyle.Shape = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.PyramidGlyph{}}[i%4]
+		p.Add(l, s)
+		label := labels[name]
+		if label == "" {
+			label = name
+		}
+		p.Legend.Add(label, l, s)
+	}
+	return p.Save(10*vg.Inch, 6*vg.Inch, path)
+}
+
+func order(s string) int {
+	switch s {
+	case "engine-defaults":
+		return 0
+	case "engine-tuned":
+		return 1
+	case "cli-script":
+		return 2
+	}
+	return 3
+}

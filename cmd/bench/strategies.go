@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
+)
+
+const document = "AWS-UpdateSSMAgent"
+
+func nodeID(i int) string { return fmt.Sprintf("i-%017x", i) }
+
+// bench holds the services every run uses: one SSM emulator (Reset before
+// each run) behind httptest, and DynamoDB Local behind a counting proxy.
+type bench struct {
+	p     params
+	emu   *ssmlocal.Server
+	ssm   *httptest.Server
+	ddb   *testinfra.DynamoDB
+	proxy *countingProxy
+	dsrv  *httptest.Server
+	cfg   aws.Config
+	jvm   func() time.Duration
+	// firstBatch is when the first CreateAssociationBatch call of the
+	// current run arrived (unix ns; 0: none yet).
+	firstBatch atomic.Int64
+	tables     atomic.Int64
+}
+
+func newBench(ctx context.Context, p params) (*bench, error) {
+	b := &bench{}
+	b.setEmulator(p)
+	b.ssm = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".CreateAssociationBatch") {
+			b.firstBatch.CompareAndSwap(0, time.Now().UnixNano())
+		}
+		b.emu.ServeHTTP(w, r)
+	}))
+	var err error
+	if b.ddb, err = testinfra.StartDynamoDBLocal(ctx); err != nil {
+		b.ssm.Close()
+		return nil, fmt.Errorf("DynamoDB Local: %w", err)
+	}
+	b.jvm = jvmCPU(b.ddb.Port())
+	if b.proxy, err = newCountingProxy(b.ddb.Endpoint()); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.dsrv = httptest.NewServer(b.proxy)
+	b.cfg = aws.Config{
+		Region:      testinfra.LocalRegion,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}
+	return b, nil
+}
+
+// setEmulator replaces the SSM emulator behind the server with one
+// configured by p; call it only between runs.
+func (b *bench) setEmulator(p params) {
+	b.p = p
+	b.emu = ssmlocal.New(ssmlocal.Options{
+		MaxBatch:       p.MaxBatch,
+		Rate:           p.Rate,
+		Burst:          p.Burst,
+		Latency:        p.Latency,
+		Jitter:         p.Jitter,
+		EntryFaultRate: p.FaultRate,
+		Seed:           p.Seed,
+	})
+}
+
+func (b *bench) close() {
+	if b.dsrv != nil {
+		b.dsrv.Close()
+	}
+	b.ssm.Close()
+	if b.ddb != nil {
+		b.ddb.Close()
+	}
+}
+
+func (b *bench) ssmConfig() aws.Config {
+	c := b.cfg.Copy()
+	c.BaseEndpoint = aws.String(b.ssm.URL)
+	return c
+}
+
+// outcome is what a strategy reports besides what the services counted.
+type outcome struct {
+	successful, failed, deduplicated, unprocessed int
+	retries, throttles                            int
+	measured                                      int // entries actually run (< n when extrapolated)
+	start                                         time.Time
+}
+
+// measure runs one strategy on a fresh emulator and collects every number.
+func (b *bench) measure(ctx context.Context, strategy, desc string, n int, settings map[string]any, run func(context.Context) (outcome, error)) (Record, error) {
+	b.emu.Reset()
+	b.firstBatch.Store(0)
+	runtime.GC()
+	resetPeakRSS()
+	hs := startHeapSampler()
+	var jvm0 time.Duration
+	if b.jvm != nil {
+		jvm0 = b.jvm()
+	}
+	d0 := b.proxy.snapshot()
+	cpu0 := processCPU()
+	t0 := time.Now()
+	out, err := run(ctx)
+	wall := time.Since(t0)
+	cpu := processCPU().sub(cpu0)
+	d := diffCounts(b.proxy.snapshot(), d0)
+	var jvm time.Duration
+	if b.jvm != nil {
+		jvm = b.jvm() - jvm0
+	}
+	heap := hs.Stop()
+	rss := peakRSS()
+	st := b.emu.Stats()
+	if err != nil {
+		return Record{}, fmt.Errorf("%s n=%d: %w", strategy, n, err)
+	}
+	if out.measured == 0 {
+		out.measured = n
+	}
+	scale := float64(n) / float64(out.measured)
+	sc := func(v int) int { return int(math.Round(float64(v) * scale)) }
+
+	rec := Record{
+		Strategy:    strategy,
+		Description: desc,
+		N:           n,
+		Settings:    settings,
+
+		MeasuredEntries:     out.measured,
+		Extrapolated:        out.measured < n,
+		MeasuredWallSeconds: round(wall.Seconds(), 3),
+		WallSeconds:         round(wall.Seconds()*scale, 3),
+
+		SSMCalls:            sc(st.Calls),
+		ThrottledCalls:      sc(st.ThrottledCalls),
+		EntriesSent:         sc(st.EntriesReceived),
+		FaultedEntries:      sc(st.EntriesFailedByInjection),
+		ResentAfterSuccess:  sc(st.DuplicatesRefused),
+		AssociationsCreated: sc(st.AssociationsCreated),
+		Successful:          sc(out.successful),
+		Failed:              sc(out.failed),
+		Deduplicated:        sc(out.deduplicated),
+		Unprocessed:         sc(out.unprocessed),
+
+		DynamoDBRequests: d,
+
+		CPUSeconds:              round(cpu.total().Seconds()*scale, 3),
+		CPUUserSeconds:          round(cpu.user.Seconds()*scale, 3),
+		CPUSysSeconds:           round(cpu.sys.Seconds()*scale, 3),
+		DynamoDBLocalCPUSeconds: round(jvm.Seconds()*scale, 3),
+		PeakRSSMiB:              mb(rss),
+		PeakHeapMiB:             mb(int64(heap)),
+	}
+	if fb := b.firstBatch.Load(); fb != 0 && strings.HasPrefix(strategy, "engine") {
+		rec.FirstCallAfterSeconds = round(time.Unix(0, fb).Sub(t0).Seconds(), 3)
+	}
+	for op, c := range d {
+		switch op {
+		case "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems":
+			rec.DynamoDBWriteRequests += c
+		}
+	}
+	// Claim items are < 1 KB: every single-item write costs 1 WCU.
+	rec.DynamoDBWriteUnits = rec.DynamoDBWriteRequests
+	if n > 0 {
+		rec.WriteUnitsPerEntry = round(float64(rec.DynamoDBWriteUnits)/float64(n), 3)
+	}
+	if rec.Successful > 0 {
+		rec.WriteRequestsPerNewEntry = round(float64(rec.DynamoDBWriteRequests)/float64(rec.Successful), 3)
+	}
+	b.p.fillIdeal(&rec)
+	return rec, nil
+}
+
+// fanOutBody is the request a user sends the function for n nodes.
+func fanOutBody(n int) []byte {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = nodeID(i)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"Association": map[string]any{"Name": document},
+		"InstanceIds": ids,
+	})
+	return b
+}
+
+// runEngine is strategy (a): the function's engine, as functions/associate
+// wires it (awsclient clients, dedupe.Store on a fresh table), in process.
+func (b *bench) runEngine(set associate.Settings) func(context.Context, int) func(context.Context) (outcome, error) {
+	return func(ctx context.Context, n int) func(context.Context) (outcome, error) {
+		body := fanOutBody(n)
+		// A fresh table per run, created before the measurement starts.
+		dcfg := b.cfg.Copy()
+		dcfg.BaseEndpoint = aws.String(b.ddb.Endpoint())
+		table := fmt.Sprintf("bench-%d", b.tables.Add(1))
+		_, createErr := awsclient.DynamoDB(dcfg).CreateTable(ctx, dedupe.TableDefinition(table))
+		return func(ctx context.Context) (outcome, error) {
+			if createErr != nil {
+				return outcome{}, fmt.Errorf("create table: %w", createErr)
+			}
+			// The engine's DynamoDB requests go through the counting proxy.
+			dcfg := b.cfg.Copy()
+			dcfg.BaseEndpoint = aws.String(b.dsrv.URL)
+			dclient := awsclient.DynamoDB(dcfg)
+			start := time.Now()
+			req, err := request.Parse(body, request.Limits{MaxEntries: n})
+			if err != nil {
+				return outcome{}, err
+			}
+			eng := associate.New(awsclient.SSM(b.ssmConfig()), dedupe.NewStore(dclient, table, 24*time.Hour), set, nil)
+			res, err := eng.Run(ctx, associate.Job{
+				Request:    req,
+				Owner:      fmt.Sprintf("bench-%s-%d", table, rand.Int64()),
+				Deadline:   start.Add(40 * time.Minute),
+				LeaseUntil: start.Add(45 * time.Minute),
+			})
+			if err != nil {
+				return outcome{}, err
+			}
+			s := res.Summary
+			return outcome{successful: s.Successful, failed: s.Failed, deduplicated: s.Deduplicated,
+				unprocessed: s.Unprocessed, retries: s.Retries, throttles: s.Throttles}, nil
+		}
+	}
+}
+
+func entryFor(i int) ssmtypes.CreateAssociationBatchRequestEntry {
+	return ssmtypes.CreateAssociationBatchRequestEntry{
+		Name:    aws.String(document),
+		Targets: []ssmtypes.Target{{Key: aws.String(request.InstanceIDsKey), Values: []string{nodeID(i)}}},
+	}
+}
+
+// runScript is strategy (b): what a user scripting the AWS CLI does. One
+// call at a time with chunks of E entries, no dedupe; when a call fails, or
+// any entry of it comes back in Failed with a fault other than Client, the
+// whole chunk is sent again (up to 5 times, 1 s after a call error). The
+// client is the real ssm.Client with the SDK's standard retryer (3 attempts,
+// as AWS CLI v2's default "standard" mode); each CLI process starts with a
+// full retry quota, so the quota is off. The AWS CLI's own process start
+// (hundreds of ms per call) is not modelled: this script is a best case.
+func (b *bench) runScript(_ context.Context, n int) func(context.Context) (outcome, error) {
+	return func(ctx context.Context) (outcome, error) {
+		client := ssm.NewFromConfig(b.ssmConfig(), func(o *ssm.Options) {
+			o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.RateLimiter = ratelimit.None })
+		})
+		var out outcome
+		for lo := 0; lo < n; lo += b.p.MaxBatch {
+			hi := min(lo+b.p.MaxBatch, n)
+			chunk := make([]ssmtypes.CreateAssociationBatchRequestEntry, 0, hi-lo)
+			for i := lo; i < hi; i++ {
+				chunk = append(chunk, entryFor(i))
+			}
+			for attempt := 1; attempt <= 5; attempt++ {
+				if attempt > 1 {
+					out.retries++
+				}
+				res, err := client.CreateAssociationBatch(ctx, &ssm.CreateAssociationBatchInput{Entries: chunk})
+				if err != nil {
+					if ctx.Err() != nil {
+						return out, ctx.Err()
+					}
+					time.Sleep(time.Second)
+					continue
+				}
+				again := false
+				for _, f := range res.Failed {
+					if f.Fault != ssmtypes.FaultClient {
+						again = true
+					}
+				}
+				if !again {
+					break
+				}
+			}
+		}
+		st := b.emu.Stats()
+		out.successful = st.ActiveAssociations
+		out.failed = n - st.ActiveAssociations
+		return out, nil
+	}
+}
+
+// runPerNode is strategy (c): one CreateAssociation per node, as a
+// Terraform aws_ssm_association resource per node does, with Terraform's
+// default -parallelism of 10 workers. The SDK retryer gets 25 attempts (the
+// AWS provider's max_retries default) and no retry quota; a node still
+// failing is tried again up to 3 times. Terraform also reads every
+// resource back after creating it (DescribeAssociation), which is not
+// modelled: real Terraform makes about twice these calls.
+//
+// At more than limit nodes only the first limit are run and the counts are
+// scaled to n (the strategy is bound by the call rate, so its time is
+// linear in n); the record says so.
+func (b *bench) runPerNode(workers, limit int) func(context.Context, int) func(context.Context) (outcome, error) {
+	return func(_ context.Context, n int) func(context.Context) (outcome, error) {
+		m := n
+		if limit > 0 && m > limit {
+			m = limit
+		}
+		return func(ctx context.Context) (outcome, error) {
+			client := ssm.NewFromConfig(b.ssmConfig(), func(o *ssm.Options) {
+				o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+					so.MaxAttempts = 25
+					so.RateLimiter = ratelimit.None
+				})
+			})
+			var (
+				next      atomic.Int64
+				wg        sync.WaitGroup
+				ok, fails atomic.Int64
+				firstErr  error
+				errOnce   sync.Once
+			)
+			for range workers {
+				wg.Go(func() {
+					for i := int(next.Add(1) - 1); i < m; i = int(next.Add(1) - 1) {
+						e := entryFor(i)
+						var err error
+						for range 3 {
+							_, err = client.CreateAssociation(ctx, &ssm.CreateAssociationInput{Name: e.Name, Targets: e.Targets})
+							var exists *ssmtypes.AssociationAlreadyExists
+							if err == nil || errors.As(err, &exists) {
+								err = nil
+								break
+							}
+							if ctx.Err() != nil {
+								break
+							}
+						}
+						if err != nil {
+							fails.Add(1)
+							errOnce.Do(func() { firstErr = err })
+							continue
+						}
+						ok.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if ctx.Err() != nil {
+				return outcome{}, ctx.Err()
+			}
+			_ = firstErr
+			return outcome{successful: int(ok.Load()), failed: int(fails.Load()), measured: m}, nil
+		}
+	}
+}
