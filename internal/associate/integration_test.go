@@ -148,24 +148,16 @@ func outcomes(t *testing.T, res report.Result) map[string][]string {
 }
 
 // assertLedger checks the emulator holds at most one association per
-// (document, node).
+// (document, node), and returns how many pairs it holds.
 func assertLedger(t *testing.T, emu *ssmlocal.Server) int {
 	t.Helper()
-	seen := map[string]string{}
-	for _, a := range emu.Ledger() {
-		nodes := a.NodeIDs
-		if a.InstanceID != "" {
-			nodes = []string{a.InstanceID}
-		}
-		for _, n := range nodes {
-			k := a.Name + "/" + n
-			if prev, dup := seen[k]; dup {
-				t.Errorf("%s associated twice: %s and %s", k, prev, a.AssociationID)
-			}
-			seen[k] = a.AssociationID
+	pairs := emu.AssociationsByNode()
+	for k, ids := range pairs {
+		if len(ids) > 1 {
+			t.Errorf("%s associated %d times: %v", k, len(ids), ids)
 		}
 	}
-	return len(seen)
+	return len(pairs)
 }
 
 func TestIntegrationThousandEntries(t *testing.T) {

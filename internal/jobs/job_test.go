@@ -104,23 +104,14 @@ func (e *env) assertNoClaimInProgress() {
 }
 
 func (e *env) assertLedgerOnce(want int) {
-	seen := map[string]int{}
-	for _, a := range e.emu.Ledger() {
-		nodes := a.NodeIDs
-		if a.InstanceID != "" {
-			nodes = []string{a.InstanceID}
-		}
-		for _, n := range nodes {
-			seen[a.Name+"/"+n]++
+	pairs := e.emu.AssociationsByNode()
+	for k, ids := range pairs {
+		if len(ids) > 1 {
+			e.t.Errorf("%s associated %d times", k, len(ids))
 		}
 	}
-	for k, c := range seen {
-		if c > 1 {
-			e.t.Errorf("%s associated %d times", k, c)
-		}
-	}
-	if len(seen) != want {
-		e.t.Errorf("ledger has %d (document, node) pairs, want %d", len(seen), want)
+	if len(pairs) != want {
+		e.t.Errorf("ledger has %d (document, node) pairs, want %d", len(pairs), want)
 	}
 }
 

@@ -241,18 +241,11 @@ func (w *world) assertNoStuckClaims(t *testing.T, when string) {
 func ledger(t *testing.T, emu *ssmlocal.Server) map[string]string {
 	t.Helper()
 	seen := map[string]string{}
-	for _, a := range emu.Ledger() {
-		nodes := a.NodeIDs
-		if a.InstanceID != "" {
-			nodes = []string{a.InstanceID}
+	for k, ids := range emu.AssociationsByNode() {
+		if len(ids) > 1 {
+			t.Errorf("%s associated %d times: %v", k, len(ids), ids)
 		}
-		for _, n := range nodes {
-			k := a.Name + "/" + n
-			if prev, dup := seen[k]; dup {
-				t.Errorf("%s associated twice: %s and %s", k, prev, a.AssociationID)
-			}
-			seen[k] = a.AssociationID
-		}
+		seen[k] = ids[0]
 	}
 	return seen
 }

@@ -86,6 +86,21 @@ func (s *Server) Ledger() []Association {
 	return out
 }
 
+// AssociationsByNode lists, for every (document, node) the ledger names,
+// keyed "document/node", the IDs of the associations ever created for it, in
+// order: a pair with two IDs was associated twice. Tests use it to check
+// that nothing was.
+func (s *Server) AssociationsByNode() map[string][]string {
+	out := map[string][]string{}
+	for _, a := range s.Ledger() {
+		for _, n := range a.NodeIDs {
+			k := a.Name + "/" + n
+			out[k] = append(out[k], a.AssociationID)
+		}
+	}
+	return out
+}
+
 // result is what an operation produces: a response body, a whole-call error,
 // or (drop) nothing at all.
 type result struct {
