@@ -61,6 +61,8 @@ type params struct {
 	TargetN    int     `json:"targetN"`
 	// TargetBursts are the emulator's bucket sizes of the target checks.
 	TargetBursts []int `json:"targetBursts"`
+	// Job is the asynchronous-job run (Job.N 0: none).
+	Job jobParams `json:"job"`
 	// Only, when set, limits the strategies run.
 	Only    []string `json:"only,omitempty"`
 	profile *os.File
@@ -175,6 +177,7 @@ type Results struct {
 	Params      params        `json:"params"`
 	Records     []Record      `json:"records"`
 	Targets     []Record      `json:"targetChecks,omitempty"`
+	Jobs        []JobRecord   `json:"jobs,omitempty"`
 	Pipeline    *PipelineCost `json:"pipeline100k,omitempty"`
 	GoBench     []GoBench     `json:"goBenchmarks,omitempty"`
 	GoBenchCmd  string        `json:"goBenchmarkCommand,omitempty"`
@@ -213,12 +216,24 @@ func main() {
 	flag.Float64Var(&p.TargetRate, "target-rate", 5, "also run the engine at n=-target-n under this emulator rate (0: skip)")
 	flag.IntVar(&p.TargetN, "target-n", 10000, "size of the run at -target-rate")
 	targetBursts := flag.String("target-bursts", "1,5", "emulator bucket sizes of the target checks (one run each)")
+	flag.IntVar(&p.Job.N, "job-n", 100_000, "asynchronous job: fan-out nodes (0: no job run; not run with -quick)")
+	flag.IntVar(&p.Job.Workers, "job-workers", 4, "asynchronous job: workers (WORKER_MAX_CONCURRENCY)")
+	flag.Float64Var(&p.Job.AccountRate, "job-rate", 50, "asynchronous job: the account's SSM budget (ACCOUNT_CALLS_PER_SECOND) and the emulator's R during the job")
+	flag.IntVar(&p.Job.Burst, "job-burst", 0, "asynchronous job: the emulator's bucket during the job (0: -job-workers)")
+	flag.IntVar(&p.Job.ChunkSize, "job-chunk", 500, "asynchronous job: CHUNK_SIZE")
+	flag.IntVar(&p.Job.WorkerBatch, "job-batch", 1, "asynchronous job: messages per worker invocation (WorkerBatchSize, 1 to 10)")
+	flag.IntVar(&p.Job.WorkerTimeoutSeconds, "job-worker-timeout", 60, "asynchronous job: worker deadline and queue visibility timeout, seconds")
+	flag.IntVar(&p.Job.MaxReceives, "job-max-receives", 5, "asynchronous job: MAX_RECEIVES")
 	flag.Parse()
+	if p.Job.Burst <= 0 {
+		p.Job.Burst = p.Job.Workers
+	}
 	p.LatencyMs = float64(p.Latency) / float64(time.Millisecond)
 	p.JitterMs = float64(p.Jitter) / float64(time.Millisecond)
 	if p.Quick {
 		sizes = "1000"
 		p.TargetRate = 0
+		p.Job.N = 0
 		if p.PerNodeLimit == 0 || p.PerNodeLimit > 500 {
 			p.PerNodeLimit = 500
 		}
@@ -282,6 +297,12 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 	}
 	if err := testinfra.CheckTools(testinfra.ToolDynamoDBLocal, testinfra.ToolJava); err != nil {
 		return err
+	}
+	runJob := p.Job.N > 0 && p.Job.Workers > 0 && p.Job.AccountRate > 0 && (len(p.Only) == 0 || slices.Contains(p.Only, "job"))
+	if runJob {
+		if err := testinfra.CheckTools(testinfra.ToolMoto); err != nil {
+			return err
+		}
 	}
 	res := Results{Generated: time.Now().UTC().Truncate(time.Second), Machine: machine(), Params: p}
 
@@ -380,6 +401,31 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 			rec.WallSeconds, rec.WallRatio, rec.IdealSeconds, rec.FirstCallAfterSeconds, rec.DispatchRatio, rec.SSMCalls, rec.IdealCalls, rec.ThrottledCalls, rec.ResentAfterSuccess)
 	}
 
+	if runJob {
+		jp := p.Job
+		logf("job: %d nodes submitted as a job, %d workers sharing %g calls/s (emulator R=%g/s burst %d; ideal %.0f s) …",
+			jp.N, jp.Workers, jp.AccountRate, jp.AccountRate, jp.Burst, float64(p.idealCalls(jp.N))/jp.AccountRate)
+		moto, err := testinfra.StartMoto(ctx)
+		if err != nil {
+			return fmt.Errorf("moto: %w", err)
+		}
+		jr, err := b.measureJob(ctx, moto, p, jp)
+		moto.Close()
+		if jr.N > 0 {
+			res.Jobs = append(res.Jobs, jr)
+		}
+		if err != nil && jr.N == 0 {
+			return fmt.Errorf("job: %w", err)
+		}
+		if err != nil {
+			logf("job: %v", err)
+		}
+		logf("job: %.1f s = %.3f× ideal %.1f s (%.3f× ceil(n/E)/R = %.1f s; submitted in %.1f s, first call after %.1f s); %d calls (ideal %d), %d throttled, at most %d calls in any 1 s, %d resent after success; %s: %d successful, %d failed, %d deduplicated, %d unprocessed; %d receives, %d redelivered",
+			jr.WallSeconds, jr.WallRatio, jr.IdealSeconds, jr.PlainWallRatio, jr.PlainIdealSeconds, jr.SubmitSeconds, jr.FirstCallAfterSeconds,
+			jr.SSMCalls, jr.IdealCalls, jr.ThrottledCalls, jr.MaxCallsPerSecond, jr.ResentAfterSuccess, jr.State, jr.Successful, jr.Failed,
+			jr.Deduplicated, jr.Unprocessed, jr.Receives, jr.Redelivered)
+	}
+
 	if !p.Quick && colds > 0 && len(p.Only) == 0 {
 		logf("cold start: building the bootstrap and starting it under the Runtime Interface Emulator %d times", colds)
 		cs, err := measureColdStart(ctx, root, b, colds)
@@ -459,6 +505,10 @@ func printTable(w *os.File, res Results) {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.0f\t\n", r.N, name, r.WallSeconds, r.IdealSeconds,
 			r.WallRatio, r.SSMCalls, r.IdealCalls, r.ThrottledCalls, r.ResentAfterSuccess, r.WriteRequestsPerNewEntry, r.CPUSeconds, r.PeakRSSMiB)
+	}
+	for _, j := range res.Jobs {
+		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.0f\t\n", j.N, fmt.Sprintf("job(%d workers)", j.Job.Workers), j.WallSeconds, j.IdealSeconds,
+			j.WallRatio, j.SSMCalls, j.IdealCalls, j.ThrottledCalls, j.ResentAfterSuccess, j.WriteRequestsPerNewEntry, j.CPUSeconds, j.PeakRSSMiB)
 	}
 	tw.Flush()
 }

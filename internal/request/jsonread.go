@@ -29,9 +29,88 @@ type member struct {
 // decoder reads an already syntax-checked document and collects type errors.
 type decoder struct {
 	problems problemList
+
+	// members is a stack of the members of the objects being read, shared
+	// by all of them: an object's members are pushed on top, and popped
+	// (release) once its reader is done with them, so a request of 100,000
+	// entries reuses one slice instead of allocating one per JSON object.
+	members []member
+	// interned holds strings that repeat across entries (document names,
+	// target keys, parameter names), so each is allocated once per request.
+	interned map[string]string
 }
 
 func (d *decoder) fail(path, format string, args ...any) { d.problems.add(path, format, args...) }
+
+// failAt is fail at a lazily built path: the path is spelled out only here.
+func (d *decoder) failAt(p *jpath, format string, args ...any) {
+	if len(d.problems.list) >= maxFieldErrors {
+		d.problems.dropped++ // what add would do, without building the path
+		return
+	}
+	d.problems.add(p.String(), format, args...)
+}
+
+// jpath is a path into the request that is spelled out (String) only when a
+// problem is reported there. Decoding 100,000 entries visits about a million
+// members and elements; building each one's path string up front, error or
+// not, cost more allocations than the entries themselves. A jpath lives on
+// the stack of the reader of its value and points at its parent's, so making
+// one allocates nothing. String gives exactly what memberPath and indexPath
+// give when applied step by step.
+type jpath struct {
+	parent *jpath
+	// s is the whole path when parent is nil, else the member name.
+	s string
+	// index is the element index, or -1 for a member (or a root).
+	index int
+}
+
+// rootPath is a path already spelled out ("Entries[3]", "" for the body).
+func rootPath(path string) jpath { return jpath{s: path, index: -1} }
+
+// member is the path of member name of the object at p.
+func (p *jpath) member(name string) jpath { return jpath{parent: p, s: name, index: -1} }
+
+// elem is the path of element i of the array at p.
+func (p *jpath) elem(i int) jpath { return jpath{parent: p, index: i} }
+
+func (p *jpath) String() string {
+	// The copy keeps the result from sharing memory with *p, so that to the
+	// compiler's escape analysis, which does not tell fields apart, the
+	// parent pointers do not flow into the problem list: a jpath and its
+	// parents stay on the stack. It costs one allocation per problem.
+	return strings.Clone(p.spell())
+}
+
+func (p *jpath) spell() string {
+	switch {
+	case p.parent == nil:
+		return p.s
+	case p.index >= 0:
+		return indexPath(p.parent.spell(), p.index)
+	default:
+		return memberPath(p.parent.spell(), p.s)
+	}
+}
+
+// intern returns s's bytes as a string, allocating it only the first time
+// this decoder sees it. It is for values that repeat from entry to entry;
+// the table is bounded so that values that do not repeat cost a lookup only.
+func (d *decoder) intern(b []byte) string {
+	if s, ok := d.interned[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	const maxInterned = 256
+	if len(d.interned) < maxInterned {
+		if d.interned == nil {
+			d.interned = make(map[string]string)
+		}
+		d.interned[s] = s
+	}
+	return s
+}
 
 // kindOf names the JSON type of raw for "expected X, got Y" messages.
 func kindOf(raw json.RawMessage) string {
@@ -61,15 +140,30 @@ func (d *decoder) typeError(path, want string, raw json.RawMessage) {
 	d.fail(path, "expected %s, got %s", want, kindOf(raw))
 }
 
+func (d *decoder) typeErrorAt(p *jpath, want string, raw json.RawMessage) {
+	d.failAt(p, "expected %s, got %s", want, kindOf(raw))
+}
+
 // object returns the members of the object raw, reporting a type error, a
 // duplicate member or (should the document be malformed after all) a syntax
-// error at path. ok is false when raw is not an object.
+// error at path. ok is false when raw is not an object. The members stay on
+// the decoder's stack for the rest of the decoding (Parse's top level).
 func (d *decoder) object(raw json.RawMessage, path, want string) (members []member, ok bool) {
+	p := rootPath(path)
+	return d.objectAt(raw, &p, want)
+}
+
+// objectAt is object at a lazily built path. The members it returns are on
+// top of the decoder's member stack: the caller reads them (decoding nested
+// objects pushes and pops above them) and then calls release. When ok is
+// false nothing is left on the stack and members is nil.
+func (d *decoder) objectAt(raw json.RawMessage, path *jpath, want string) (members []member, ok bool) {
 	if kindOf(raw) != "object" {
-		d.typeError(path, want, raw)
+		d.typeErrorAt(path, want, raw)
 		return nil, false
 	}
 	b := bytes.TrimSpace(raw)
+	mark := len(d.members)
 	var seen map[string]bool
 	i := skipSpace(b, 1)
 	if i < len(b) && b[i] == '}' {
@@ -83,7 +177,7 @@ func (d *decoder) object(raw json.RawMessage, path, want string) (members []memb
 		if !okEnd {
 			break
 		}
-		name, okName := unquote(b[i:end])
+		name, okName := d.unquoteName(b[i:end])
 		if !okName {
 			break
 		}
@@ -97,15 +191,13 @@ func (d *decoder) object(raw json.RawMessage, path, want string) (members []memb
 			break
 		}
 		value := json.RawMessage(b[i:vend])
-		if isDuplicate(members, name, &seen) {
+		if isDuplicate(d.members[mark:], name, &seen) {
 			// encoding/json would keep the last one silently; which of two
 			// Names the operator meant is a guess we should not make.
-			d.fail(memberPath(path, name), "duplicate member")
+			p := path.member(name)
+			d.failAt(&p, "duplicate member")
 		} else {
-			if members == nil {
-				members = make([]member, 0, 8)
-			}
-			members = append(members, member{name: name, value: value})
+			d.members = append(d.members, member{name: name, value: value})
 		}
 		i = skipSpace(b, vend)
 		if i < len(b) && b[i] == ',' {
@@ -113,12 +205,49 @@ func (d *decoder) object(raw json.RawMessage, path, want string) (members []memb
 			continue
 		}
 		if i == len(b)-1 && b[i] == '}' {
-			return members, true
+			n := len(d.members)
+			return d.members[mark:n:n], true
 		}
 		break
 	}
-	d.fail(path, "malformed JSON object")
-	return members, false
+	d.failAt(path, "malformed JSON object")
+	d.members = d.members[:mark]
+	return nil, false
+}
+
+// release pops the members objectAt returned off the decoder's stack, once
+// their reader is done with them (the objects nested in them already popped).
+func (d *decoder) release(members []member) {
+	d.members = d.members[:len(d.members)-len(members)]
+}
+
+// knownNames are the member names of every shape, so that reading a member
+// name allocates nothing in the usual case.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	for _, list := range [][]string{
+		topLevelMembers, entryMembers, targetMembers, outputLocationMembers,
+		s3LocationMembers, targetLocationMembers, alarmConfigurationMembers, alarmMembers,
+	} {
+		for _, name := range list {
+			m[name] = name
+		}
+	}
+	return m
+}()
+
+// unquoteName is unquote for a member name: a known name written without
+// escapes comes from knownNames, and other names (parameter names, which
+// repeat in every entry) are interned, instead of being allocated each time.
+func (d *decoder) unquoteName(lit []byte) (string, bool) {
+	if simpleString(lit) {
+		inner := lit[1 : len(lit)-1]
+		if s, ok := knownNames[string(inner)]; ok {
+			return s, true
+		}
+		return d.intern(inner), true
+	}
+	return unquote(lit)
 }
 
 // isDuplicate reports whether name is already among members. Entries have a
@@ -151,8 +280,14 @@ func isDuplicate(members []member, name string, seen *map[string]bool) bool {
 // (and returning false) when each returns false. It reports a type error at
 // path when raw is not an array.
 func (d *decoder) elements(raw json.RawMessage, path, want string, each func(i int, value json.RawMessage) bool) bool {
+	p := rootPath(path)
+	return d.elementsAt(raw, &p, want, each)
+}
+
+// elementsAt is elements at a lazily built path.
+func (d *decoder) elementsAt(raw json.RawMessage, path *jpath, want string, each func(i int, value json.RawMessage) bool) bool {
 	if kindOf(raw) != "array" {
-		d.typeError(path, want, raw)
+		d.typeErrorAt(path, want, raw)
 		return false
 	}
 	b := bytes.TrimSpace(raw)
@@ -178,7 +313,7 @@ func (d *decoder) elements(raw json.RawMessage, path, want string, each func(i i
 		}
 		break
 	}
-	d.fail(path, "malformed JSON array")
+	d.failAt(path, "malformed JSON array")
 	return false
 }
 
@@ -315,59 +450,108 @@ func unpairedSurrogate(inner []byte) bool {
 // unknown reports a member that the shape does not have, pointing out a
 // case-insensitive match because that is the usual mistake ("InstanceID").
 func (d *decoder) unknown(path, name string, known []string) {
-	p := memberPath(path, name)
+	p := rootPath(path)
+	d.unknownAt(&p, name, known)
+}
+
+// unknownAt is unknown for a member of the object at a lazily built path.
+func (d *decoder) unknownAt(path *jpath, name string, known []string) {
+	p := path.member(name)
 	for _, k := range known {
 		if strings.EqualFold(k, name) {
-			d.fail(p, "unknown member; member names are case-sensitive, did you mean %q?", k)
+			d.failAt(&p, "unknown member; member names are case-sensitive, did you mean %q?", k)
 			return
 		}
 	}
-	d.fail(p, "unknown member")
+	d.failAt(&p, "unknown member")
 }
 
 // str reads an optional string; null means absent.
 func (d *decoder) str(raw json.RawMessage, path string) *string {
-	if isNull(raw) {
-		return nil
-	}
-	if kindOf(raw) != "string" {
-		d.typeError(path, "a string", raw)
-		return nil
-	}
-	s, ok := unquote(bytes.TrimSpace(raw))
+	p := rootPath(path)
+	return d.strAt(raw, &p)
+}
+
+// strAt is str at a lazily built path.
+func (d *decoder) strAt(raw json.RawMessage, path *jpath) *string {
+	s, ok := d.stringAt(raw, path, false)
 	if !ok {
-		d.fail(path, malformedString)
 		return nil
 	}
 	return &s
 }
 
+// stringAt reads an optional string as strAt does, without the pointer;
+// ok is false when it is absent (null) or not a string. With intern, a value
+// seen before in this request is not allocated again: for members whose
+// values repeat from entry to entry (document name, schedule, target key).
+func (d *decoder) stringAt(raw json.RawMessage, path *jpath, intern bool) (string, bool) {
+	if isNull(raw) {
+		return "", false
+	}
+	if kindOf(raw) != "string" {
+		d.typeErrorAt(path, "a string", raw)
+		return "", false
+	}
+	lit := bytes.TrimSpace(raw)
+	if intern && simpleString(lit) {
+		return d.intern(lit[1 : len(lit)-1]), true
+	}
+	s, ok := unquote(lit)
+	if !ok {
+		d.failAt(path, malformedString)
+		return "", false
+	}
+	return s, true
+}
+
+// simpleString reports whether a string literal is one unquote would return
+// byte for byte: no escapes, valid UTF-8, no control characters.
+func simpleString(lit []byte) bool {
+	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+		return false
+	}
+	inner := lit[1 : len(lit)-1]
+	for _, c := range inner {
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(inner)
+}
+
 // boolean reads an optional boolean; null means false, the model's default.
 func (d *decoder) boolean(raw json.RawMessage, path string) bool {
+	p := rootPath(path)
+	return d.booleanAt(raw, &p)
+}
+
+// booleanAt is boolean at a lazily built path.
+func (d *decoder) booleanAt(raw json.RawMessage, path *jpath) bool {
 	switch kindOf(raw) {
 	case "null":
 		return false
 	case "boolean":
 		return bytes.HasPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte("true"))
 	}
-	d.typeError(path, "a boolean", raw)
+	d.typeErrorAt(path, "a boolean", raw)
 	return false
 }
 
-// int32 reads an optional integer; null means absent. Fractions and values
+// int32At reads an optional integer; null means absent. Fractions and values
 // that do not fit the model's 32-bit integer are type errors: there is no
 // Entry to carry them to the range check.
-func (d *decoder) int32(raw json.RawMessage, path string) *int32 {
+func (d *decoder) int32At(raw json.RawMessage, path *jpath) *int32 {
 	if isNull(raw) {
 		return nil
 	}
 	if kindOf(raw) != "number" {
-		d.typeError(path, "an integer", raw)
+		d.typeErrorAt(path, "an integer", raw)
 		return nil
 	}
 	n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 32)
 	if err != nil {
-		d.fail(path, "expected a 32-bit integer, got a number that is not one")
+		d.failAt(path, "expected a 32-bit integer, got a number that is not one")
 		return nil
 	}
 	v := int32(n)
@@ -377,18 +561,26 @@ func (d *decoder) int32(raw json.RawMessage, path string) *int32 {
 // strings reads an optional array of strings; null means absent, a null
 // element is a type error (there is no "absent" inside a list).
 func (d *decoder) strings(raw json.RawMessage, path string) []string {
+	p := rootPath(path)
+	return d.stringsAt(raw, &p)
+}
+
+// stringsAt is strings at a lazily built path.
+func (d *decoder) stringsAt(raw json.RawMessage, path *jpath) []string {
 	if isNull(raw) {
 		return nil
 	}
 	out := []string{}
-	d.elements(raw, path, "an array of strings", func(i int, v json.RawMessage) bool {
+	d.elementsAt(raw, path, "an array of strings", func(i int, v json.RawMessage) bool {
 		if kindOf(v) != "string" {
-			d.typeError(indexPath(path, i), "a string", v)
+			p := path.elem(i)
+			d.typeErrorAt(&p, "a string", v)
 			return true
 		}
 		s, ok := unquote(bytes.TrimSpace(v))
 		if !ok {
-			d.fail(indexPath(path, i), malformedString)
+			p := path.elem(i)
+			d.failAt(&p, malformedString)
 			return true
 		}
 		out = append(out, s)
@@ -397,25 +589,26 @@ func (d *decoder) strings(raw json.RawMessage, path string) []string {
 	return out
 }
 
-// stringListMap reads an optional object of string arrays (Parameters, a
+// stringListMapAt reads an optional object of string arrays (Parameters, a
 // TargetMap); null means absent.
-func (d *decoder) stringListMap(raw json.RawMessage, path string) map[string][]string {
+func (d *decoder) stringListMapAt(raw json.RawMessage, path *jpath) map[string][]string {
 	if isNull(raw) {
 		return nil
 	}
-	members, ok := d.object(raw, path, "an object of string arrays")
+	members, ok := d.objectAt(raw, path, "an object of string arrays")
 	if !ok {
 		return nil
 	}
 	out := make(map[string][]string, len(members))
 	for _, m := range members {
-		p := memberPath(path, m.name)
+		p := path.member(m.name)
 		if isNull(m.value) {
-			d.typeError(p, "an array of strings", m.value)
+			d.typeErrorAt(&p, "an array of strings", m.value)
 			continue
 		}
-		out[m.name] = d.strings(m.value, p)
+		out[m.name] = d.stringsAt(m.value, &p)
 	}
+	d.release(members)
 	return out
 }
 
