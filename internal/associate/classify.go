@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -82,7 +81,7 @@ func alreadyExists(message string) bool {
 // every throttled attempt is counted, including those retried successfully.
 func (r *run) paceRetries(o *ssm.Options) {
 	if v2, ok := o.Retryer.(aws.RetryerV2); ok {
-		o.Retryer = &pacedRetryer{RetryerV2: v2, limiter: r.limiter, throttles: &r.throttles}
+		o.Retryer = &pacedRetryer{RetryerV2: v2, limiter: r.limiter, throttled: r.throttled}
 	}
 }
 
@@ -91,7 +90,7 @@ func (r *run) paceRetries(o *ssm.Options) {
 type pacedRetryer struct {
 	aws.RetryerV2
 	limiter   *rate.Limiter
-	throttles *atomic.Int64
+	throttled func()
 	attempts  int
 }
 
@@ -107,7 +106,7 @@ func (p *pacedRetryer) GetAttemptToken(ctx context.Context) (func(error) error, 
 
 func (p *pacedRetryer) IsErrorRetryable(err error) bool {
 	if isThrottle(err) {
-		p.throttles.Add(1)
+		p.throttled()
 	}
 	return p.RetryerV2.IsErrorRetryable(err)
 }

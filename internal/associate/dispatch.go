@@ -59,7 +59,9 @@ func (r *run) claimAndPack(ctx context.Context, items []work.Item) <-chan plan.B
 		batches = make(chan plan.Batch)
 		wg      sync.WaitGroup
 	)
-	claimCtx, cancel := context.WithDeadline(ctx, r.job.Deadline)
+	// In-flight claims are not cut at the deadline: a write cut off may
+	// still land after its release, and hold the key until its lease ends.
+	// The feeder stops starting them instead.
 	go func() {
 		defer close(todo)
 		for i, it := range items {
@@ -77,13 +79,13 @@ func (r *run) claimAndPack(ctx context.Context, items []work.Item) <-chan plan.B
 	for range r.set.ClaimConcurrency {
 		wg.Go(func() {
 			for it := range todo {
-				if mine, ok := r.claimItem(claimCtx, it); ok {
+				if mine, ok := r.claimItem(ctx, it); ok {
 					owned <- mine
 				}
 			}
 		})
 	}
-	go func() { wg.Wait(); cancel(); close(owned) }()
+	go func() { wg.Wait(); close(owned) }()
 	go func() {
 		defer close(batches)
 		packer := plan.NewPacker(r.set.BatchSize)
@@ -157,6 +159,7 @@ func (r *run) send(ctx context.Context, b plan.Batch) ([]plan.Batch, []work.Item
 		r.log.DebugContext(ctx, "CreateAssociationBatch failed", "entries", len(b), "took", took, "error", scrub(err.Error(), b))
 		return r.callFailed(ctx, b, err)
 	}
+	r.answered()
 	return nil, r.sortResults(ctx, b, out)
 }
 
@@ -179,6 +182,33 @@ func newLimiter(callsPerSecond float64) *rate.Limiter {
 		return rate.NewLimiter(rate.Inf, 1)
 	}
 	return rate.NewLimiter(rate.Limit(callsPerSecond), 1)
+}
+
+// throttled counts a throttled attempt and slows the pace: calling at
+// exactly the rate SSM allows leaves no slack for jitter, and every
+// throttle costs a call's slot. Additive increase on success brings the pace
+// back to CALLS_PER_SECOND (AIMD, as TCP and the SDK's adaptive mode do).
+func (r *run) throttled() {
+	r.throttles.Add(1)
+	if r.set.CallsPerSecond <= 0 {
+		return
+	}
+	r.paceMu.Lock()
+	defer r.paceMu.Unlock()
+	lim := float64(r.limiter.Limit()) * 0.85
+	r.limiter.SetLimit(rate.Limit(max(lim, r.set.CallsPerSecond/4)))
+}
+
+// answered speeds the pace back up after a call SSM answered.
+func (r *run) answered() {
+	if r.set.CallsPerSecond <= 0 {
+		return
+	}
+	r.paceMu.Lock()
+	defer r.paceMu.Unlock()
+	if lim := float64(r.limiter.Limit()); lim < r.set.CallsPerSecond {
+		r.limiter.SetLimit(rate.Limit(min(r.set.CallsPerSecond, lim+r.set.CallsPerSecond*0.02)))
+	}
 }
 
 // sleep waits d, unless the deadline would not leave room for a call after

@@ -402,3 +402,27 @@ func TestSameNodeTwoDocumentsNeverShareABatch(t *testing.T) {
 		}
 	}
 }
+
+func TestPaceSlowsOnThrottlesAndRecovers(t *testing.T) {
+	r := &run{Engine: New(nil, nil, Settings{CallsPerSecond: 10}, nil), limiter: newLimiter(10)}
+	r.throttled()
+	r.throttled()
+	if got := float64(r.limiter.Limit()); got < 7.2 || got > 7.23 {
+		t.Errorf("after two throttles the pace is %v, want 10·0.85²", got)
+	}
+	for range 100 {
+		r.throttled()
+	}
+	if got := float64(r.limiter.Limit()); got != 2.5 {
+		t.Errorf("the pace falls to %v, want no lower than a quarter of CALLS_PER_SECOND", got)
+	}
+	for range 100 {
+		r.answered()
+	}
+	if got := float64(r.limiter.Limit()); got != 10 {
+		t.Errorf("the pace recovers to %v, want CALLS_PER_SECOND", got)
+	}
+	if r.throttles.Load() != 102 {
+		t.Errorf("throttles counted %d", r.throttles.Load())
+	}
+}

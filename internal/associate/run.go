@@ -15,6 +15,7 @@ type run struct {
 	*Engine
 	job     Job
 	limiter *rate.Limiter // paces calls, and the SDK's retries of them
+	paceMu  sync.Mutex    // serialises changes of the limiter's rate
 	book    *bookkeeper
 
 	mu          sync.Mutex // guards res and unreachable
