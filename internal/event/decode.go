@@ -177,7 +177,7 @@ func decodeEventBridge(payload []byte, top map[string]json.RawMessage) (Invocati
 	// which EventBridge guarantees to be an object for events it accepted —
 	// anything else was put there by hand.
 	if !isObject(ev.Detail, "") {
-		return inv, badRequest("EventBridge detail must be a JSON object holding the request, got "+jsonKind(top["detail"]), nil)
+		return inv, badRequest("EventBridge detail must be a JSON object holding the request, got "+request.JSONKind(top["detail"]), nil)
 	}
 	if len(ev.Detail) > MaxBodyBytes {
 		return inv, tooLarge(len(ev.Detail))
@@ -200,26 +200,6 @@ func badRequest(message string, cause error) *request.Error {
 func tooLarge(n int) *request.Error {
 	return request.NewError(http.StatusRequestEntityTooLarge,
 		fmt.Sprintf("request body is %d bytes; the limit is %d bytes", n, MaxBodyBytes), nil)
-}
-
-func jsonKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
 }
 
 // printable quotes a caller-supplied method for a message, cut short so a

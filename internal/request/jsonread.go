@@ -112,6 +112,10 @@ func (d *decoder) intern(b []byte) string {
 	return s
 }
 
+// JSONKind names the JSON type of raw (object, array, string, boolean,
+// null, number, or nothing) for "expected X, got Y" messages.
+func JSONKind(raw json.RawMessage) string { return kindOf(raw) }
+
 // kindOf names the JSON type of raw for "expected X, got Y" messages.
 func kindOf(raw json.RawMessage) string {
 	raw = bytes.TrimLeft(raw, " \t\r\n")
