@@ -102,13 +102,17 @@ func (r *run) claimAndPack(ctx context.Context, items []work.Item) <-chan plan.B
 }
 
 // sendAll sends batches with at most MaxConcurrency calls in flight and
-// returns the items to send again. A batch SSM refuses as a whole is
-// halved, and the halves sent by the same caller.
+// returns the items to send again in the next round. A batch SSM refuses as
+// a whole is halved, and the halves sent by the same caller. Entries that
+// fail retryably are packed into retry batches as they come; a retry batch
+// that fills up goes out in this round, after a backoff, so that retries
+// overlap the round instead of all waiting for its end. What is left in
+// partly filled retry batches makes the next round.
 func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) []work.Item {
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		again []work.Item
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		retries = plan.NewPacker(r.set.BatchSize)
 	)
 	for range r.set.MaxConcurrency {
 		wg.Go(func() {
@@ -120,14 +124,45 @@ func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) []work.Ite
 					halves, retry := r.send(ctx, b)
 					stack = append(stack, halves...)
 					mu.Lock()
-					again = append(again, retry...)
+					var full []plan.Batch
+					for _, it := range retry {
+						if fb, ok := retries.Add(it); ok {
+							full = append(full, fb)
+						}
+					}
 					mu.Unlock()
+					for _, fb := range full {
+						if r.retryNow(ctx, fb) {
+							stack = append(stack, fb)
+						}
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
+	var again []work.Item
+	for _, b := range retries.Flush() {
+		again = append(again, b...)
+	}
 	return again
+}
+
+// retryNow counts a full retry batch and waits its backoff; when the
+// deadline leaves no room for it, its entries are Unprocessed instead.
+func (r *run) retryNow(ctx context.Context, b plan.Batch) bool {
+	r.record(func(res *report.Result) { res.Summary.Retries += len(b) })
+	attempts := 1
+	for _, it := range b {
+		attempts = max(attempts, it.Attempts)
+	}
+	if r.sleep(ctx, r.backoff(attempts)) {
+		return true
+	}
+	for _, it := range b {
+		r.unprocessed(ctx, it, reasonDeadline)
+	}
+	return false
 }
 
 // send makes one call for b, unless the deadline does not leave room for

@@ -426,3 +426,19 @@ func TestPaceSlowsOnThrottlesAndRecovers(t *testing.T) {
 		t.Errorf("throttles counted %d", r.throttles.Load())
 	}
 }
+
+func TestFullRetryBatchesGoOutDuringTheRound(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	s.respond = failEntries(ssmtypes.FaultServer, "Internal error", map[string]int{node(1): 1, node(2): 1})
+	set := settings()
+	set.BatchSize, set.MaxConcurrency, set.ClaimConcurrency = 2, 1, 1 // one order of batches
+	res := runJob(t, s, c, set, job(nodeRequest("D1", 1, 2, 3, 4, 5, 6)))
+	if res.Summary.Successful != 6 || res.Summary.Retries != 2 {
+		t.Fatalf("summary %+v", res.Summary)
+	}
+	// The two failed entries fill a retry batch, sent at once rather than
+	// after the round's last batch.
+	if len(s.batches) != 4 || !slices.Equal(s.batches[1], []string{node(1), node(2)}) {
+		t.Fatalf("batches %v, want the retry of 1 and 2 second", s.batches)
+	}
+}
