@@ -252,56 +252,22 @@ func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, 
 	}, nil
 }
 
-// eventSource plays Lambda's SQS event source for one worker (as
-// internal/jobs' env_test.go poll does): receive up to WorkerBatch
-// messages, invoke the handler under the worker's deadline, delete the
-// messages it did not report failed; a function error hands the whole batch
-// back. It runs until ctx ends.
+// eventSource plays Lambda's SQS event source for one worker, counting
+// receives, redeliveries and the time spent in the handler. It runs until
+// ctx ends.
 func eventSource(ctx context.Context, sq *sqs.Client, queueURL string, jp jobParams,
 	handle func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), receives, redelivered, busy *atomic.Int64) {
-	for ctx.Err() == nil {
-		out, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: int32(jp.WorkerBatch),
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"}, WaitTimeSeconds: 1})
-		if err != nil || len(out.Messages) == 0 {
-			continue
-		}
-		receives.Add(1)
-		ev := events.SQSEvent{}
-		for _, m := range out.Messages {
-			if m.Attributes["ApproximateReceiveCount"] != "1" {
-				redelivered.Add(1)
+	testinfra.SQSEventSource{Client: sq, QueueURL: queueURL, BatchSize: int32(jp.WorkerBatch),
+		Timeout: time.Duration(jp.WorkerTimeoutSeconds) * time.Second,
+		Observe: func(ev events.SQSEvent, took time.Duration) {
+			receives.Add(1)
+			busy.Add(int64(took))
+			for _, m := range ev.Records {
+				if m.Attributes["ApproximateReceiveCount"] != "1" {
+					redelivered.Add(1)
+				}
 			}
-			attrs := map[string]events.SQSMessageAttribute{}
-			for k, v := range m.MessageAttributes {
-				attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
-			}
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-				Body: aws.ToString(m.Body), Attributes: m.Attributes, MessageAttributes: attrs, EventSource: "aws:sqs"})
-		}
-		ictx, cancel := context.WithTimeout(ctx, time.Duration(jp.WorkerTimeoutSeconds)*time.Second)
-		t := time.Now()
-		resp, err := handle(ictx, ev)
-		busy.Add(int64(time.Since(t)))
-		cancel()
-		if err != nil {
-			continue
-		}
-		failed := map[string]bool{}
-		for _, f := range resp.BatchItemFailures {
-			failed[f.ItemIdentifier] = true
-		}
-		var del []sqstypes.DeleteMessageBatchRequestEntry
-		for i, r := range ev.Records {
-			if !failed[r.MessageId] {
-				del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(r.ReceiptHandle)})
-			}
-		}
-		if len(del) > 0 {
-			// The event source deletes even when the run is ending.
-			_, _ = sq.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(queueURL), Entries: del})
-		}
-	}
+		}}.Run(ctx, handle, nil)
 }
 
 // measureJob runs the job strategy under its own emulator settings (rate =

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -163,51 +162,6 @@ func (e *env) worker(set associate.Settings) *jobs.Worker {
 	return jobs.NewWorker(engine, e.store, jobs.NewAnnouncer(awsclient.EventBridge(mcfg), e.bus), e.maxReceives, nil)
 }
 
-// poll plays Lambda's SQS event source for one worker: receive up to 10
-// messages, invoke the handler with them as an SQS event under a deadline,
-// and delete those it did not report failed. It stops when done() is true
-// or ctx ends.
-func (e *env) poll(ctx context.Context, handle func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), timeout time.Duration, done func() bool) {
-	for ctx.Err() == nil && !done() {
-		out, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 10,
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"}, WaitTimeSeconds: 1})
-		if err != nil || len(out.Messages) == 0 {
-			continue
-		}
-		ev := events.SQSEvent{}
-		for _, m := range out.Messages {
-			attrs := map[string]events.SQSMessageAttribute{}
-			for k, v := range m.MessageAttributes {
-				attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
-			}
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-				Body: aws.ToString(m.Body), Attributes: m.Attributes, MessageAttributes: attrs, EventSource: "aws:sqs"})
-		}
-		ictx, cancel := context.WithTimeout(ctx, timeout)
-		resp, err := handle(ictx, ev)
-		cancel()
-		failed := map[string]bool{}
-		if err != nil {
-			continue // a function error: the whole batch comes back
-		}
-		for _, f := range resp.BatchItemFailures {
-			failed[f.ItemIdentifier] = true
-		}
-		var del []sqstypes.DeleteMessageBatchRequestEntry
-		for i, r := range ev.Records {
-			if !failed[r.MessageId] {
-				del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(r.ReceiptHandle)})
-			}
-		}
-		if len(del) > 0 {
-			if _, err := e.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(e.queueURL), Entries: del}); err != nil {
-				e.t.Errorf("delete: %v", err)
-			}
-		}
-	}
-}
-
 // runWorkers polls with n workers until the job is finished.
 func (e *env) runWorkers(ctx context.Context, jobID string, n int, set associate.Settings) jobs.Meta {
 	var wg sync.WaitGroup
@@ -217,7 +171,8 @@ func (e *env) runWorkers(ctx context.Context, jobID string, n int, set associate
 	}
 	for range n {
 		w := e.worker(set)
-		wg.Go(func() { e.poll(ctx, w.Handle, 60*time.Second, finished) })
+		src := testinfra.SQSEventSource{Client: e.sqs, QueueURL: e.queueURL, Timeout: 60 * time.Second}
+		wg.Go(func() { src.Run(ctx, w.Handle, finished) })
 	}
 	wg.Wait()
 	m, err := e.store.Meta(context.Background(), jobID)

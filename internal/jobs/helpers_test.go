@@ -3,26 +3,12 @@ package jobs_test
 import (
 	"strconv"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 )
-
-func sqsEvent(msgs ...sqstypes.Message) events.SQSEvent {
-	ev := events.SQSEvent{}
-	for _, m := range msgs {
-		attrs := map[string]events.SQSMessageAttribute{}
-		for k, v := range m.MessageAttributes {
-			attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
-		}
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body: aws.ToString(m.Body), Attributes: m.Attributes, MessageAttributes: attrs})
-	}
-	return ev
-}
 
 func messageAttrs(jobID string, chunk int) map[string]sqstypes.MessageAttributeValue {
 	return map[string]sqstypes.MessageAttributeValue{

@@ -209,7 +209,7 @@ func TestWorkerKilledMidChunkLosesNothing(t *testing.T) {
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("receive: %v", err)
 	}
-	payload, err := json.Marshal(sqsEvent(out.Messages[0]))
+	payload, err := json.Marshal(testinfra.ToSQSEvent(out.Messages[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
