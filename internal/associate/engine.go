@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -108,22 +107,8 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	if job.AnswerBy.IsZero() {
 		job.AnswerBy = job.LeaseUntil
 	}
-	r := &run{Engine: e, job: job, latency: latencyTracker{max: e.set.CallEstimate}, res: report.Result{
-		Successful:   []report.Association{},
-		Failed:       []report.Failure{},
-		Deduplicated: []report.Deduplicated{},
-		Unprocessed:  []report.Unprocessed{},
-	}}
-	r.res.Summary.Requested = len(job.Request.Items)
-	for _, it := range job.Request.Items {
-		if !it.Valid() {
-			r.res.Failed = append(r.res.Failed, report.Failure{
-				Entry: it.Entry, Fault: report.FaultClient, Message: problems(it.Problems),
-			})
-		}
-	}
-	items, dups := dedupe.InRequest(job.Request.Items)
-	r.res.Deduplicated = append(r.res.Deduplicated, dups...)
+	items, settled := Settle(job.Request.Items)
+	r := &run{Engine: e, job: job, latency: latencyTracker{max: e.set.CallEstimate}, res: settled}
 
 	keys := 0
 	for _, it := range items {
@@ -150,12 +135,4 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 		return r.res, errors.Join(ErrUnavailable, r.unreachable)
 	}
 	return r.res, nil
-}
-
-func problems(ps []request.FieldError) string {
-	msgs := make([]string, len(ps))
-	for i, p := range ps {
-		msgs[i] = p.Error()
-	}
-	return strings.Join(msgs, "; ")
 }

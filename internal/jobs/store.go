@@ -344,7 +344,7 @@ func (s *Store) Outcomes(ctx context.Context, jobID string, limit int32, token s
 	if err != nil {
 		return Page{}, fmt.Errorf("query outcomes of %s: %w", jobID, err)
 	}
-	page := Page{Outcomes: emptyResult()}
+	page := Page{Outcomes: report.New()}
 	for _, item := range out.Items {
 		var o outcome
 		if err := attributevalue.UnmarshalMap(item, &o); err != nil {
@@ -370,10 +370,6 @@ func (s *Store) Outcomes(ctx context.Context, jobID string, limit int32, token s
 
 // ErrBadToken means a NextToken that this store did not hand out.
 var ErrBadToken = errors.New("invalid NextToken")
-
-func emptyResult() report.Result {
-	return report.Result{Successful: []report.Association{}, Failed: []report.Failure{}, Deduplicated: []report.Deduplicated{}, Unprocessed: []report.Unprocessed{}}
-}
 
 // TableDefinition is the jobs table, for tests and the demo; template.yaml
 // declares the same.

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
@@ -50,14 +50,7 @@ type Accepted struct {
 // path would report them.
 func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted, error) {
 	jobID := newJobID()
-	settled := emptyResult()
-	for _, it := range req.Items {
-		if !it.Valid() {
-			settled.Failed = append(settled.Failed, report.Failure{Entry: it.Entry, Fault: report.FaultClient, Message: problems(it.Problems)})
-		}
-	}
-	items, dups := dedupe.InRequest(req.Items)
-	settled.Deduplicated = append(settled.Deduplicated, dups...)
+	items, settled := associate.Settle(req.Items)
 	entries := make([]request.Entry, len(items))
 	for i, it := range items {
 		entries[i] = it.Entry
@@ -82,7 +75,7 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted,
 		}
 		// Never queued: settle it now, so the job still finishes and says
 		// which entries to send again.
-		lost := emptyResult()
+		lost := report.New()
 		for _, e := range ch.Entries {
 			lost.Unprocessed = append(lost.Unprocessed, report.Unprocessed{Entry: e, Reason: "could not be queued: " + sendErr.Error()})
 		}
@@ -172,15 +165,4 @@ func newJobID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func problems(ps []request.FieldError) string {
-	msg := ""
-	for i, p := range ps {
-		if i > 0 {
-			msg += "; "
-		}
-		msg += p.Error()
-	}
-	return msg
 }

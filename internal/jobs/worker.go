@@ -137,7 +137,7 @@ func (w *Worker) poisoned(ctx context.Context, msg events.SQSMessage) {
 		w.log.ErrorContext(ctx, "unreadable chunk names no job; it goes to the dead-letter queue uncounted", "messageId", msg.MessageId)
 		return
 	}
-	m, counted, err := w.store.Record(ctx, jobID, chunk, emptyResult(), true, true)
+	m, counted, err := w.store.Record(ctx, jobID, chunk, report.New(), true, true)
 	if err != nil {
 		w.log.ErrorContext(ctx, "poisoned chunk not counted", "jobId", jobID, "chunk", chunk, "error", err.Error())
 		return

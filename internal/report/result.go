@@ -26,6 +26,11 @@ type Result struct {
 	CallLatencies []time.Duration `json:"-"`
 }
 
+// New returns an empty result whose lists marshal as [] rather than null.
+func New() Result {
+	return Result{Successful: []Association{}, Failed: []Failure{}, Deduplicated: []Deduplicated{}, Unprocessed: []Unprocessed{}}
+}
+
 // Fault values, as SSM reports them.
 const (
 	FaultClient  = "Client"
