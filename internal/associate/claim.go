@@ -69,14 +69,33 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 	}
 }
 
-// complete records the keys of an associated item. The association exists
-// in SSM whatever happens here; a claim left behind only delays a later
-// invocation until its lease passes, when SSM's "already exists" settles it.
-func (r *run) complete(ctx context.Context, it work.Item, associationID string) {
+// completeAll records the keys a call associated, in one bookkeeping
+// operation: the store writes them in as few requests as DynamoDB allows.
+// The associations exist in SSM whatever happens here; a claim left behind
+// only delays a later invocation until its lease passes, when SSM's "already
+// exists" settles it.
+func (r *run) completeAll(ctx context.Context, done []dedupe.Association) {
+	if len(done) == 0 {
+		return
+	}
+	r.completed.Add(int64(len(done)))
+	keys := done[0].Key
+	if len(done) > 1 {
+		keys = fmt.Sprintf("%s and %d more", keys, len(done)-1)
+	}
+	r.book.do(ctx, keys, r.job.AnswerBy, func(ctx context.Context) error {
+		return r.claims.CompleteAll(ctx, r.job.Owner, done)
+	})
+}
+
+// completeExisting records the keys of an item SSM said was already
+// associated, without naming the association: the conditional write keeps
+// it from overwriting a record that has the ID.
+func (r *run) completeExisting(ctx context.Context, it work.Item) {
 	r.completed.Add(int64(len(it.Keys)))
 	for _, key := range it.Keys {
 		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
-			return r.claims.Complete(ctx, key, r.job.Owner, associationID)
+			return r.claims.Complete(ctx, key, r.job.Owner, "")
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"golang.org/x/time/rate"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
@@ -275,7 +276,10 @@ func (r *run) backoff(n int) time.Duration {
 // sortResults files every entry of a call that SSM answered.
 func (r *run) sortResults(ctx context.Context, b plan.Batch, out *ssm.CreateAssociationBatchOutput) []work.Item {
 	m := newMatcher(b)
-	var again []work.Item
+	var (
+		again []work.Item
+		done  []dedupe.Association
+	)
 	for _, d := range out.Successful {
 		i, ok := m.successful(d)
 		if !ok {
@@ -283,8 +287,11 @@ func (r *run) sortResults(ctx context.Context, b plan.Batch, out *ssm.CreateAsso
 			continue
 		}
 		r.record(func(res *report.Result) { res.Successful = append(res.Successful, report.FromSDK(d)) })
-		r.complete(ctx, b[i], deref(d.AssociationId))
+		for _, key := range b[i].Keys {
+			done = append(done, dedupe.Association{Key: key, AssociationID: deref(d.AssociationId)})
+		}
 	}
+	r.completeAll(ctx, done)
 	for _, f := range out.Failed {
 		i, ok := m.failed(f)
 		if !ok {
@@ -311,7 +318,7 @@ func (r *run) entryFailed(ctx context.Context, it work.Item, fault, message stri
 		r.record(func(res *report.Result) {
 			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonAlreadyExists})
 		})
-		r.complete(ctx, it, "")
+		r.completeExisting(ctx, it)
 		return work.Item{}, false
 	case fault == report.FaultClient || it.Attempts >= r.set.MaxAttempts:
 		if fault == "" {

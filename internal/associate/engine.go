@@ -26,6 +26,7 @@ type batchAssociator interface {
 type claimStore interface {
 	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (bool, dedupe.Holder, error)
 	Complete(ctx context.Context, key, owner, associationID string) error
+	CompleteAll(ctx context.Context, owner string, done []dedupe.Association) error
 	Release(ctx context.Context, key, owner string) error
 }
 

@@ -91,6 +91,10 @@ func TestAllSucceed(t *testing.T) {
 	if left := c.inProgress(); len(left) != 0 {
 		t.Errorf("claims left in progress: %v", left)
 	}
+	// The claims a call settles are closed together, one write per call.
+	if c.ops["completeAll"] != s.calls || c.ops["complete"] != 0 {
+		t.Errorf("completion writes %v for %d calls, want one CompleteAll per call", c.ops, s.calls)
+	}
 	// A second run of the same request makes no call.
 	s2 := &fakeSSM{}
 	res = runJob(t, s2, c, settings(), job(nodeRequest("AWS-UpdateSSMAgent", 1, 2, 3, 4, 5, 6, 7)))

@@ -131,6 +131,21 @@ func (c *fakeClaims) Complete(_ context.Context, key, owner, id string) error {
 	return nil
 }
 
+func (c *fakeClaims) CompleteAll(_ context.Context, owner string, done []dedupe.Association) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops["completeAll"]++
+	for _, a := range done {
+		// Unconditional, as the store's BatchWriteItem is; but completing a
+		// key this invocation never claimed is a bug the fake reports.
+		if old, ok := c.items[a.Key]; !ok || old.owner != owner {
+			return fmt.Errorf("complete %s: not claimed by %s", a.Key, owner)
+		}
+		c.items[a.Key] = fakeClaim{owner: owner, associated: true, assocID: a.AssociationID}
+	}
+	return nil
+}
+
 func (c *fakeClaims) Release(_ context.Context, key, owner string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

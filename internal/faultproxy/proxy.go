@@ -88,10 +88,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.Body.Close()
 		}
 		drop(w)
+	case Unprocessed:
+		p.writeUnprocessed(w, r)
 	default:
 		io.Copy(io.Discard, r.Body)
 		p.writeError(w, fault)
 	}
+}
+
+// writeUnprocessed answers a BatchWriteItem as DynamoDB does when it
+// processed none of it: HTTP 200, the request's items in UnprocessedItems.
+func (p *Proxy) writeUnprocessed(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		RequestItems json.RawMessage
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.RequestItems) == 0 {
+		http.Error(w, "faultproxy: Unprocessed needs a BatchWriteItem body with RequestItems", http.StatusBadRequest)
+		return
+	}
+	body, _ := json.Marshal(struct {
+		UnprocessedItems json.RawMessage
+	}{in.RequestItems})
+	p.writeJSON(w, http.StatusOK, body)
 }
 
 // operation is the operation an awsJson request names in X-Amz-Target
@@ -182,11 +200,17 @@ func (p *Proxy) writeError(w http.ResponseWriter, f Fault) {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
 	}{"com.amazonaws.dynamodb.v20120810#" + a.code, a.message})
+	p.writeJSON(w, a.status, body)
+}
+
+// writeJSON answers as DynamoDB does: an awsJson1.0 body with a request ID
+// and the body's CRC32.
+func (p *Proxy) writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/x-amz-json-1.0")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Amzn-Requestid", fmt.Sprintf("FAULTPROXY%042d", p.ids.Add(1)))
 	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
-	w.WriteHeader(a.status)
+	w.WriteHeader(status)
 	w.Write(body)
 }

@@ -217,6 +217,9 @@ func equal(a, b OpStats) bool {
 
 func TestStandardRetryerRecovers(t *testing.T) {
 	for f := range Fault(numFaults) {
+		if f == Unprocessed {
+			continue // a BatchWriteItem success, not a failure to retry
+		}
 		t.Run(f.String(), func(t *testing.T) {
 			t.Parallel()
 			p, url := serve(t, 1)
@@ -510,6 +513,53 @@ func TestNewRejectsBadTargets(t *testing.T) {
 			t.Errorf("New(%q): %v", target, err)
 		}
 	}
+}
+
+func TestUnprocessedHandsTheBatchBack(t *testing.T) {
+	p, url := serve(t, 1)
+	table := newTable(t, url)
+	c := client(url, standard)
+	p.SetRules(Rule{Operation: "BatchWriteItem", Count: 1, Fault: Unprocessed})
+	writes := map[string][]types.WriteRequest{table: {
+		{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}}}},
+		{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "b"}}}},
+	}}
+	out, err := c.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{RequestItems: writes})
+	if err != nil {
+		t.Fatalf("BatchWriteItem: %v (an unprocessed batch is a success)", err)
+	}
+	back := out.UnprocessedItems[table]
+	if len(back) != 2 || back[0].PutRequest.Item["pk"].(*types.AttributeValueMemberS).Value != "a" ||
+		back[1].PutRequest.Item["pk"].(*types.AttributeValueMemberS).Value != "b" {
+		t.Fatalf("UnprocessedItems %+v, want the two writes sent", out.UnprocessedItems)
+	}
+	if stored(t, table, "a") || stored(t, table, "b") {
+		t.Fatal("an unprocessed write was applied")
+	}
+	// Sent again as handed back, they are written.
+	out, err = c.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{RequestItems: out.UnprocessedItems})
+	if err != nil || len(out.UnprocessedItems) != 0 {
+		t.Fatalf("second BatchWriteItem: %v, unprocessed %v", err, out.UnprocessedItems)
+	}
+	if !stored(t, table, "a") || !stored(t, table, "b") {
+		t.Fatal("the resent writes were not applied")
+	}
+	if got, want := p.Stats()["BatchWriteItem"], (OpStats{Forwarded: 1, Injected: map[Fault]int{Unprocessed: 1}}); !equal(got, want) {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
+func TestUnprocessedIsOnlyForBatchWriteItem(t *testing.T) {
+	p, err := New("http://127.0.0.1:1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("SetRules accepted Unprocessed for PutItem")
+		}
+	}()
+	p.SetRules(Rule{Operation: "PutItem", Fault: Unprocessed})
 }
 
 func TestSetRulesRejectsUnknownFaults(t *testing.T) {

@@ -23,11 +23,16 @@ const (
 	// response (so a write has been applied), then closes the client's
 	// connection without answering.
 	DropAfterForward
+	// Unprocessed answers a BatchWriteItem with success and every item in
+	// UnprocessedItems, writing none, as DynamoDB does when it throttles a
+	// whole batch: the request succeeds, so the SDK does not retry it, and
+	// the caller must send the items again. Only for BatchWriteItem rules.
+	Unprocessed
 
 	numFaults = iota
 )
 
-var faultNames = [numFaults]string{"Throttle", "ServerError", "Unavailable", "DropBeforeForward", "DropAfterForward"}
+var faultNames = [numFaults]string{"Throttle", "ServerError", "Unavailable", "DropBeforeForward", "DropAfterForward", "Unprocessed"}
 
 func (f Fault) String() string {
 	if f < 0 || f >= numFaults {
@@ -71,6 +76,9 @@ func (s *ruleSet) set(rules []Rule) {
 	for i, r := range rules {
 		if r.Fault < 0 || r.Fault >= numFaults {
 			panic(fmt.Sprintf("faultproxy: rule %d has unknown fault %v", i, r.Fault))
+		}
+		if r.Fault == Unprocessed && r.Operation != "BatchWriteItem" {
+			panic(fmt.Sprintf("faultproxy: rule %d: Unprocessed is a BatchWriteItem answer, not one for %q", i, r.Operation))
 		}
 		s.rules[i] = rule{Rule: r, left: r.Count}
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // TestReliabilityBookkeepingBrownout makes DynamoDB refuse the writes that
-// close claims — the completion (UpdateItem) of an associated node and the
+// close claims — the completion (BatchWriteItem) of an associated node and the
 // release (DeleteItem) of a failed one — for the SDK's five attempts in a
 // row, as a brownout of a few seconds would, and checks that no claim is
 // left IN_PROGRESS once the invocation has answered, and that a retry of
@@ -24,8 +24,12 @@ func TestReliabilityBookkeepingBrownout(t *testing.T) {
 		entry string
 		want  string
 	}{
-		{"CompleteRefused", faultproxy.Rule{Operation: "UpdateItem", Count: 5, Fault: faultproxy.Unavailable},
+		{"CompleteRefused", faultproxy.Rule{Operation: "BatchWriteItem", Count: 5, Fault: faultproxy.Unavailable},
 			fmt.Sprintf(`{"Name":%q,"InstanceId":%q}`, docAgent, nodeID(1)), oSuccessful},
+		// DynamoDB throttles the completions by handing the whole batch
+		// back unprocessed: the request succeeds, so no SDK retry helps.
+		{"CompleteUnprocessed", faultproxy.Rule{Operation: "BatchWriteItem", Count: 5, Fault: faultproxy.Unprocessed},
+			fmt.Sprintf(`{"Name":%q,"InstanceId":%q}`, docAgent, nodeID(3)), oSuccessful},
 		{"ReleaseRefused", faultproxy.Rule{Operation: "DeleteItem", Count: 5, Fault: faultproxy.Unavailable},
 			fmt.Sprintf(`{"Name":"No-Such-Document","InstanceId":%q}`, nodeID(2)), oFailed(report.FaultClient)},
 	} {
@@ -41,7 +45,7 @@ func TestReliabilityBookkeepingBrownout(t *testing.T) {
 					t.Fatalf("%s ended %v, want %s", k, o, tc.want)
 				}
 			}
-			if n := w.proxy.Stats().Injected(faultproxy.Unavailable); n != 5 {
+			if n := w.proxy.Stats().Injected(tc.rule.Fault); n != 5 {
 				t.Fatalf("%d faults injected, want 5", n)
 			}
 			w.assertNoStuckClaims(t, "after the brownout")

@@ -97,11 +97,11 @@ func restEvent(body []byte) []byte {
 	})
 }
 
-// slowWrites delays the UpdateItem requests (claim completions) on their
+// slowWrites delays the BatchWriteItem requests (claim completions) on their
 // way to DynamoDB while on is set, to widen the window in which SSM has
 // created an association that the table does not record yet.
 func slowWrites(on *atomic.Bool, d time.Duration) func(http.Handler) http.Handler {
-	return slowOp(on, ".UpdateItem", d)
+	return slowOp(on, ".BatchWriteItem", d)
 }
 
 // slowOp delays the DynamoDB requests of one operation while on is set.

@@ -373,8 +373,9 @@ type grants map[string][]string
 // function's code needs.
 var wantGrants = map[string]grants{
 	functionID: {
-		// dedupe.Store: claim (PutItem), renew/settle (UpdateItem), release (DeleteItem).
-		"DedupeTable.Arn": {"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		// dedupe.Store: claim (PutItem), CompleteAll (BatchWriteItem),
+		// Complete (UpdateItem), release (DeleteItem).
+		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Submitter: Create (PutItem); Record of chunks not queued
 		// (UpdateItem, alone or inside TransactWriteItems, which IAM
 		// authorises per item action) and Meta (GetItem); the status route:
@@ -384,7 +385,7 @@ var wantGrants = map[string]grants{
 		"JobsQueue.Arn": {"sqs:SendMessage"},
 	},
 	workerID: {
-		"DedupeTable.Arn": {"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Worker: Started, Record, Finish (UpdateItem, alone or inside
 		// TransactWriteItems); Outcome and Meta (GetItem).
 		"JobsTable.Arn": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
