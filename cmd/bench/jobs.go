@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +118,18 @@ func (l *callLog) add(t time.Time) {
 		l.at = append(l.at, t)
 	}
 	l.mu.Unlock()
+}
+
+// write saves the arrivals recorded, as seconds after t0, one per line
+// (make bench -trace: where a run lost its call slots).
+func (l *callLog) write(path string, t0 time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, at := range l.at {
+		fmt.Fprintf(&b, "%.4f\n", at.Sub(t0).Seconds())
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // stop ends the recording and returns the most calls in any window of w.

@@ -63,9 +63,14 @@ type params struct {
 	TargetBursts []int `json:"targetBursts"`
 	// Job is the asynchronous-job run (Job.N 0: none).
 	Job jobParams `json:"job"`
+	// ClaimCostN is the keys of the DynamoDB write comparison.
+	ClaimCostN int `json:"claimCostN"`
+	// WarmUp is the size of the unrecorded engine run made first.
+	WarmUp int `json:"warmUp"`
 	// Only, when set, limits the strategies run.
 	Only    []string `json:"only,omitempty"`
 	profile *os.File
+	trace   string // folder for the runs' call arrival times; "": none
 }
 
 // idealCalls is the fewest CreateAssociationBatch calls n entries need:
@@ -178,6 +183,7 @@ type Results struct {
 	Records     []Record      `json:"records"`
 	Targets     []Record      `json:"targetChecks,omitempty"`
 	Jobs        []JobRecord   `json:"jobs,omitempty"`
+	ClaimCosts  []ClaimCost   `json:"claimCosts,omitempty"`
 	Pipeline    *PipelineCost `json:"pipeline100k,omitempty"`
 	GoBench     []GoBench     `json:"goBenchmarks,omitempty"`
 	GoBenchCmd  string        `json:"goBenchmarkCommand,omitempty"`
@@ -197,6 +203,7 @@ func main() {
 		prof   string
 	)
 	flag.StringVar(&only, "strategies", "", "run only these strategies (comma separated; for profiling, with -md '')")
+	flag.StringVar(&p.trace, "trace", "", "write each run's CreateAssociationBatch arrival times (seconds from its start) to this folder, one file per run")
 	flag.StringVar(&prof, "cpuprofile", "", "write a CPU profile of the strategy runs to this file")
 	flag.BoolVar(&render, "render", false, "measure nothing: redraw the plot and BENCHMARKS.md from -out/results.json (running the Go benchmarks if it has none)")
 	flag.BoolVar(&p.Quick, "quick", false, "n = 1,000 only, no pipeline/cold start measurements; writes bench/quick/results.json")
@@ -208,6 +215,8 @@ func main() {
 	flag.Float64Var(&p.FaultRate, "fault-rate", 0.03, "SSM emulator: share of entries failed with Fault Server")
 	flag.Int64Var(&p.Seed, "seed", 1, "SSM emulator: seed of faults and jitter")
 	flag.StringVar(&sizes, "sizes", "1000,10000,50000", "entry counts n, comma separated")
+	flag.IntVar(&p.WarmUp, "warm-up", 10000, "entries of the engine run (not recorded) that warms DynamoDB Local's JVM up first (0: none)")
+	flag.IntVar(&p.ClaimCostN, "claim-cost", 10000, "keys of the DynamoDB write comparison (claims and completions one per request against batched; 0: none)")
 	flag.IntVar(&p.PerNodeLimit, "per-node-limit", 1000, "per-node strategy: run at most this many nodes and scale (0: all)")
 	flag.IntVar(&p.PerNodeWorkers, "per-node-workers", 10, "per-node strategy: concurrent calls (Terraform's -parallelism default)")
 	flag.StringVar(&out, "out", "bench", "output folder (relative to the project root)")
@@ -234,6 +243,7 @@ func main() {
 		sizes = "1000"
 		p.TargetRate = 0
 		p.Job.N = 0
+		p.WarmUp = min(p.WarmUp, 2000)
 		if p.PerNodeLimit == 0 || p.PerNodeLimit > 500 {
 			p.PerNodeLimit = 500
 		}
@@ -266,6 +276,11 @@ func main() {
 	}
 	if only != "" {
 		p.Only = strings.Split(only, ",")
+	}
+	if p.trace != "" {
+		if err := os.MkdirAll(p.trace, 0o755); err != nil {
+			fatal(err)
+		}
 	}
 	if prof != "" {
 		f, err := os.Create(prof)
@@ -337,17 +352,23 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 			b.runEngine(shipped), func(n int) bool { return n == p.Sizes[0] }},
 		{"engine-tuned", "the function's engine tuned to the emulator: BATCH_SIZE=E, CALLS_PER_SECOND=R, MAX_CONCURRENCY=ceil(R·(L+jitter))+2", settingsMap(tuned),
 			b.runEngine(tuned), nil},
+		{diagnosticStrategy, "diagnostic, not a deployable setup: engine-tuned with its claims kept in a map in this process instead of DynamoDB Local, to separate the engine's own scheduling from the dedupe table's cost on these cores", settingsMap(tuned),
+			b.runEngineWith(tuned, newMemoryClaims), func(n int) bool { return n == p.TargetN }},
 		{"cli-script", "sequential loop of CreateAssociationBatch over chunks of E, whole chunk resent on any non-Client failure (AWS CLI script)",
 			map[string]any{"chunk": p.MaxBatch, "concurrency": 1, "maxSendsPerChunk": 5, "sdkAttempts": 3}, func(ctx context.Context, n int) func(context.Context) (outcome, error) { return b.runScript(ctx, n) }, nil},
 		{"per-node", "one CreateAssociation per node, 10 at a time (Terraform resource per node, default -parallelism)",
 			map[string]any{"concurrency": p.PerNodeWorkers, "sdkAttempts": 25, "triesPerNode": 3, "limit": p.PerNodeLimit},
 			b.runPerNode(p.PerNodeWorkers, p.PerNodeLimit), nil},
 	}
-	// DynamoDB Local is a JVM: its first thousands of requests run
-	// interpreted. A warm-up run (not recorded) keeps that out of the numbers.
-	logf("warm-up: engine-tuned at n=2000 (not recorded)")
-	if _, err := b.measure(ctx, "warm-up", "", 2000, nil, b.runEngine(tuned)(ctx, 2000)); err != nil {
-		return err
+	// DynamoDB Local is a JVM: its first tens of thousands of requests run
+	// interpreted or half-compiled (a first n = 10,000 run here takes 1.7×
+	// the time of the next). A warm-up run (not recorded) keeps that out of
+	// the numbers: DynamoDB itself has no such start.
+	if p.WarmUp > 0 {
+		logf("warm-up: engine-tuned at n=%d (not recorded)", p.WarmUp)
+		if _, err := b.measure(ctx, "warm-up", "", p.WarmUp, nil, b.runEngine(tuned)(ctx, p.WarmUp)); err != nil {
+			return err
+		}
 	}
 	if p.profile != nil {
 		if err := pprof.StartCPUProfile(p.profile); err != nil {
@@ -399,6 +420,16 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 		res.Targets = append(res.Targets, rec)
 		logf("target check: %.1f s = %.3f× ideal %.1f s (first call after %.1f s; dispatch %.3f× ideal); %d calls (ideal %d), %d throttled, %d resent after success",
 			rec.WallSeconds, rec.WallRatio, rec.IdealSeconds, rec.FirstCallAfterSeconds, rec.DispatchRatio, rec.SSMCalls, rec.IdealCalls, rec.ThrottledCalls, rec.ResentAfterSuccess)
+	}
+
+	if p.ClaimCostN > 0 && !p.Quick && len(p.Only) == 0 {
+		logf("DynamoDB: %d claims and completions, one request per key and batched (%d per request) …", p.ClaimCostN, p.MaxBatch)
+		if res.ClaimCosts, err = b.measureClaimCosts(ctx, p.ClaimCostN, p.MaxBatch); err != nil {
+			return fmt.Errorf("claim cost: %w", err)
+		}
+		for _, c := range res.ClaimCosts {
+			logf("DynamoDB: %s by %s: %d requests, %.2f s, CPU %.2f s here and %.2f s in DynamoDB Local", c.Write, c.How, c.Requests, c.WallSeconds, c.CPUSeconds, c.JVMCPUSecond)
+		}
 	}
 
 	if runJob {

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -102,13 +104,18 @@ func (h *heapSampler) Stop() uint64 {
 
 // countingProxy forwards every request to target and counts them by the
 // operation of their X-Amz-Target header ("DynamoDB_20120810.PutItem" counts
-// as "PutItem"). Its transport keeps enough idle connections for the
-// engine's 16 concurrent claims, so the proxy adds no connection churn.
+// as "PutItem"), and counts the items of batch and transactional writes,
+// which are billed per item. Its transport keeps enough idle connections for
+// the engine's 16 concurrent claims, so the proxy adds no connection churn.
 type countingProxy struct {
 	rp     *httputil.ReverseProxy
 	mu     sync.Mutex
 	counts map[string]int
 }
+
+// itemsSuffix marks the item count of an operation in counts:
+// "BatchWriteItem" counts requests, "BatchWriteItem items" their items.
+const itemsSuffix = " items"
 
 func newCountingProxy(target string) (*countingProxy, error) {
 	u, err := url.Parse(target)
@@ -130,10 +137,40 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if i := strings.LastIndexByte(op, '.'); i >= 0 {
 		op = op[i+1:]
 	}
+	items := 0
+	if op == "BatchWriteItem" || op == "TransactWriteItems" {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		items = countWriteItems(body)
+	}
 	p.mu.Lock()
 	p.counts[op]++
+	if items > 0 {
+		p.counts[op+itemsSuffix] += items
+	}
 	p.mu.Unlock()
 	p.rp.ServeHTTP(w, r)
+}
+
+// countWriteItems counts the items a BatchWriteItem or TransactWriteItems
+// body writes (0 when it cannot be read).
+func countWriteItems(body []byte) int {
+	var in struct {
+		RequestItems  map[string][]json.RawMessage
+		TransactItems []json.RawMessage
+	}
+	if json.Unmarshal(body, &in) != nil {
+		return 0
+	}
+	n := len(in.TransactItems)
+	for _, writes := range in.RequestItems {
+		n += len(writes)
+	}
+	return n
 }
 
 func (p *countingProxy) snapshot() map[string]int {
@@ -227,4 +264,35 @@ func round(v float64, digits int) float64 {
 		return -float64(int64(-v*p+0.5)) / p
 	}
 	return float64(int64(v*p+0.5)) / p
+}
+
+// writeCost is the write requests and write units of the counts: 1 WCU per
+// single-item write and per item of a BatchWriteItem, 2 per item of a
+// TransactWriteItems (every item here is under 1 KB).
+func writeCost(counts map[string]int) (requests, units int) {
+	for op, c := range counts {
+		switch op {
+		case "PutItem", "UpdateItem", "DeleteItem":
+			requests += c
+			units += c
+		case "BatchWriteItem", "TransactWriteItems":
+			requests += c
+		case "BatchWriteItem" + itemsSuffix:
+			units += c
+		case "TransactWriteItems" + itemsSuffix:
+			units += 2 * c
+		}
+	}
+	return requests, units
+}
+
+// requestsOnly drops the item counts.
+func requestsOnly(counts map[string]int) map[string]int {
+	out := make(map[string]int, len(counts))
+	for op, c := range counts {
+		if !strings.HasSuffix(op, itemsSuffix) {
+			out[op] = c
+		}
+	}
+	return out
 }

@@ -27,6 +27,9 @@ func plotWallTime(path string, res Results) error {
 	series := map[string]plotter.XYs{}
 	ideal := map[int]float64{}
 	for _, r := range res.Records {
+		if r.Strategy == diagnosticStrategy {
+			continue // one point, and not something a user runs
+		}
 		series[r.Strategy] = append(series[r.Strategy], plotter.XY{X: float64(r.N), Y: r.WallSeconds})
 		ideal[r.N] = r.IdealSeconds
 	}

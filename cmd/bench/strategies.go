@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -138,13 +139,24 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 	d0 := b.proxy.snapshot()
 	cpu0 := processCPU()
 	t0 := time.Now()
+	tracing := b.p.trace != "" && strategy != "job" // the job keeps its own call log
+	if tracing {
+		b.calls.start()
+	}
 	out, err := run(ctx)
 	wall := time.Since(t0)
+	if tracing {
+		b.calls.stop(time.Second)
+		if terr := b.calls.write(filepath.Join(b.p.trace, fmt.Sprintf("%s-%d.txt", strategy, n)), t0); terr != nil {
+			logf("trace: %v", terr)
+		}
+	}
 	if out.wall > 0 {
 		wall = out.wall
 	}
 	cpu := processCPU().sub(cpu0)
-	d := diffCounts(b.proxy.snapshot(), d0)
+	dAll := diffCounts(b.proxy.snapshot(), d0)
+	d := requestsOnly(dAll)
 	var jvm time.Duration
 	if b.jvm != nil {
 		jvm = b.jvm() - jvm0
@@ -195,14 +207,7 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 	if fb := b.firstBatch.Load(); fb != 0 && (strings.HasPrefix(strategy, "engine") || strategy == "job") {
 		rec.FirstCallAfterSeconds = round(time.Unix(0, fb).Sub(t0).Seconds(), 3)
 	}
-	for op, c := range d {
-		switch op {
-		case "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems":
-			rec.DynamoDBWriteRequests += c
-		}
-	}
-	// Claim items are < 1 KB: every single-item write costs 1 WCU.
-	rec.DynamoDBWriteUnits = rec.DynamoDBWriteRequests
+	rec.DynamoDBWriteRequests, rec.DynamoDBWriteUnits = writeCost(dAll)
 	if n > 0 {
 		rec.WriteUnitsPerEntry = round(float64(rec.DynamoDBWriteUnits)/float64(n), 3)
 	}
@@ -229,6 +234,13 @@ func fanOutBody(n int) []byte {
 // runEngine is strategy (a): the function's engine, as functions/associate
 // wires it (awsclient clients, dedupe.Store on a fresh table), in process.
 func (b *bench) runEngine(set associate.Settings) func(context.Context, int) func(context.Context) (outcome, error) {
+	return b.runEngineWith(set, nil)
+}
+
+// runEngineWith runs the engine with the claim store memory makes instead
+// of dedupe.Store when memory is set: a diagnostic that takes DynamoDB
+// Local out of the run.
+func (b *bench) runEngineWith(set associate.Settings, memory func() claimStore) func(context.Context, int) func(context.Context) (outcome, error) {
 	return func(ctx context.Context, n int) func(context.Context) (outcome, error) {
 		body := fanOutBody(n)
 		// A fresh table per run, created before the measurement starts.
@@ -249,7 +261,11 @@ func (b *bench) runEngine(set associate.Settings) func(context.Context, int) fun
 			if err != nil {
 				return outcome{}, err
 			}
-			eng := associate.New(awsclient.SSM(b.ssmConfig()), dedupe.NewStore(dclient, table, 24*time.Hour), set, nil)
+			var claims claimStore = dedupe.NewStore(dclient, table, 24*time.Hour)
+			if memory != nil {
+				claims = memory()
+			}
+			eng := associate.New(awsclient.SSM(b.ssmConfig()), claims, set, nil)
 			res, err := eng.Run(ctx, associate.Job{
 				Request:    req,
 				Owner:      fmt.Sprintf("bench-%s-%d", table, rand.Int64()),

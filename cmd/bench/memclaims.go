@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+)
+
+// diagnosticStrategy is the engine run on memoryClaims.
+const diagnosticStrategy = "engine-claims-in-memory"
+
+// claimStore is what associate.New takes for claims.
+type claimStore interface {
+	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (bool, dedupe.Holder, error)
+	Complete(ctx context.Context, key, owner, associationID string) error
+	CompleteAll(ctx context.Context, owner string, done []dedupe.Association) error
+	Release(ctx context.Context, key, owner string) error
+}
+
+// memoryClaims keeps claims in a map: the engine-claims-in-memory
+// diagnostic, which shows what the engine does when the dedupe table costs
+// nothing. It keeps the store's outcomes for one run (a key is claimed once,
+// associated keys stay taken, released keys are free) and nothing else.
+type memoryClaims struct {
+	mu    sync.Mutex
+	taken map[string]bool
+}
+
+func newMemoryClaims() claimStore { return &memoryClaims{taken: map[string]bool{}} }
+
+func (c *memoryClaims) Claim(_ context.Context, key, _ string, _ time.Time) (bool, dedupe.Holder, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.taken[key] {
+		return false, dedupe.Holder{}, nil
+	}
+	c.taken[key] = true
+	return true, dedupe.Holder{}, nil
+}
+
+func (c *memoryClaims) Complete(context.Context, string, string, string) error { return nil }
+
+func (c *memoryClaims) CompleteAll(context.Context, string, []dedupe.Association) error { return nil }
+
+func (c *memoryClaims) Release(_ context.Context, key, _ string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.taken, key)
+	return nil
+}
