@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 )
@@ -72,7 +73,7 @@ func markdown(res Results, out string) string {
 			r.ThrottledCalls, num(r.ResentAfterSuccess), ddbText(r.DynamoDBRequests), r.WriteUnitsPerEntry, r.CPUSeconds, r.DynamoDBLocalCPUSeconds, r.PeakRSSMiB, r.PeakHeapMiB)
 	}
 	w("\n\\* scaled from the first %d nodes (rate-bound, linear in n).\n\n", p.PerNodeLimit)
-	w("\"Entries resent after success\" is the emulator's count of \"Association Already Exists\" refusals: an entry sent again after SSM had created it. Write units: every claim write is one `PutItem`, `UpdateItem` or `DeleteItem` of an item under 1 KB, 1 WCU each (conditional writes that fail cost the same). Peak RSS is the process's high-water mark during the run (reset through `/proc/self/clear_refs`), emulator included; peak heap the largest Go heap in use sampled every 10 ms.\n\n")
+	w("\"Entries resent after success\" is the emulator's count of \"Association Already Exists\" refusals: an entry sent again after SSM had created it. Write units: every claim item is under 1 KB, so a `PutItem`, `UpdateItem` or `DeleteItem` costs 1 WCU, as does every item of a `BatchWriteItem`, and every item of a `TransactWriteItems` 2 (conditional writes that fail cost the same). `%s` is a diagnostic, not a way to run the function: see [Where the engine's time goes](#where-the-engines-time-goes). Peak RSS is the process's high-water mark during the run (reset through `/proc/self/clear_refs`), emulator included; peak heap the largest Go heap in use sampled every 10 ms.\n\n", diagnosticStrategy)
 
 	writeTargets(&b, res)
 	writeJobs(&b, res)
@@ -146,6 +147,10 @@ func writeTargets(b *strings.Builder, res Results) {
 		w("| … zero entries resent after success | %d | %s |\n", r.ResentAfterSuccess, verdict(r.ResentAfterSuccess == 0))
 	}
 	engine(find(res, "engine-tuned", 10000), fmt.Sprintf(", R = %g, burst %d", res.Params.Rate, res.Params.Burst))
+	if d, e := find(res, diagnosticStrategy, 10000), find(res, "engine-tuned", 10000); d != nil && e != nil {
+		w("| … why: the same run with the claims in memory instead of DynamoDB Local (`%s`) | %.1f s = **%.3f×** ideal; process CPU %.1f s against %.1f s, DynamoDB Local CPU 0 against %.1f s | the engine's own overhead is %.0f %% of the ideal; the rest is the dedupe table's writes sharing the %d cores |\n",
+			diagnosticStrategy, d.WallSeconds, d.WallRatio, d.CPUSeconds, e.CPUSeconds, e.DynamoDBLocalCPUSeconds, (d.WallRatio-1)*100, res.Machine.CPUs)
+	}
 	for _, t := range res.Targets {
 		engine(&t, fmt.Sprintf(", R = %g, burst %d", t.RateCallsPerSecond, t.Burst))
 	}
@@ -165,7 +170,7 @@ func writeTargets(b *strings.Builder, res Results) {
 			worst = max(worst, r.WriteRequestsPerNewEntry)
 		}
 	}
-	w("| DynamoDB: ≤ 2 write requests per new entry | at most **%.3f** (every engine run) | %s%s |\n", worst, verdict(worst <= 2), by(worst, 2))
+	w("| DynamoDB: ≤ 2 write requests per new entry | at most **%.3f** (every engine run: a claim per key, a completion per call) | %s%s |\n", worst, verdict(worst <= 2), by(worst, 2))
 	if pc := res.Pipeline; pc != nil {
 		w("| 100,000 entries decoded, validated, deduped, planned: < 1 s CPU | **%.3f s** CPU (median of %d; %.3f s wall) | %s%s |\n", pc.CPUSeconds, pc.Runs, pc.WallSecond, verdict(pc.CPUSeconds < 1), by(pc.CPUSeconds, 1))
 		peak := max(pc.PeakRSSMiB, pc.PeakHeapMiB)
@@ -198,7 +203,7 @@ func msList(v []float64) string {
 func writeEngineTime(b *strings.Builder, res Results) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Where the engine's time goes\n\n")
-	w("`Engine.Run` plans the batches, then claims their keys in DynamoDB (one conditional `PutItem` each, 16 in flight) **batch by batch as the calls go out**, so the first `CreateAssociationBatch` call waits only for the first batch's claims; completions and releases run on a pool of their own, off the call path. Retries go in rounds: a retry round starts when the previous round has finished, after a backoff (200 ms doubling, with jitter). The SDK's own retries of a throttled call wait for the engine's rate limiter like any call.\n\n")
+	w("`Engine.Run` claims the keys in DynamoDB (one conditional `PutItem` each, 16 in flight) **batch by batch as the calls go out**, so the first `CreateAssociationBatch` call waits only for the first batch's claims. The keys a call associated are recorded together, in one `BatchWriteItem` per call, on a pool of their own, off the call path. Entries that fail retryably are packed into retry batches as they come; a full one goes out within the round after a short backoff, and what is left goes in the next round. The SDK's own retries of a throttled call wait for the engine's rate limiter like any call.\n\n")
 	w("| n | R | burst | wall s | ideal s | wall − ideal s | first SSM call after s | rest × ideal | SSM calls / ideal | throttled | CPU s (process) | CPU s (DynamoDB Local) | Lambda GB-s at 256 MB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	rows := []Record{}
 	for _, r := range res.Records {
@@ -209,22 +214,45 @@ func writeEngineTime(b *strings.Builder, res Results) {
 	rows = append(rows, res.Targets...)
 	for _, r := range rows {
 		name := ""
-		if r.Strategy == "engine-defaults" {
+		switch r.Strategy {
+		case "engine-defaults":
 			name = " (defaults)"
+		case diagnosticStrategy:
+			name = " (claims in memory)"
 		}
 		w("| %s%s | %g | %d | %.1f | %.1f | %.1f | %.2f | %.3f | %.3f | %d | %.1f | %.1f | %.1f |\n", num(r.N), name, r.RateCallsPerSecond, r.Burst, r.WallSeconds, r.IdealSeconds,
 			r.WallSeconds-r.IdealSeconds, r.FirstCallAfterSeconds, r.DispatchRatio, r.CallsRatio, r.ThrottledCalls, r.CPUSeconds, r.DynamoDBLocalCPUSeconds, r.WallSeconds*0.25)
 	}
-	w("\nThe first call now goes out within a fraction of a second at every n (it waited for all n claims before: see the note below). What is left above the ideal (wall − ideal) hardly grows with n at R = %g: it is mostly the end of the run, where the last faulted entries wait for their retry rounds (each after a backoff, 200 ms then 400 ms, …, while the budget goes unused), plus the parse and DynamoDB Local keeping up with E·R claims and E·R completions per second on the same %d cores as everything else (its CPU column). A roughly constant excess weighs more on a short run, which is why n = 10,000 (ideal %.1f s) is further from the ideal than n = 50,000.\n\n", res.Params.Rate, res.Machine.CPUs, idealOf(res, 10000))
+	w("\n")
+	e, d := find(res, "engine-tuned", res.Params.TargetN), find(res, diagnosticStrategy, res.Params.TargetN)
+	if e != nil && d != nil {
+		w("**The dedupe table, not the engine, is what is left above the ideal.** At n = %s the engine took %.1f s (%.3f×) with its claims in DynamoDB Local and %.1f s (%.3f×) with the same claims in a map in this process, everything else equal. The engine's own scheduling (rate limiter, concurrency, retry batches, the last faulted entries' retry) therefore costs %.1f s over the ideal; the other %.1f s are the %s writes going through DynamoDB Local, which needed %.1f s of CPU in a %.1f s run, while this process (engine, SDK, SSM emulator, counting proxy) needed %.1f s, against %.1f s without the table: %.1f of the %d cores together. Claims stall whenever the JVM and this process both want the cores, and a call slot that finds no claimed batch ready is lost for good (the limiter keeps no credit). DynamoDB in AWS runs elsewhere: its writes cost the Lambda only the SDK's side of each request (see [DynamoDB per entry](#dynamodb-per-entry)). The n = 50,000 run shows the same fixed cost diluted in a longer run.\n\n",
+			num(e.N), e.WallSeconds, e.WallRatio, d.WallSeconds, d.WallRatio, d.WallSeconds-d.IdealSeconds, e.WallSeconds-d.WallSeconds,
+			ddbTotal(e.DynamoDBRequests), e.DynamoDBLocalCPUSeconds, e.WallSeconds, e.CPUSeconds, d.CPUSeconds, (e.CPUSeconds+e.DynamoDBLocalCPUSeconds)/e.WallSeconds, res.Machine.CPUs)
+	}
 	for _, t := range res.Targets {
 		if t.ThrottledCalls > 0 {
-			w("**Throttles at burst %d.** With `CALLS_PER_SECOND` exactly R against a bucket of %d token(s), %s of %s calls were throttled (%.3f× the minimum calls, %.3f× the ideal time). The engine's limiter spaces call *starts* evenly, and every SDK retry of a throttled call now waits for that limiter too, so a throttle costs one more paced call instead of a cascade; what still throttles is scheduling jitter: a limiter paced at exactly R leaves no slack, so two arrivals that the network and the scheduler bring closer than 1/R find an empty bucket of one token, and the throttled call's slot is lost (%s throttles × 1/R = %.1f s, against %.1f s above the ideal). Pacing a little under R, or slowing down on a throttle, would trade a few percent of rate for those slots; with a bucket of %d the same run made %.3f× the minimum calls.\n\n",
-				t.Burst, t.Burst, num(t.ThrottledCalls), num(t.SSMCalls), t.CallsRatio, t.WallRatio,
-				num(t.ThrottledCalls), float64(t.ThrottledCalls)/t.RateCallsPerSecond, t.WallSeconds-t.IdealSeconds, lastBurst(res), lastRatio(res))
+			w("**Throttles at burst %d.** With `CALLS_PER_SECOND` exactly R against a bucket of %d token(s), %s of %s calls were throttled (%.3f× the minimum calls, %.3f× the ideal time). The engine's limiter spaces call *starts* evenly, every SDK retry of a throttled call waits for that limiter too, and each throttle slows the pace (×0.85, then +2 %% of R per answered call), so a throttle costs one more paced call instead of a cascade; what still throttles is scheduling jitter: two arrivals that the network and the scheduler bring closer than 1/R find an empty bucket of one token. That is SSM's bucket, outside the engine; with a bucket of %d the same run made %.3f× the minimum calls.\n\n",
+				t.Burst, t.Burst, num(t.ThrottledCalls), num(t.SSMCalls), t.CallsRatio, t.WallRatio, lastBurst(res), lastRatio(res))
 		}
 	}
-	w("%s", beforeEngineChange)
+	w("%s%s", beforeCompletionBatching, beforeEngineChange)
 }
+
+// ddbTotal is the number of DynamoDB requests in counts.
+func ddbTotal(counts map[string]int) string {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return num(n)
+}
+
+// beforeCompletionBatching is the engine at n = 10,000 before a call's
+// completions became one BatchWriteItem (measured 2026-12-01 with
+// go run ./cmd/bench -sizes 10000 -strategies engine-tuned -job-n 0, on
+// this kind of machine); kept for comparison.
+const beforeCompletionBatching = "**Before completions were batched** (2026-12-01, `go run ./cmd/bench -sizes 10000 -strategies engine-tuned -job-n 0 -md ''`, warm-up 2,000; R = 50, burst 10): one conditional `UpdateItem` per associated key, 20,000 DynamoDB requests in all. Two runs took **18.1 s and 19.4 s (1.75× and 1.88×)**, the process 11.2 s and 12.0 s of CPU and DynamoDB Local 22.0 s in the second: the two cores were saturated, and the calls went out at 25–35 a second instead of 50 from start to end. With one `BatchWriteItem` per call (10,514 requests), four runs of the same command took 12.3, 12.1, 14.3 and 12.4 s (1.20×, 1.17×, 1.39×, 1.20×; the spread is other work on the shared machine) with 6.3–7.9 s of process CPU and 14.5 s of DynamoDB Local CPU; with the completions left out altogether, 11.5 s (1.11×).\n\n"
 
 // beforeEngineChange is the previous run (2026-11-25 20:35 UTC, 833 s in
 // all), when the engine claimed every key before its first call, shared
@@ -254,11 +282,28 @@ func lastRatio(res Results) float64 { return res.Targets[len(res.Targets)-1].Cal
 func writeDynamo(b *strings.Builder, res Results) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## DynamoDB per entry\n\n")
-	w("Every new entry costs exactly two single-item writes: the claim (`PutItem` with a condition) and its completion (`UpdateItem` to `ASSOCIATED`); an entry that finally fails costs a `PutItem` and a `DeleteItem` (release). Nothing is read. At 1 WCU each that is **2 WCU per new entry** (2 write request units on demand).\n\n")
-	w("**Would batching claims cut that?** Requests, yes; write units, no:\n\n")
-	w("- `BatchWriteItem` (25 items) takes no condition expressions, so it cannot claim (the claim *is* the condition) nor complete only while still owner; it could only make the completions unconditional, losing the takeover protection.\n")
-	w("- `TransactWriteItems` (up to 100 conditional items) would cut claim *requests* up to 100×, but transactional writes cost **2 WCU per item**, doubling the claim's write units, and one lost race cancels the whole transaction, which must then be retried without the lost keys.\n")
-	w("- The request count matters for latency, not for cost, and since the claims are taken batch by batch as the calls go out, their latency is off the wall clock (the first call no longer waits for n claims) while the writes stay the same.\n\n")
+	w("A new entry costs two writes: its claim (`PutItem` with a condition, one request per key) and its completion (one item of the `BatchWriteItem` that records every key a call associated, so one request per call). An entry that finally fails costs its claim and a `DeleteItem` (release); one SSM reports as already existing, a conditional `UpdateItem`, so that it never overwrites a recorded association ID. Nothing is read. That is **2 WCU per new entry** and about 1 + 1/E write *requests* (1.05 at E = 20, 1.1 at the shipped `BATCH_SIZE=10`).\n\n")
+	if len(res.ClaimCosts) == 0 {
+		return
+	}
+	w("**Would batching the claims cut that?** Measured on the same DynamoDB Local (after a warm-up of every way; %s keys each, 16 requests in flight, as the engine's claim pool):\n\n", num(res.ClaimCosts[0].N))
+	w("| write | how | engine | requests | write units | wall s | CPU s (this process: the SDK's side) | CPU s (DynamoDB Local) |\n|---|---|---|--:|--:|--:|--:|--:|\n")
+	for _, c := range res.ClaimCosts {
+		used := ""
+		if c.Used {
+			used = "**this**"
+		}
+		w("| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f |\n", c.Write, c.How, used, num(c.Requests), num(c.WriteUnits), c.WallSeconds, c.CPUSeconds, c.JVMCPUSecond)
+	}
+	w("\nCompletions are batched: a call associates its keys together, and recording them unconditionally is right whoever holds the claim (the association exists in SSM), so nothing is lost and the requests, the SDK's CPU and the table's work all fall. ")
+	w("Claims are not: `BatchWriteItem` takes no conditions, and the claim *is* its condition; the only batched conditional write is `TransactWriteItems`, which cuts the requests and the CPU on both sides as the table shows, but costs **2 WCU per item** (claims 1 → 2, an entry 2 → 3 WCU, +50 %% of the table's bill), and one key held elsewhere, or a concurrent invocation's transaction touching one of its keys, cancels the whole transaction, which must then be sent again without the lost keys. ")
+	w("What the table's CPU column costs here is DynamoDB Local's JVM sharing the benchmark's cores; in AWS that work is DynamoDB's. ")
+	if c := res.ClaimCosts[0]; c.N > 0 {
+		perClaim := c.CPUSeconds / float64(c.N) // s of the SDK's CPU per claim
+		w("What stays with the function is the SDK's side (the process column): %.2f ms of CPU per claim here. At the shipped `CALLS_PER_SECOND=5` and `BATCH_SIZE=10` that is 50 claims a second, %.0f %% of the vCPU share a 256 MB Lambda gets (about 0.15); at 50 calls of 20 a second it would be 1,000 claims a second, %.2f vCPU, so a function configured that fast needs about %.0f MB or more, or transactional claims. ",
+			perClaim*1000, 100*50*perClaim/0.15, 1000*perClaim, math.Ceil(1000*perClaim/(1.0/1769)/128)*128)
+	}
+	w("The function keeps Powertools' one conditional `PutItem` per key: cheapest in write units, and no invocation's claims can cancel another's.\n\n")
 }
 
 func writePipeline(b *strings.Builder, res Results) {
