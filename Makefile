@@ -49,6 +49,7 @@ ssm-local: ## run the SSM emulator in the foreground (flags: make ssm-local ARGS
 FUZZTIME ?= 60s
 fuzz: ## run each fuzz target for FUZZTIME (default 60s; make test runs them for 10s)
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/request
+	$(GO) test -run='^$$' -fuzz=FuzzValidInstanceID -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/request
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/event
 
 soak: tools ## the reliability fault matrix at a larger size (minutes)

@@ -202,7 +202,7 @@ func main() {
 		only   string
 		prof   string
 	)
-	flag.StringVar(&only, "strategies", "", "run only these strategies (comma separated; for profiling, with -md '')")
+	flag.StringVar(&only, "strategies", "", "run only these strategies (comma separated; \"pipeline\" is the in-memory pipeline of 100,000 entries; for profiling, with -md '')")
 	flag.StringVar(&p.trace, "trace", "", "write each run's CreateAssociationBatch arrival times (seconds from its start) to this folder, one file per run")
 	flag.StringVar(&prof, "cpuprofile", "", "write a CPU profile of the strategy runs to this file")
 	flag.BoolVar(&render, "render", false, "measure nothing: redraw the plot and BENCHMARKS.md from -out/results.json (running the Go benchmarks if it has none)")
@@ -321,7 +321,7 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 	}
 	res := Results{Generated: time.Now().UTC().Truncate(time.Second), Machine: machine(), Params: p}
 
-	if !p.Quick && len(p.Only) == 0 {
+	if !p.Quick && (len(p.Only) == 0 || slices.Contains(p.Only, "pipeline")) {
 		// First, while the process is small: the in-memory pipeline.
 		logf("pipeline: decode, validate, dedupe and plan 100,000 entries")
 		pc, err := measurePipeline(100_000, 3)

@@ -16,7 +16,10 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 		dups []report.Deduplicated
 		seen = make(map[string]struct{}, len(items))
 	)
-	for _, it := range items {
+	for i := range items {
+		// By index: an Item is a few hundred bytes, and a request holds up
+		// to 100,000 of them.
+		it := &items[i]
 		if !it.Valid() {
 			continue
 		}
@@ -46,7 +49,7 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 }
 
 // NewItem makes the work item of a valid request item, computing its keys.
-func NewItem(it request.Item) work.Item {
+func NewItem(it *request.Item) work.Item {
 	w := work.Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes()}
 	if len(w.Nodes) == 0 {
 		w.Keys = []string{TargetsKey(it.Entry)}

@@ -47,7 +47,7 @@ func merge(earlier, rerun report.Result) report.Result {
 }
 
 func keysOf(e request.Entry) []string {
-	return dedupe.NewItem(request.Item{Entry: e}).Keys
+	return dedupe.NewItem(&request.Item{Entry: e}).Keys
 }
 
 func nonEmpty(s string) *string {
