@@ -65,7 +65,7 @@ func (d *decoder) entryAt(raw json.RawMessage, path *jpath) Entry {
 		case "TargetLocations":
 			e.TargetLocations = d.targetLocations(v, &p)
 		case "Parameters":
-			e.Parameters = d.stringListMapAt(v, &p)
+			e.Parameters = d.parameters(v, &p)
 		case "DocumentVersion":
 			e.DocumentVersion = d.internedAt(v, &p)
 		case "AssociationName":
