@@ -243,9 +243,9 @@ func main() {
 		sizes = "1000"
 		p.TargetRate = 0
 		p.Job.N = 0
-		p.WarmUp = min(p.WarmUp, 2000)
-		if p.PerNodeLimit == 0 || p.PerNodeLimit > 500 {
-			p.PerNodeLimit = 500
+		p.WarmUp = min(p.WarmUp, 1000)
+		if p.PerNodeLimit == 0 || p.PerNodeLimit > 300 {
+			p.PerNodeLimit = 300
 		}
 		out = filepath.Join(out, "quick")
 		md = ""
