@@ -353,7 +353,7 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 		{"engine-tuned", "the function's engine tuned to the emulator: BATCH_SIZE=E, CALLS_PER_SECOND=R, MAX_CONCURRENCY=ceil(R·(L+jitter))+2", settingsMap(tuned),
 			b.runEngine(tuned), nil},
 		{diagnosticStrategy, "diagnostic, not a deployable setup: engine-tuned with its claims kept in a map in this process instead of DynamoDB Local, to separate the engine's own scheduling from the dedupe table's cost on these cores", settingsMap(tuned),
-			b.runEngineWith(tuned, newMemoryClaims), func(n int) bool { return n == p.TargetN }},
+			b.runEngineWith(tuned, true), func(n int) bool { return n == p.TargetN }},
 		{"cli-script", "sequential loop of CreateAssociationBatch over chunks of E, whole chunk resent on any non-Client failure (AWS CLI script)",
 			map[string]any{"chunk": p.MaxBatch, "concurrency": 1, "maxSendsPerChunk": 5, "sdkAttempts": 3}, func(ctx context.Context, n int) func(context.Context) (outcome, error) { return b.runScript(ctx, n) }, nil},
 		{"per-node", "one CreateAssociation per node, 10 at a time (Terraform resource per node, default -parallelism)",

@@ -11,14 +11,6 @@ import (
 // diagnosticStrategy is the engine run on memoryClaims.
 const diagnosticStrategy = "engine-claims-in-memory"
 
-// claimStore is what associate.New takes for claims.
-type claimStore interface {
-	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (bool, dedupe.Holder, error)
-	Complete(ctx context.Context, key, owner, associationID string) error
-	CompleteAll(ctx context.Context, owner string, done []dedupe.Association) error
-	Release(ctx context.Context, key, owner string) error
-}
-
 // memoryClaims keeps claims in a map: the engine-claims-in-memory
 // diagnostic, which shows what the engine does when the dedupe table costs
 // nothing. It keeps the store's outcomes for one run (a key is claimed once,
@@ -28,7 +20,7 @@ type memoryClaims struct {
 	taken map[string]bool
 }
 
-func newMemoryClaims() claimStore { return &memoryClaims{taken: map[string]bool{}} }
+func newMemoryClaims() *memoryClaims { return &memoryClaims{taken: map[string]bool{}} }
 
 func (c *memoryClaims) Claim(_ context.Context, key, _ string, _ time.Time) (bool, dedupe.Holder, error) {
 	c.mu.Lock()

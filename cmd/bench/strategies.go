@@ -234,13 +234,13 @@ func fanOutBody(n int) []byte {
 // runEngine is strategy (a): the function's engine, as functions/associate
 // wires it (awsclient clients, dedupe.Store on a fresh table), in process.
 func (b *bench) runEngine(set associate.Settings) func(context.Context, int) func(context.Context) (outcome, error) {
-	return b.runEngineWith(set, nil)
+	return b.runEngineWith(set, false)
 }
 
-// runEngineWith runs the engine with the claim store memory makes instead
-// of dedupe.Store when memory is set: a diagnostic that takes DynamoDB
-// Local out of the run.
-func (b *bench) runEngineWith(set associate.Settings, memory func() claimStore) func(context.Context, int) func(context.Context) (outcome, error) {
+// runEngineWith runs the engine with its claims in memory instead of in
+// dedupe.Store when inMemory is set: a diagnostic that takes DynamoDB Local
+// out of the run.
+func (b *bench) runEngineWith(set associate.Settings, inMemory bool) func(context.Context, int) func(context.Context) (outcome, error) {
 	return func(ctx context.Context, n int) func(context.Context) (outcome, error) {
 		body := fanOutBody(n)
 		// A fresh table per run, created before the measurement starts.
@@ -261,11 +261,12 @@ func (b *bench) runEngineWith(set associate.Settings, memory func() claimStore) 
 			if err != nil {
 				return outcome{}, err
 			}
-			var claims claimStore = dedupe.NewStore(dclient, table, 24*time.Hour)
-			if memory != nil {
-				claims = memory()
+			var eng *associate.Engine
+			if inMemory {
+				eng = associate.New(awsclient.SSM(b.ssmConfig()), newMemoryClaims(), set, nil)
+			} else {
+				eng = associate.New(awsclient.SSM(b.ssmConfig()), dedupe.NewStore(dclient, table, 24*time.Hour), set, nil)
 			}
-			eng := associate.New(awsclient.SSM(b.ssmConfig()), claims, set, nil)
 			res, err := eng.Run(ctx, associate.Job{
 				Request:    req,
 				Owner:      fmt.Sprintf("bench-%s-%d", table, rand.Int64()),
