@@ -156,11 +156,12 @@ func validateTargets(c *problemList, path, member string, targets []Target, node
 	if len(targets) == 0 {
 		return
 	}
-	listPath := memberPath(path, member)
+	listPath := func() string { return memberPath(path, member) }
+	itemPath := func(i int, m string) string { return memberPath(indexPath(listPath(), i), m) }
+	valuePath := func(i, j int) string { return indexPath(itemPath(i, "Values"), j) }
 	if len(targets) > 5 {
-		c.add(listPath, "at most 5 targets")
+		c.add(listPath(), "at most 5 targets")
 	}
-	valuePath := func(i, j int) string { return indexPath(memberPath(indexPath(listPath, i), "Values"), j) }
 	var seen map[string][2]int // node → where it first appeared; only needed for a second value
 	values := 0
 	for _, t := range targets {
@@ -170,17 +171,17 @@ func validateTargets(c *problemList, path, member string, targets []Target, node
 		// InstanceIds, the one key of nearly every target, matches the
 		// pattern; a test keeps it so.
 		if n := modelLen(t.Key); n < 1 || n > 163 {
-			c.add(memberPath(indexPath(listPath, i), "Key"), "must be between 1 and 163 characters")
+			c.add(itemPath(i, "Key"), "must be between 1 and 163 characters")
 		} else if t.Key != InstanceIDsKey && !reTargetKey.MatchString(t.Key) {
-			c.add(memberPath(indexPath(listPath, i), "Key"), "must match %s", patTargetKey)
+			c.add(itemPath(i, "Key"), "must match %s", patTargetKey)
 		}
 		switch {
 		case len(t.Values) > 50:
-			c.add(memberPath(indexPath(listPath, i), "Values"), "at most 50 values")
+			c.add(itemPath(i, "Values"), "at most 50 values")
 		case len(t.Values) == 0:
 			// The model allows an empty list, but a target without values
 			// selects nothing; SSM rejects it as an invalid target.
-			c.add(memberPath(indexPath(listPath, i), "Values"), "at least 1 value required")
+			c.add(itemPath(i, "Values"), "at least 1 value required")
 		}
 		if !nodeRules || t.Key != InstanceIDsKey {
 			continue
