@@ -549,28 +549,24 @@ func TestUnprocessedHandsTheBatchBack(t *testing.T) {
 	}
 }
 
-func TestUnprocessedIsOnlyForBatchWriteItem(t *testing.T) {
-	p, err := New("http://127.0.0.1:1", 0)
-	if err != nil {
-		t.Fatal(err)
+// SetRules panics on a rule it cannot carry out: a fault it does not know,
+// or Unprocessed (a BatchWriteItem answer) for another operation.
+func TestSetRulesRejectsImpossibleRules(t *testing.T) {
+	for name, rule := range map[string]Rule{
+		"unknown fault":          {Fault: Fault(99)},
+		"Unprocessed on PutItem": {Operation: "PutItem", Fault: Unprocessed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := New("http://127.0.0.1:1", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if recover() == nil {
+					t.Errorf("SetRules accepted %+v", rule)
+				}
+			}()
+			p.SetRules(rule)
+		})
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("SetRules accepted Unprocessed for PutItem")
-		}
-	}()
-	p.SetRules(Rule{Operation: "PutItem", Fault: Unprocessed})
-}
-
-func TestSetRulesRejectsUnknownFaults(t *testing.T) {
-	p, err := New("http://127.0.0.1:1", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if recover() == nil {
-			t.Error("SetRules accepted Fault(99)")
-		}
-	}()
-	p.SetRules(Rule{Fault: Fault(99)})
 }
