@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
@@ -205,11 +206,35 @@ func TestFailCalls(t *testing.T) {
 }
 
 // TestDropAfterCreate: the associations exist but the caller sees a
-// transport error; the retry then meets "Association Already Exists".
+// transport error. A resend in the InstanceId form meets "Association
+// Already Exists"; in the Targets form it creates a second association,
+// counted as a double.
 func TestDropAfterCreate(t *testing.T) {
 	s, c, _ := newEnv(t, DefaultOptions())
-	s.DropAfterCreate(1)
-	_, err := batch(t, c, shellEntry(node1))
+	s.DropAfterCreate(2)
+	for _, e := range []E{shellEntry(node1), legacy("AWS-UpdateSSMAgent", node2)} {
+		_, err := batch(t, c, e)
+		assertTransportError(t, err)
+	}
+	if l := s.Ledger(); len(l) != 2 || l[0].NodeIDs[0] != node1 || l[1].NodeIDs[0] != node2 {
+		t.Fatalf("ledger %+v", l)
+	}
+	out, err := batch(t, c, shellEntry(node1))
+	if err != nil || len(out.Successful) != 1 {
+		t.Fatalf("Targets resend after drop: %v %v", err, failedMessages(out))
+	}
+	out, err = batch(t, c, legacy("AWS-UpdateSSMAgent", node2))
+	if err != nil || len(out.Failed) != 1 || aws.ToString(out.Failed[0].Message) != "Association Already Exists" {
+		t.Fatalf("InstanceId resend after drop: %v %v", err, failedMessages(out))
+	}
+	if st := s.Stats(); st.DroppedConnections != 2 || st.DuplicatesRefused != 1 || st.DoubleAssociations != 1 || st.AssociationsCreated != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// assertTransportError: the call failed without any HTTP response.
+func assertTransportError(t *testing.T, err error) {
+	t.Helper()
 	if err == nil {
 		t.Fatal("dropped call returned a response")
 	}
@@ -217,15 +242,10 @@ func TestDropAfterCreate(t *testing.T) {
 	if errors.As(err, &ae) {
 		t.Fatalf("want a transport error, got API error %v", err)
 	}
-	if l := s.Ledger(); len(l) != 1 || l[0].NodeIDs[0] != node1 {
-		t.Fatalf("ledger %+v", l)
-	}
-	out, err := batch(t, c, shellEntry(node1))
-	if err != nil || len(out.Failed) != 1 || aws.ToString(out.Failed[0].Message) != "Association Already Exists" {
-		t.Fatalf("after drop: %v %v", err, failedMessages(out))
-	}
-	if st := s.Stats(); st.DroppedConnections != 1 || st.DuplicatesRefused != 1 {
-		t.Fatalf("stats %+v", st)
+	// The SDK wraps a failed send in a ResponseError with no response.
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.HTTPStatusCode() != 0 {
+		t.Fatalf("want a transport error, got HTTP %d: %v", re.HTTPStatusCode(), err)
 	}
 }
 
@@ -276,37 +296,53 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-// TestConcurrentCreates: many concurrent calls for the same pairs create
-// exactly one association per (document, node).
+// TestConcurrentCreates: many concurrent InstanceId-form calls for the same
+// pairs create exactly one association per (document, node); the same in the
+// Targets form creates every one and counts all but the first per node as
+// doubles.
 func TestConcurrentCreates(t *testing.T) {
-	s, c, _ := newEnv(t, DefaultOptions())
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var entries []E
-			for n := range 5 {
-				entries = append(entries, shellEntry(fmt.Sprintf("i-%017d", (n+g)%5)))
+	for _, tt := range []struct {
+		name        string
+		entry       func(node string) E
+		targetsForm bool
+	}{
+		{"InstanceId form", func(n string) E { return legacy("AWS-UpdateSSMAgent", n) }, false},
+		{"Targets form", shellEntry, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, c, _ := newEnv(t, DefaultOptions())
+			var wg sync.WaitGroup
+			for g := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var entries []E
+					for n := range 5 {
+						entries = append(entries, tt.entry(fmt.Sprintf("i-%017d", (n+g)%5)))
+					}
+					if _, err := batch(t, c, entries...); err != nil {
+						t.Error(err)
+					}
+					_ = s.Stats()
+				}()
 			}
-			if _, err := batch(t, c, entries...); err != nil {
-				t.Error(err)
+			wg.Wait()
+			pairs := s.AssociationsByNode()
+			st := s.Stats()
+			if tt.targetsForm {
+				if len(pairs) != 5 || st.AssociationsCreated != 80 || st.DuplicatesRefused != 0 || st.DoubleAssociations != 75 || len(s.Doubles()) != 75 {
+					t.Fatalf("%d pairs, stats %+v", len(pairs), st)
+				}
+				return
 			}
-			_ = s.Stats()
-		}()
-	}
-	wg.Wait()
-	seen := map[string]bool{}
-	for _, a := range s.Ledger() {
-		for _, n := range a.NodeIDs {
-			key := a.Name + "/" + n
-			if seen[key] {
-				t.Fatalf("two associations for %s", key)
+			for k, ids := range pairs {
+				if len(ids) != 1 {
+					t.Fatalf("two associations for %s", k)
+				}
 			}
-			seen[key] = true
-		}
-	}
-	if st := s.Stats(); len(seen) != 5 || st.AssociationsCreated != 5 || st.DuplicatesRefused != 16*5-5 {
-		t.Fatalf("%d pairs, stats %+v", len(seen), st)
+			if len(pairs) != 5 || st.AssociationsCreated != 5 || st.DuplicatesRefused != 16*5-5 || st.DoubleAssociations != 0 {
+				t.Fatalf("%d pairs, stats %+v", len(pairs), st)
+			}
+		})
 	}
 }

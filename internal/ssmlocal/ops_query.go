@@ -8,13 +8,16 @@ import (
 )
 
 // find locates an active association by ID, or by document name and node
-// (the legacy way of naming an association).
+// (the legacy way of naming an association). By Name + InstanceId it finds
+// only an association created with InstanceId: AWS does not document
+// whether a Targets-form association is found that way, and not finding it
+// is the harder case for a caller.
 func (s *Server) find(id, name, instanceID *string) *record {
 	if id != nil {
 		return s.store.byID[*id]
 	}
 	if name != nil && instanceID != nil {
-		return s.store.byDocNode[docNodeKey(docName(*name), *instanceID)]
+		return s.store.legacyCovering(docName(*name), *instanceID)
 	}
 	return nil
 }
@@ -109,17 +112,19 @@ func (s *Server) listAssociations(body []byte) result {
 	return result{body: out}
 }
 
-// matches ANDs the filters. InstanceId matches a node addressed either by
-// InstanceId or by an InstanceIds target; Name matches the document name
-// exactly (name or ARN); filters on execution times match nothing, since
-// the emulator never runs an association.
+// matches ANDs the filters. InstanceId matches only associations created
+// with the InstanceId member (whether the service also matches InstanceIds
+// targets is not documented; not matching them is the harder case for a
+// caller reading associations back); Name matches the document name exactly
+// (name or ARN); filters on execution times match nothing, since the
+// emulator never runs an association.
 func (r *record) matches(filters []wireFilter) bool {
 	for _, f := range filters {
 		v := deref(f.Value)
 		var ok bool
 		switch deref(f.Key) {
 		case "InstanceId":
-			ok = slices.Contains(r.nodes, v)
+			ok = r.legacy() && *r.entry.InstanceId == v
 		case "Name":
 			ok = r.docKey == docName(v) || deref(r.entry.Name) == v
 		case "AssociationId":

@@ -10,7 +10,7 @@ import (
 )
 
 // plan is an entry that passed the semantic checks that do not depend on the
-// store: what to create, and the keys "already exists" is judged by.
+// store: what to create, and the keys refusals and doubles are judged by.
 type plan struct {
 	entry   wireEntry
 	docName string
@@ -58,6 +58,18 @@ func entryNodes(e *wireEntry) []string {
 	return nodes
 }
 
+// distinct drops repeated node IDs, keeping the first of each: a node
+// named twice in one CreateAssociation is covered once.
+func distinct(nodes []string) []string {
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // docName strips an ARN down to the document name.
 func docName(nameOrARN string) string {
 	if _, after, ok := strings.Cut(nameOrARN, ":document/"); ok && strings.HasPrefix(nameOrARN, "arn:") {
@@ -93,11 +105,11 @@ func (s *Server) checkEntry(e wireEntry) (plan, *apiError) {
 	if err := checkScheduling(&e); err != nil {
 		return plan{}, err
 	}
-	p := plan{entry: e, docName: doc.Name, nodes: nodes}
+	p := plan{entry: e, docName: doc.Name, nodes: distinct(nodes)}
 	if len(nodes) == 0 {
-		// Not addressed by node: identical (document, targets) is the
-		// association that "already exists".
-		p.tgtKey = canonicalTargets(doc.Name, e.Targets, e.TargetMaps)
+		// Not addressed by node: identical (document, targets) is what a
+		// double is judged by.
+		p.tgtKey = canonicalTargets(doc.Name, e.Targets, e.TargetMaps, e.TargetLocations)
 	}
 	return p, nil
 }
@@ -238,8 +250,16 @@ func checkScheduling(e *wireEntry) *apiError {
 
 // admit applies the store-dependent checks and creates the association. The
 // caller holds s.mu.
+//
+// Only the legacy InstanceId form is refused as "Association Already Exists"
+// (AWS documents AssociationAlreadyExists for "a managed node that already
+// has an associated document"), when an active association of the document
+// covers the node in either form. A Targets-form entry always gets a new
+// association, even one identical to an existing association: SSM keeps
+// several associations of one document on one node, and nothing documents a
+// refusal. The store counts it as a double.
 func (s *Server) admit(p plan) (*record, *apiError) {
-	if s.store.existing(p.docName, p.nodes, p.tgtKey) != nil {
+	if p.entry.InstanceId != nil && s.store.covered(p.docName, *p.entry.InstanceId) {
 		return nil, clientError(codeAlreadyExists, "Association Already Exists")
 	}
 	if s.opts.MaxAssociations > 0 && s.store.active >= s.opts.MaxAssociations {

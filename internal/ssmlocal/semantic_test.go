@@ -2,6 +2,7 @@ package ssmlocal
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -184,45 +185,86 @@ func failedMessages(out *ssm.CreateAssociationBatchOutput) []string {
 	return ms
 }
 
-// TestAlreadyExists: a (document, node) pair already associated fails with
-// exactly "Association Already Exists", whichever way the node is named;
-// identical non-node targets count as the same association.
-func TestAlreadyExists(t *testing.T) {
-	tag := func() E {
-		e := shellEntry(node1)
-		e.Targets = []types.Target{{Key: aws.String("tag:Env"), Values: []string{"prod", "dev"}}}
+// TestSecondAssociation: only an entry in the legacy InstanceId form is
+// refused with exactly "Association Already Exists", when an active
+// association of the document covers its node in either form. An entry in
+// the Targets form is always created, even identical to an existing one,
+// and counted as a double when it covers what an active association with
+// the same document and AssociationName covers.
+func TestSecondAssociation(t *testing.T) {
+	agent := func(node string) E { // AWS-UpdateSSMAgent (schema 1.2) by InstanceIds
+		e := shellEntry(node)
+		e.Name, e.Parameters = aws.String("AWS-UpdateSSMAgent"), nil
 		return e
 	}
-	tagReordered := func() E {
-		e := tag()
-		e.Targets[0].Values = []string{"dev", "prod"}
+	named := func(e E, name string) E { e.AssociationName = aws.String(name); return e }
+	patch := func(op string) E {
+		e := shellEntry(node1)
+		e.Name, e.Parameters = aws.String("AWS-RunPatchBaseline"), map[string][]string{"Operation": {op}}
+		return e
+	}
+	tag := func(values ...string) E {
+		e := shellEntry(node1)
+		e.Targets = []types.Target{{Key: aws.String("tag:Env"), Values: values}}
+		return e
+	}
+	twoTargets := func(first, second types.Target) E {
+		e := shellEntry(node1)
+		e.Targets = []types.Target{first, second}
+		return e
+	}
+	env := types.Target{Key: aws.String("tag:Env"), Values: []string{"prod", "dev"}}
+	team := types.Target{Key: aws.String("tag:Team"), Values: []string{"a"}}
+	group := func(name string) E {
+		e := shellEntry(node1)
+		e.Targets = []types.Target{{Key: aws.String("resource-groups:Name"), Values: []string{name}}}
+		return e
+	}
+	maps := func(values ...string) E {
+		e := shellEntry(node1)
+		e.Targets, e.TargetMaps = nil, []map[string][]string{{"tag:Env": values}}
+		return e
+	}
+	located := func(regions ...string) E {
+		e := tag("prod")
+		e.TargetLocations = []types.TargetLocation{{Accounts: []string{"123456789012"}, Regions: regions}}
 		return e
 	}
 	tests := []struct {
 		name          string
 		first, second E
-		exists        bool
+		refused       bool
+		doubles       int
 	}{
-		{"same target form", shellEntry(node1), shellEntry(node1), true},
-		{"InstanceId then InstanceIds", legacy("AWS-UpdateSSMAgent", node1), func() E {
-			e := shellEntry(node1)
-			e.Name, e.Parameters = aws.String("AWS-UpdateSSMAgent"), nil
-			return e
-		}(), true},
-		{"InstanceIds then InstanceId", func() E {
-			e := shellEntry(node1)
-			e.Name, e.Parameters = aws.String("AWS-UpdateSSMAgent"), nil
-			return e
-		}(), legacy("AWS-UpdateSSMAgent", node1), true},
-		{"node within a larger target", func() E {
-			e := shellEntry(node1)
-			e.Targets[0].Values = []string{node2, node1}
-			return e
-		}(), shellEntry(node1), true},
-		{"other document", shellEntry(node1), legacy("AWS-UpdateSSMAgent", node1), false},
-		{"other node", shellEntry(node1), shellEntry(node2), false},
-		{"same tags", tag(), tagReordered(), true},
-		{"other tags", tag(), func() E { e := tag(); e.Targets[0].Values = []string{"test"}; return e }(), false},
+		{"InstanceId after InstanceId", legacy("AWS-UpdateSSMAgent", node1), legacy("AWS-UpdateSSMAgent", node1), true, 0},
+		{"InstanceId after InstanceIds target", agent(node1), legacy("AWS-UpdateSSMAgent", node1), true, 0},
+		{"InstanceId after a larger target", func() E { e := agent(node2); e.Targets[0].Values = []string{node2, node1}; return e }(),
+			legacy("AWS-UpdateSSMAgent", node1), true, 0},
+		{"InstanceId after a named target association", named(agent(node1), "agent"), legacy("AWS-UpdateSSMAgent", node1), true, 0},
+		{"InstanceId, other document", shellEntry(node1), legacy("AWS-UpdateSSMAgent", node1), false, 0},
+		{"InstanceId, other node", legacy("AWS-UpdateSSMAgent", node2), legacy("AWS-UpdateSSMAgent", node1), false, 0},
+
+		{"same target twice", shellEntry(node1), shellEntry(node1), false, 1},
+		{"InstanceIds target after InstanceId", legacy("AWS-UpdateSSMAgent", node1), agent(node1), false, 1},
+		{"one node of two covered", shellEntry(node1), func() E { e := shellEntry(node2); e.Targets[0].Values = []string{node1, node2}; return e }(), false, 1},
+		{"two nodes covered", func() E { e := shellEntry(node2); e.Targets[0].Values = []string{node2, node1}; return e }(),
+			func() E { e := shellEntry(node1); e.Targets[0].Values = []string{node1, node2}; return e }(), false, 2},
+		{"same name twice", named(shellEntry(node1), "run"), named(shellEntry(node1), "run"), false, 1},
+		{"other AssociationName", named(patch("Scan"), "scan"), named(patch("Install"), "install"), false, 0},
+		{"name then no name", named(shellEntry(node1), "run"), shellEntry(node1), false, 0},
+		{"name \"null\" then no name", named(shellEntry(node1), "null"), shellEntry(node1), false, 0},
+		{"other parameters, no names", patch("Scan"), patch("Install"), false, 1},
+		{"other node", shellEntry(node1), shellEntry(node2), false, 0},
+		{"other document", shellEntry(node1), agent(node1), false, 0},
+		{"same tags reordered", tag("prod", "dev"), tag("dev", "prod"), false, 1},
+		{"same targets reordered", twoTargets(env, team), twoTargets(team, env), false, 1},
+		{"other tags", tag("prod"), tag("test"), false, 0},
+		{"tags, other name", named(tag("prod"), "a-1"), named(tag("prod"), "b-1"), false, 0},
+		{"same resource group", group("web"), group("web"), false, 1},
+		{"same target maps reordered", maps("a", "b"), maps("b", "a"), false, 1},
+		{"same target locations", located("us-east-1", "eu-west-1"), located("eu-west-1", "us-east-1"), false, 1},
+		{"other target locations", located("us-east-1"), located("eu-west-1"), false, 0},
+		{"all nodes twice", func() E { e := shellEntry("*"); return e }(), func() E { e := shellEntry("*"); return e }(), false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,19 +276,101 @@ func TestAlreadyExists(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !tt.exists {
-				if len(out.Successful) != 1 {
-					t.Fatalf("second refused: %v", failedMessages(out))
+			st := s.Stats()
+			if tt.refused {
+				if len(out.Failed) != 1 || aws.ToString(out.Failed[0].Message) != "Association Already Exists" || out.Failed[0].Fault != types.FaultClient {
+					t.Fatalf("second: want Association Already Exists, got %v", failedMessages(out))
+				}
+				if st.DuplicatesRefused != 1 || st.AssociationsCreated != 1 || st.DoubleAssociations != 0 {
+					t.Fatalf("stats %+v", st)
 				}
 				return
 			}
-			if len(out.Failed) != 1 || aws.ToString(out.Failed[0].Message) != "Association Already Exists" || out.Failed[0].Fault != types.FaultClient {
-				t.Fatalf("second: want Association Already Exists, got %v", failedMessages(out))
+			if len(out.Successful) != 1 {
+				t.Fatalf("second refused: %v", failedMessages(out))
 			}
-			if st := s.Stats(); st.DuplicatesRefused != 1 || st.AssociationsCreated != 1 {
-				t.Fatalf("stats %+v", st)
+			if st.AssociationsCreated != 2 || st.ActiveAssociations != 2 || st.DuplicatesRefused != 0 || st.DoubleAssociations != tt.doubles {
+				t.Fatalf("stats %+v, want %d doubles; doubles %+v", st, tt.doubles, s.Doubles())
+			}
+			ds := s.Doubles()
+			if len(ds) != tt.doubles {
+				t.Fatalf("Doubles() = %+v, want %d", ds, tt.doubles)
+			}
+			ids := []string{s.Ledger()[0].AssociationID, aws.ToString(out.Successful[0].AssociationId)}
+			for _, d := range ds {
+				if d.Document != docName(aws.ToString(tt.second.Name)) || d.AssociationName != aws.ToString(tt.second.AssociationName) ||
+					!slices.Equal(d.AssociationIDs, ids) {
+					t.Fatalf("double %+v, want document %s, name %q, IDs %v", d, aws.ToString(tt.second.Name), aws.ToString(tt.second.AssociationName), ids)
+				}
+				if (d.Node == "") != (len(entryNodesOf(tt.second)) == 0) {
+					t.Fatalf("double %+v: node set for a double by targets or the reverse", d)
+				}
 			}
 		})
+	}
+}
+
+// entryNodesOf lists the node IDs of an SDK entry, as the emulator sees them.
+func entryNodesOf(e E) []string {
+	var out []string
+	if e.InstanceId != nil {
+		out = append(out, *e.InstanceId)
+	}
+	for _, t := range e.Targets {
+		if aws.ToString(t.Key) == "InstanceIds" {
+			out = append(out, slices.DeleteFunc(slices.Clone(t.Values), func(v string) bool { return v == "*" })...)
+		}
+	}
+	return out
+}
+
+// TestDoubleAfterDelete: only an ACTIVE association makes a double; once it
+// is deleted, the same target association is new again.
+func TestDoubleAfterDelete(t *testing.T) {
+	s, c, _ := newEnv(t, DefaultOptions())
+	out, err := batch(t, c, shellEntry(node1))
+	if err != nil || len(out.Successful) != 1 {
+		t.Fatalf("first: %v", err)
+	}
+	if _, err := c.DeleteAssociation(ctx(t), &ssm.DeleteAssociationInput{AssociationId: out.Successful[0].AssociationId}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if out, err := batch(t, c, shellEntry(node1)); err != nil || len(out.Successful) != 1 {
+			t.Fatalf("again: %v %v", err, failedMessages(out))
+		}
+	}
+	if st := s.Stats(); st.DoubleAssociations != 1 || st.ActiveAssociations != 2 {
+		t.Fatalf("stats %+v, doubles %+v", st, s.Doubles())
+	}
+	// A double stays counted after the association is deleted, and Reset
+	// forgets it.
+	ds := s.Doubles()
+	if _, err := c.DeleteAssociation(ctx(t), &ssm.DeleteAssociationInput{AssociationId: aws.String(ds[0].AssociationIDs[1])}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.DoubleAssociations != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	s.Reset()
+	if st := s.Stats(); st.DoubleAssociations != 0 || len(s.Doubles()) != 0 {
+		t.Fatalf("after reset %+v", st)
+	}
+}
+
+// TestDoubleInOneCall: two identical non-node entries in one call are
+// created, the second counted as a double. (Node IDs twice in one call are
+// a DuplicateInstanceId of the whole call instead.)
+func TestDoubleInOneCall(t *testing.T) {
+	s, c, _ := newEnv(t, DefaultOptions())
+	tag := shellEntry(node1)
+	tag.Targets = []types.Target{{Key: aws.String("tag:Env"), Values: []string{"prod"}}}
+	out, err := batch(t, c, tag, tag)
+	if err != nil || len(out.Successful) != 2 {
+		t.Fatalf("%v %v", err, failedMessages(out))
+	}
+	if st := s.Stats(); st.DoubleAssociations != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,10 +28,10 @@ type Server struct {
 	stats   counters
 	now     func() time.Time
 
-	// mu serialises access to the store so that "already exists" and the
-	// association limit are checked and applied atomically, as the service
-	// does: concurrent calls can never create two associations for one
-	// (document, node).
+	// mu serialises access to the store so that "already exists" (InstanceId
+	// form), the association limit and the count of doubles are checked and
+	// applied atomically: concurrent InstanceId-form calls can never create
+	// two associations for one (document, node).
 	mu    sync.Mutex
 	store *store
 }
@@ -60,6 +61,7 @@ func (s *Server) Stats() Stats {
 	st := s.stats.snapshot()
 	s.mu.Lock()
 	st.ActiveAssociations = s.store.active
+	st.DoubleAssociations = len(s.store.doubles)
 	s.mu.Unlock()
 	return st
 }
@@ -82,6 +84,21 @@ func (s *Server) Ledger() []Association {
 	out := make([]Association, len(s.store.ledger))
 	for i, r := range s.store.ledger {
 		out[i] = r.association()
+	}
+	return out
+}
+
+// Doubles lists, in creation order, every association created for what an
+// active association already covered (see Double); Stats.DoubleAssociations
+// is its length. Tests print it when they expect none.
+func (s *Server) Doubles() []Double {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Double, len(s.store.doubles))
+	for i, d := range s.store.doubles {
+		d.Targets = slices.Clone(d.Targets)
+		d.AssociationIDs = slices.Clone(d.AssociationIDs)
+		out[i] = d
 	}
 	return out
 }

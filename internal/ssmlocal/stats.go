@@ -34,8 +34,15 @@ type Stats struct {
 	EntriesFailed int `json:"entriesFailed"`
 	// AssociationsCreated counts associations created (batch or single).
 	AssociationsCreated int `json:"associationsCreated"`
-	// DuplicatesRefused counts "Association Already Exists" refusals.
+	// DuplicatesRefused counts "Association Already Exists" refusals (only
+	// entries in the InstanceId form are refused).
 	DuplicatesRefused int `json:"duplicatesRefused"`
+	// DoubleAssociations counts associations created for what an active
+	// association already covered: one per node already covered with the
+	// same document and AssociationName, or one for the same document,
+	// AssociationName and targets (as sets) when not by node ID. See
+	// Server.Doubles.
+	DoubleAssociations int `json:"doubleAssociations"`
 	// AssociationsDeleted counts DeleteAssociation successes.
 	AssociationsDeleted int `json:"associationsDeleted"`
 	// ActiveAssociations is the number of associations that exist now.

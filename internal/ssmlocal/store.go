@@ -2,6 +2,7 @@ package ssmlocal
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -34,7 +35,7 @@ type Target struct {
 }
 
 // record is a stored association: the request entry it came from plus the
-// indexes that make "already exists" checks cheap.
+// keys the indexes file it under.
 type record struct {
 	seq     uint64
 	id      string
@@ -48,64 +49,169 @@ type record struct {
 	assumeRole *string
 }
 
+// legacy reports whether the association was created with the legacy
+// InstanceId member.
+func (r *record) legacy() bool { return r.entry.InstanceId != nil }
+
+// Double is an association created for what an active association already
+// covered: the same document, the same AssociationName ("" stands for an
+// absent one, which the model's pattern cannot produce) and the same node,
+// or, for an association that does not target nodes by ID, the same targets
+// compared as sets.
+type Double struct {
+	// Document is the document name (an ARN reduced to the name).
+	Document        string
+	AssociationName string
+	// Node is the node covered twice; "" for a double by targets.
+	Node string
+	// Targets are the new association's targets when Node is "".
+	Targets []Target
+	// AssociationIDs are the active associations that already covered it,
+	// oldest first, then the new one.
+	AssociationIDs []string
+}
+
 // store holds every association. It is not safe for concurrent use: Server
 // serialises access with its mutex so that check-then-create is atomic.
 type store struct {
-	seq       uint64
-	ledger    []*record
-	byID      map[string]*record
-	byDocNode map[string]*record
-	byTargets map[string]*record
+	seq    uint64
+	ledger []*record
+	byID   map[string]*record
+	// byDocNode lists, per (document, node), the active associations that
+	// address the node by ID (InstanceId or an InstanceIds target), oldest
+	// first. Targets-form associations can stack up there; at most one
+	// InstanceId-form association can, since it is refused on any.
+	byDocNode map[string][]*record
+	// byTargets lists, per canonical (document, targets), the active
+	// associations that do not address nodes by ID, oldest first.
+	byTargets map[string][]*record
+	doubles   []Double
 	active    int
 }
 
 func newStore() *store {
-	return &store{byID: map[string]*record{}, byDocNode: map[string]*record{}, byTargets: map[string]*record{}}
+	return &store{byID: map[string]*record{}, byDocNode: map[string][]*record{}, byTargets: map[string][]*record{}}
 }
 
 func docNodeKey(doc, node string) string { return doc + "\x00" + node }
 
-// canonicalTargets renders targets independent of order, so that the same
-// tag targets given in another order still count as "already exists".
-func canonicalTargets(doc string, ts []wireTarget, maps []map[string][]string) string {
-	parts := make([]string, 0, len(ts)+len(maps))
+// canonicalTargets renders the targets of an association that does not
+// address nodes by ID independently of order (of targets, of values, of
+// maps and of target locations), so that two associations with the same
+// targets as sets have the same key.
+func canonicalTargets(doc string, ts []wireTarget, maps []map[string][]string, locs []wireTargetLocation) string {
+	parts := make([]string, 0, len(ts)+len(maps)+len(locs))
 	for _, t := range ts {
-		vs := slices.Clone(t.Values)
-		sort.Strings(vs)
-		parts = append(parts, deref(t.Key)+"="+strings.Join(vs, "\x01"))
+		parts = append(parts, canonicalTarget(t))
 	}
 	for _, m := range maps {
-		parts = append(parts, "map:"+renderMap(m))
+		parts = append(parts, "map:"+canonicalMap(m))
+	}
+	for _, l := range locs {
+		parts = append(parts, "location:"+canonicalLocation(l))
 	}
 	sort.Strings(parts)
 	return doc + "\x00" + strings.Join(parts, "\x02")
 }
 
-// existing returns an active association that already covers (doc, nodes)
-// or (doc, targets).
-func (s *store) existing(docKey string, nodes []string, tgtKey string) *record {
-	for _, n := range nodes {
-		if r := s.byDocNode[docNodeKey(docKey, n)]; r != nil {
+func canonicalTarget(t wireTarget) string {
+	return deref(t.Key) + "=" + sortedJoin(t.Values)
+}
+
+func canonicalMap(m map[string][]string) string {
+	keys := sortedKeys(m)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + sortedJoin(m[k])
+	}
+	return strings.Join(parts, "\x03")
+}
+
+// canonicalLocation is the JSON of the location with its account, region
+// and target lists sorted.
+func canonicalLocation(l wireTargetLocation) string {
+	l.Accounts = sortedClone(l.Accounts)
+	l.Regions = sortedClone(l.Regions)
+	l.ExcludeAccounts = sortedClone(l.ExcludeAccounts)
+	ts := make([]string, len(l.Targets))
+	for i, t := range l.Targets {
+		ts[i] = canonicalTarget(t)
+	}
+	sort.Strings(ts)
+	l.Targets = nil
+	b, _ := json.Marshal(l) // plain strings, bools and pointers: cannot fail
+	return string(b) + "\x04" + strings.Join(ts, "\x03")
+}
+
+func sortedClone(vs []string) []string {
+	vs = slices.Clone(vs)
+	sort.Strings(vs)
+	return vs
+}
+
+func sortedJoin(vs []string) string { return strings.Join(sortedClone(vs), "\x01") }
+
+// legacyCovering returns the active InstanceId-form association of (doc,
+// node), the one DescribeAssociation and DeleteAssociation name by Name +
+// InstanceId.
+func (s *store) legacyCovering(docKey, node string) *record {
+	for _, r := range s.byDocNode[docNodeKey(docKey, node)] {
+		if r.legacy() {
 			return r
 		}
-	}
-	if tgtKey != "" {
-		return s.byTargets[tgtKey]
 	}
 	return nil
 }
 
+// covered reports whether an active association of the document, in either
+// form, addresses the node by ID: what refuses an InstanceId-form entry.
+func (s *store) covered(docKey, node string) bool {
+	return len(s.byDocNode[docNodeKey(docKey, node)]) > 0
+}
+
+// sameName compares AssociationNames; an absent one is its own value.
+func sameName(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// nameOf is a Double's AssociationName: "" when absent.
+func nameOf(name *string) string {
+	if name == nil {
+		return ""
+	}
+	return *name
+}
+
+func idsWith(rs []*record, name *string, last string) []string {
+	var ids []string
+	for _, r := range rs {
+		if sameName(r.entry.AssociationName, name) {
+			ids = append(ids, r.id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return append(ids, last)
+}
+
+// add stores a new association and records the doubles it makes.
 func (s *store) add(e wireEntry, docKey string, nodes []string, tgtKey string, now time.Time) *record {
 	s.seq++
 	r := &record{seq: s.seq, id: newUUID(), entry: e, docKey: docKey, nodes: nodes, tgtKey: tgtKey, created: now}
-	s.ledger = append(s.ledger, r)
-	s.byID[r.id] = r
 	for _, n := range nodes {
-		s.byDocNode[docNodeKey(docKey, n)] = r
+		k := docNodeKey(docKey, n)
+		if ids := idsWith(s.byDocNode[k], e.AssociationName, r.id); ids != nil {
+			s.doubles = append(s.doubles, Double{Document: docKey, AssociationName: nameOf(e.AssociationName), Node: n, AssociationIDs: ids})
+		}
+		s.byDocNode[k] = append(s.byDocNode[k], r)
 	}
 	if tgtKey != "" {
-		s.byTargets[tgtKey] = r
+		if ids := idsWith(s.byTargets[tgtKey], e.AssociationName, r.id); ids != nil {
+			s.doubles = append(s.doubles, Double{Document: docKey, AssociationName: nameOf(e.AssociationName), Targets: r.association().Targets, AssociationIDs: ids})
+		}
+		s.byTargets[tgtKey] = append(s.byTargets[tgtKey], r)
 	}
+	s.ledger = append(s.ledger, r)
+	s.byID[r.id] = r
 	s.active++
 	return r
 }
@@ -117,14 +223,22 @@ func (s *store) remove(r *record) {
 	r.deleted = true
 	delete(s.byID, r.id)
 	for _, n := range r.nodes {
-		if s.byDocNode[docNodeKey(r.docKey, n)] == r {
-			delete(s.byDocNode, docNodeKey(r.docKey, n))
-		}
+		dropFrom(s.byDocNode, docNodeKey(r.docKey, n), r)
 	}
-	if r.tgtKey != "" && s.byTargets[r.tgtKey] == r {
-		delete(s.byTargets, r.tgtKey)
+	if r.tgtKey != "" {
+		dropFrom(s.byTargets, r.tgtKey, r)
 	}
 	s.active--
+}
+
+// dropFrom removes r from the list at m[k], and the key once it is empty.
+func dropFrom(m map[string][]*record, k string, r *record) {
+	rs := slices.DeleteFunc(m[k], func(x *record) bool { return x == r })
+	if len(rs) == 0 {
+		delete(m, k)
+		return
+	}
+	m[k] = rs
 }
 
 // activeRecords lists active associations in creation order.
