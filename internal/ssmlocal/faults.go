@@ -19,7 +19,23 @@ type faults struct {
 	rng     *rand.Rand
 	entries []*entryRule
 	calls   []*apiError
-	drops   int
+	// after is the queue of scripted after-create faults.
+	after []afterFault
+}
+
+// afterKind is what happens to the answer of a create call that executed.
+type afterKind int
+
+const (
+	afterNone  afterKind = iota
+	afterDrop            // connection closed without a response
+	afterError           // 500 InternalServerError
+	afterDelay           // answer held for delay
+)
+
+type afterFault struct {
+	kind  afterKind
+	delay time.Duration
 }
 
 // entryRule fails matching entries for their first `remaining` arrivals.
@@ -36,7 +52,7 @@ func newFaults(seed int64) *faults {
 func (f *faults) reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.entries, f.calls, f.drops = nil, nil, 0
+	f.entries, f.calls, f.after = nil, nil, nil
 }
 
 // chance draws true with probability p.
@@ -106,13 +122,71 @@ func (s *Server) FailCalls(n int, code string, status int) {
 	}
 }
 
-// DropAfterCreate makes the next n CreateAssociationBatch calls that pass
-// whole-call checks create their associations and then close the connection
-// without any response, as a network failure after the service committed.
-func (s *Server) DropAfterCreate(n int) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.drops += n
+// DropAfterCreate makes the next n create calls (CreateAssociationBatch or
+// CreateAssociation) that pass the whole-call checks execute in full and
+// then close the connection without any response, as a network failure
+// after the service committed. It, ErrorAfterCreate and DelayAfterCreate
+// share one queue, consumed in the order they were added, one fault per
+// such call.
+func (s *Server) DropAfterCreate(n int) { s.faults.script(n, afterFault{kind: afterDrop}) }
+
+// ErrorAfterCreate makes the next n create calls that pass the whole-call
+// checks execute in full and then answer HTTP 500 InternalServerError, as a
+// service that committed and failed afterwards.
+func (s *Server) ErrorAfterCreate(n int) { s.faults.script(n, afterFault{kind: afterError}) }
+
+// DelayAfterCreate makes the next n create calls that pass the whole-call
+// checks execute in full and then hold their answer for d (not positive:
+// DefaultSlowAnswerDelay), so that a client with a shorter timeout gives up
+// although the associations exist. The hold ends early when the client goes
+// away.
+func (s *Server) DelayAfterCreate(n int, d time.Duration) {
+	if d <= 0 {
+		d = DefaultSlowAnswerDelay
+	}
+	s.faults.script(n, afterFault{kind: afterDelay, delay: d})
+}
+
+func (f *faults) script(n int, a afterFault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.after = append(f.after, a)
+	}
+}
+
+// nextAfter takes the next scripted after-create fault.
+func (f *faults) nextAfter() (afterFault, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.after) == 0 {
+		return afterFault{}, false
+	}
+	a := f.after[0]
+	f.after = f.after[1:]
+	return a, true
+}
+
+// afterCreate decides what happens to the answer of a create call that
+// passed the whole-call checks and executed: the scripted queue first, then
+// LostAnswerRate, ErrorAfterCreateRate and SlowAnswerRate, at most one.
+func (s *Server) afterCreate() afterFault {
+	if a, ok := s.faults.nextAfter(); ok {
+		return a
+	}
+	switch {
+	case s.faults.chance(s.opts.LostAnswerRate):
+		return afterFault{kind: afterDrop}
+	case s.faults.chance(s.opts.ErrorAfterCreateRate):
+		return afterFault{kind: afterError}
+	case s.faults.chance(s.opts.SlowAnswerRate):
+		d := s.opts.SlowAnswerDelay
+		if d <= 0 {
+			d = DefaultSlowAnswerDelay
+		}
+		return afterFault{kind: afterDelay, delay: d}
+	}
+	return afterFault{}
 }
 
 func (f *faults) nextCall() *apiError {
@@ -124,16 +198,6 @@ func (f *faults) nextCall() *apiError {
 	e := f.calls[0]
 	f.calls = f.calls[1:]
 	return e
-}
-
-func (f *faults) takeDrop() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.drops == 0 {
-		return false
-	}
-	f.drops--
-	return true
 }
 
 // scriptedEntry consumes one attempt of the first rule matching the entry.

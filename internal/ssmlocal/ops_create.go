@@ -3,8 +3,9 @@ package ssmlocal
 import "net/http"
 
 // createAssociationBatch: whole-call checks (parse, constraints, duplicate
-// node IDs) fail the call; everything else is judged per entry and reported
-// in Failed, in request order, while the rest are created.
+// node IDs) fail the call and execute nothing; everything else is judged per
+// entry and reported in Failed, in request order, while the rest are
+// created. Only a call that got that far may lose its answer afterwards.
 func (s *Server) createAssociationBatch(body []byte) result {
 	var in createBatchInput
 	if e := decode(body, &in); e != nil {
@@ -47,10 +48,7 @@ func (s *Server) createAssociationBatch(body []byte) result {
 		st.AssociationsCreated += created
 		st.DuplicatesRefused += refused
 	})
-	if s.faults.takeDrop() {
-		return result{drop: true}
-	}
-	return result{body: out}
+	return result{body: out, after: s.afterCreate()}
 }
 
 // createOne checks and creates one association; the caller holds s.mu.
@@ -80,7 +78,9 @@ func (s *Server) injectedEntryFault(e *wireEntry) (fault, message string, ok boo
 }
 
 // createAssociation is the single-entry form: the same checks, reported as
-// the call's error code instead of a Failed entry.
+// the call's error code instead of a Failed entry. A call that passed the
+// whole-call checks (parse, constraints) is executed, whatever its outcome,
+// and so may lose its answer afterwards like a batch call.
 func (s *Server) createAssociation(body []byte) result {
 	var in createInput
 	if e := decode(body, &in); e != nil {
@@ -90,6 +90,12 @@ func (s *Server) createAssociation(body []byte) result {
 	if e := validateCreate(&in); e != nil {
 		return result{err: e}
 	}
+	res := s.createSingle(&in)
+	res.after = s.afterCreate()
+	return res
+}
+
+func (s *Server) createSingle(in *createInput) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, msg, ok := s.injectedEntryFault(&in.wireEntry); ok {

@@ -6,6 +6,10 @@ import "time"
 // A larger body gets HTTP 413 with error code SerializationException.
 const DefaultMaxBodyBytes = 2 << 20
 
+// DefaultSlowAnswerDelay is how long a slow answer is held when
+// Options.SlowAnswerDelay or the DelayAfterCreate delay is not positive.
+const DefaultSlowAnswerDelay = 30 * time.Second
+
 // Options configures a Server. The zero value is a server without limits or
 // faults (MaxAssociations 0 means unlimited); DefaultOptions is the
 // service-like configuration cmd/ssm-local starts from.
@@ -33,6 +37,18 @@ type Options struct {
 	// a whole call gets ThrottlingException (400) or InternalServerError
 	// (500). Each is in [0, 1].
 	EntryFaultRate, ThrottleRate, ErrorRate float64
+	// LostAnswerRate, ErrorAfterCreateRate and SlowAnswerRate are the
+	// probabilities that a CreateAssociationBatch or CreateAssociation call
+	// that passed the whole-call checks executes fully and then loses its
+	// answer: the connection is closed without a response, the answer is a
+	// 500 InternalServerError, or the answer is held for SlowAnswerDelay (0:
+	// DefaultSlowAnswerDelay; the hold ends early when the client goes
+	// away). At most one of them applies to a call, drawn in that order
+	// after the scripted DropAfterCreate, ErrorAfterCreate and
+	// DelayAfterCreate. Each is in [0, 1].
+	LostAnswerRate, ErrorAfterCreateRate, SlowAnswerRate float64
+	SlowAnswerDelay                                      time.Duration
+
 	// Seed seeds the random faults and jitter.
 	Seed int64
 

@@ -118,12 +118,13 @@ func (s *Server) AssociationsByNode() map[string][]string {
 	return out
 }
 
-// result is what an operation produces: a response body, a whole-call error,
-// or (drop) nothing at all.
+// result is what an operation produces: a response body or a whole-call
+// error, and for a create call that executed, what then happens to the
+// answer.
 type result struct {
-	body any
-	err  *apiError
-	drop bool
+	body  any
+	err   *apiError
+	after afterFault
 }
 
 type operation func(s *Server, body []byte) result
@@ -190,10 +191,22 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := op(s, body)
-	switch {
-	case res.drop:
+	switch res.after.kind {
+	case afterDrop:
 		s.stats.update(func(st *Stats) { st.DroppedConnections++ })
 		dropConnection(w)
+		return
+	case afterError:
+		s.stats.update(func(st *Stats) { st.ErrorsAfterCreate++ })
+		s.fail(w, &apiError{Status: http.StatusInternalServerError, Code: codeInternal, Message: "Internal Server Error"})
+		return
+	case afterDelay:
+		s.stats.update(func(st *Stats) { st.SlowAnswers++ })
+		if err := hold(r.Context(), res.after.delay); err != nil {
+			return // the client gave up; the associations exist anyway
+		}
+	}
+	switch {
 	case res.err != nil:
 		s.fail(w, res.err)
 	default:
@@ -203,7 +216,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 // delay sleeps Latency plus jitter, or until the request is cancelled.
 func (s *Server) delay(ctx context.Context) error {
-	d := s.opts.Latency + s.faults.jitter(s.opts.Jitter)
+	return hold(ctx, s.opts.Latency+s.faults.jitter(s.opts.Jitter))
+}
+
+// hold sleeps d, or until the request is cancelled (the client went away).
+func hold(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
@@ -213,7 +230,7 @@ func (s *Server) delay(ctx context.Context) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("request cancelled during latency: %w", ctx.Err())
+		return fmt.Errorf("request cancelled while held: %w", ctx.Err())
 	}
 }
 

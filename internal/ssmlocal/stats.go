@@ -20,9 +20,17 @@ type Stats struct {
 	// CallsFailedByInjection counts calls failed by FailCalls, ThrottleRate
 	// or ErrorRate.
 	CallsFailedByInjection int `json:"callsFailedByInjection"`
-	// DroppedConnections counts calls whose connection DropAfterCreate
-	// closed without a response.
+	// DroppedConnections counts create calls that executed and then had
+	// their connection closed without a response (DropAfterCreate,
+	// LostAnswerRate).
 	DroppedConnections int `json:"droppedConnections"`
+	// ErrorsAfterCreate counts create calls that executed and then answered
+	// 500 InternalServerError (ErrorAfterCreate, ErrorAfterCreateRate).
+	// They are in ServerErrors too.
+	ErrorsAfterCreate int `json:"errorsAfterCreate"`
+	// SlowAnswers counts create calls that executed and then held their
+	// answer (DelayAfterCreate, SlowAnswerRate).
+	SlowAnswers int `json:"slowAnswers"`
 	// EntriesReceived counts the entries of every CreateAssociationBatch
 	// call that got past throttling and parsed, plus one per such
 	// CreateAssociation call.
