@@ -54,6 +54,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.opts.EntryFaultRate, "entry-fault-rate", 0, "probability that an entry fails with Fault Server")
 	fs.Float64Var(&c.opts.ThrottleRate, "throttle-rate", 0, "probability that a call gets ThrottlingException")
 	fs.Float64Var(&c.opts.ErrorRate, "error-rate", 0, "probability that a call gets InternalServerError (HTTP 500)")
+	fs.Float64Var(&c.opts.LostAnswerRate, "lost-answer-rate", 0, "probability that a create call executes, then its connection is closed without a response")
+	fs.Float64Var(&c.opts.ErrorAfterCreateRate, "error-after-create-rate", 0, "probability that a create call executes, then answers InternalServerError (HTTP 500)")
+	fs.Float64Var(&c.opts.SlowAnswerRate, "slow-answer-rate", 0, "probability that a create call executes, then holds its answer for -slow-answer-delay")
+	fs.DurationVar(&c.opts.SlowAnswerDelay, "slow-answer-delay", ssmlocal.DefaultSlowAnswerDelay, "how long -slow-answer-rate holds an answer (ends early if the client goes away)")
 	fs.Int64Var(&c.opts.Seed, "seed", 0, "seed of the random faults and jitter")
 	fs.Int64Var(&c.opts.MaxBodyBytes, "max-body-bytes", ssmlocal.DefaultMaxBodyBytes, "largest request body; larger gets HTTP 413 (negative = unlimited)")
 	fs.StringVar(&c.documentsFile, "documents", "", "JSON file with documents added to the built-in catalogue")
@@ -64,13 +68,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	for name, p := range map[string]float64{"entry-fault-rate": c.opts.EntryFaultRate, "throttle-rate": c.opts.ThrottleRate, "error-rate": c.opts.ErrorRate} {
+	for name, p := range map[string]float64{"entry-fault-rate": c.opts.EntryFaultRate, "throttle-rate": c.opts.ThrottleRate, "error-rate": c.opts.ErrorRate,
+		"lost-answer-rate": c.opts.LostAnswerRate, "error-after-create-rate": c.opts.ErrorAfterCreateRate, "slow-answer-rate": c.opts.SlowAnswerRate} {
 		if p < 0 || p > 1 {
 			return config{}, fmt.Errorf("-%s %v: must be between 0 and 1", name, p)
 		}
 	}
 	if c.opts.Rate < 0 || c.opts.Burst < 0 || c.opts.MaxBatch < 0 || c.opts.MaxAssociations < 0 || c.opts.Latency < 0 || c.opts.Jitter < 0 {
 		return config{}, errors.New("-rate, -burst, -max-batch, -max-associations, -latency and -jitter must not be negative")
+	}
+	if c.opts.SlowAnswerDelay <= 0 {
+		return config{}, fmt.Errorf("-slow-answer-delay %v: must be positive", c.opts.SlowAnswerDelay)
 	}
 	return c, nil
 }

@@ -25,24 +25,32 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{"defaults", nil, func(t *testing.T, c config) {
 			if c.addr != "127.0.0.1:4583" || c.opts.MaxAssociations != 2000 || c.opts.MaxBatch != 0 || c.opts.Rate != 0 ||
-				c.opts.MaxBodyBytes != ssmlocal.DefaultMaxBodyBytes || c.opts.Nodes != nil {
+				c.opts.MaxBodyBytes != ssmlocal.DefaultMaxBodyBytes || c.opts.Nodes != nil || c.opts.LostAnswerRate != 0 ||
+				c.opts.ErrorAfterCreateRate != 0 || c.opts.SlowAnswerRate != 0 || c.opts.SlowAnswerDelay != ssmlocal.DefaultSlowAnswerDelay {
 				t.Fatalf("defaults %+v", c)
 			}
 		}, false},
 		{"all flags", []string{"-addr", ":9999", "-max-batch", "10", "-max-associations", "5", "-rate", "2.5", "-burst", "3",
 			"-latency", "10ms", "-jitter", "5ms", "-entry-fault-rate", "0.1", "-throttle-rate", "0.2", "-error-rate", "0.3",
-			"-seed", "7", "-documents", "d.json", "-nodes", "n.json", "-max-body-bytes", "4096"}, func(t *testing.T, c config) {
+			"-seed", "7", "-documents", "d.json", "-nodes", "n.json", "-max-body-bytes", "4096",
+			"-lost-answer-rate", "0.4", "-error-after-create-rate", "0.5", "-slow-answer-rate", "0.6", "-slow-answer-delay", "3s"}, func(t *testing.T, c config) {
 			o := c.opts
 			if c.addr != ":9999" || o.MaxBatch != 10 || o.MaxAssociations != 5 || o.Rate != 2.5 || o.Burst != 3 ||
 				o.Latency != 10*time.Millisecond || o.Jitter != 5*time.Millisecond || o.EntryFaultRate != 0.1 ||
 				o.ThrottleRate != 0.2 || o.ErrorRate != 0.3 || o.Seed != 7 || c.documentsFile != "d.json" ||
-				c.nodesFile != "n.json" || o.MaxBodyBytes != 4096 {
+				c.nodesFile != "n.json" || o.MaxBodyBytes != 4096 || o.LostAnswerRate != 0.4 ||
+				o.ErrorAfterCreateRate != 0.5 || o.SlowAnswerRate != 0.6 || o.SlowAnswerDelay != 3*time.Second {
 				t.Fatalf("parsed %+v", c)
 			}
 		}, false},
 		{"probability above 1", []string{"-error-rate", "1.5"}, nil, true},
 		{"negative probability", []string{"-entry-fault-rate", "-0.1"}, nil, true},
 		{"negative rate", []string{"-rate", "-1"}, nil, true},
+		{"lost answer rate above 1", []string{"-lost-answer-rate", "2"}, nil, true},
+		{"negative error after create rate", []string{"-error-after-create-rate", "-0.5"}, nil, true},
+		{"slow answer rate above 1", []string{"-slow-answer-rate", "1.01"}, nil, true},
+		{"zero slow answer delay", []string{"-slow-answer-rate", "0.5", "-slow-answer-delay", "0s"}, nil, true},
+		{"bad slow answer delay", []string{"-slow-answer-delay", "soon"}, nil, true},
 		{"unknown flag", []string{"-bogus"}, nil, true},
 		{"extra argument", []string{"serve"}, nil, true},
 	}
@@ -237,5 +245,45 @@ func TestAWSCLI(t *testing.T) {
 	var st ssmlocal.Stats
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.AssociationsCreated != 2 {
 		t.Fatalf("stats endpoint: %v %+v", err, st)
+	}
+}
+
+// TestAfterCreateFlagsServe: a server started from -error-after-create-rate
+// executes the call, answers 500, and reports it (and the new counters) at
+// the stats endpoint.
+func TestAfterCreateFlagsServe(t *testing.T) {
+	c, err := parseFlags([]string{"-error-after-create-rate", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, s := startServe(t, c.opts)
+	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(
+		`{"Entries":[{"Name":"AWS-RunShellScript","Targets":[{"Key":"InstanceIds","Values":["i-0123456789abcdef0"]}],"Parameters":{"commands":["echo hi"]}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonSSM.CreateAssociationBatch")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("X-Amzn-ErrorType") != "InternalServerError" || len(s.Ledger()) != 1 {
+		t.Fatalf("got %d %q, ledger %d", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), len(s.Ledger()))
+	}
+	resp, err = http.Get(url + "/_ssm-local/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]float64{"errorsAfterCreate": 1, "associationsCreated": 1, "slowAnswers": 0, "droppedConnections": 0, "doubleAssociations": 0} {
+		if st[k] != want {
+			t.Fatalf("stats[%s] = %v, want %v (%v)", k, st[k], want, st)
+		}
 	}
 }
