@@ -50,7 +50,7 @@ func (b *bench) measureClaimCosts(ctx context.Context, n, per int) ([]ClaimCost,
 	}{
 		{"claim", "PutItem with the claim's condition, one per key (dedupe.Store.Claim)", true, 1, 1,
 			func(ctx context.Context, s *dedupe.Store, _ string, keys []string) error {
-				_, _, err := s.Claim(ctx, keys[0], owner, lease)
+				_, err := s.Claim(ctx, keys[0], owner, lease)
 				return err
 			}},
 		{"claim", fmt.Sprintf("TransactWriteItems of %d conditional Puts (the same item and an attribute_not_exists condition)", per), false, 2, per,

@@ -22,17 +22,21 @@ type memoryClaims struct {
 
 func newMemoryClaims() *memoryClaims { return &memoryClaims{taken: map[string]bool{}} }
 
-func (c *memoryClaims) Claim(_ context.Context, key, _ string, _ time.Time) (bool, dedupe.Holder, error) {
+func (c *memoryClaims) Claim(_ context.Context, key, _ string, _ time.Time) (dedupe.Claim, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.taken[key] {
-		return false, dedupe.Holder{}, nil
+		return dedupe.Claim{Outcome: dedupe.Held}, nil
 	}
 	c.taken[key] = true
-	return true, dedupe.Holder{}, nil
+	return dedupe.Claim{Outcome: dedupe.Claimed}, nil
 }
 
-func (c *memoryClaims) Complete(context.Context, string, string, string) error { return nil }
+func (c *memoryClaims) MarkPossiblySent(context.Context, string, string) error { return nil }
+
+func (c *memoryClaims) StartOwner(context.Context, string, time.Time) error { return nil }
+
+func (c *memoryClaims) RenewOwner(context.Context, string, time.Time) error { return nil }
 
 func (c *memoryClaims) CompleteAll(context.Context, string, []dedupe.Association) error { return nil }
 

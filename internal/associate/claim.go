@@ -11,22 +11,20 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
-// reasonNotClaimed is the Unprocessed reason of entries whose claim did
-// not finish before the deadline.
-const reasonNotClaimed = "not claimed before the invocation's time budget ran out (the dedupe table was slow); send the request again to finish"
-
 // claimItem takes every key of an item in the claim table and returns the
-// item narrowed to the keys this invocation now owns. Keys held elsewhere
-// are reported Deduplicated; keys that could not be claimed are reported
-// Unprocessed, and given back in case the write landed after all.
+// item narrowed to the keys this invocation now owns and may send. Keys
+// held elsewhere are reported Deduplicated; keys that could not be claimed
+// are reported Unprocessed, and given back in case the write landed after
+// all. Keys taken over from an invocation that died holding them may have
+// been sent: they are put in doubt, to be read back from SSM first.
 func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
-	keep := make([]int, 0, len(it.Keys))
+	var keep, over []int
 	for k, key := range it.Keys {
 		single := it
 		if len(it.Nodes) > 0 {
 			single = it.Single(k)
 		}
-		ok, h, err := r.claims.Claim(ctx, key, r.job.Owner, r.job.LeaseUntil)
+		c, err := r.claims.Claim(ctx, key, r.job.Owner, r.job.LeaseUntil)
 		switch {
 		case err != nil:
 			reason := reasonNotClaimed
@@ -42,12 +40,15 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 			r.book.do(ctx, key, time.Now().Add(2*time.Second), func(ctx context.Context) error {
 				return r.claims.Release(ctx, key, r.job.Owner)
 			})
-		case ok:
+		case c.Outcome == dedupe.Claimed:
 			keep = append(keep, k)
-		case h.Associated:
+		case c.Outcome == dedupe.TakenOver:
+			r.log.InfoContext(ctx, "claim taken over from an invocation that stopped; reading SSM before sending", "key", key, "previousOwner", c.Owner)
+			over = append(over, k)
+		case c.Outcome == dedupe.Associated:
 			r.record(func(res *report.Result) {
 				res.Deduplicated = append(res.Deduplicated, report.Deduplicated{
-					Entry: single.Entry, Reason: report.ReasonAlreadyAssociated, AssociationId: h.AssociationID,
+					Entry: single.Entry, Reason: report.ReasonAlreadyAssociated, AssociationId: c.AssociationID,
 				})
 			})
 		default:
@@ -56,24 +57,31 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 			})
 		}
 	}
-	if len(keep) > 0 {
+	if len(keep)+len(over) > 0 {
 		r.claimedAny.Store(true)
 	}
-	switch {
-	case len(keep) == 0:
-		return work.Item{}, false
-	case len(keep) == len(it.Keys):
-		return it, true
-	default:
-		return it.Narrow(keep), true
+	if len(over) > 0 {
+		doubtful := r.doubt(ctx, narrow(it, over), work.Unknown)
+		r.record(func(*report.Result) { r.takenOver = append(r.takenOver, doubtful) })
 	}
+	if len(keep) == 0 {
+		return work.Item{}, false
+	}
+	return narrow(it, keep), true
 }
 
-// completeAll records the keys a call associated, in one bookkeeping
+func narrow(it work.Item, keep []int) work.Item {
+	if len(keep) == len(it.Keys) {
+		return it
+	}
+	return it.Narrow(keep)
+}
+
+// completeAll records the keys SSM associated, in one bookkeeping
 // operation: the store writes them in as few requests as DynamoDB allows.
 // The associations exist in SSM whatever happens here; a claim left behind
-// only delays a later invocation until its lease passes, when SSM's "already
-// exists" settles it.
+// is taken over once this invocation's owner record runs out, and read
+// back from SSM then.
 func (r *run) completeAll(ctx context.Context, done []dedupe.Association) {
 	if len(done) == 0 {
 		return
@@ -86,27 +94,6 @@ func (r *run) completeAll(ctx context.Context, done []dedupe.Association) {
 	r.book.do(ctx, keys, r.job.AnswerBy, func(ctx context.Context) error {
 		return r.claims.CompleteAll(ctx, r.job.Owner, done)
 	})
-}
-
-// completeExisting records the keys of an item SSM said was already
-// associated, without naming the association: the conditional write keeps
-// it from overwriting a record that has the ID.
-func (r *run) completeExisting(ctx context.Context, it work.Item) {
-	r.completed.Add(int64(len(it.Keys)))
-	for _, key := range it.Keys {
-		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
-			return r.claims.Complete(ctx, key, r.job.Owner, "")
-		})
-	}
-}
-
-// release gives up the keys of an item this invocation will not associate.
-func (r *run) release(ctx context.Context, it work.Item) {
-	for _, key := range it.Keys {
-		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
-			return r.claims.Release(ctx, key, r.job.Owner)
-		})
-	}
 }
 
 // bookkeeper records completions and releases in the background, on a

@@ -7,21 +7,35 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 	"golang.org/x/time/rate"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+)
+
+// verdict is what a call that failed as a whole says about its entries.
+type verdict uint8
+
+const (
+	// notCreated: SSM certainly did not act (throttled, or the request never
+	// left the process); the entries may be sent again.
+	notCreated verdict = iota
+	// refused: SSM answered with a client error, before acting.
+	refused
+	// unknown: no answer, a 5xx, a timeout, a cut: SSM may have created
+	// some or all of the entries.
+	unknown
 )
 
 // callError is what the engine makes of a call that failed as a whole.
 type callError struct {
-	retryable bool
+	verdict verdict
 	// callWide: the refusal is about the call (credentials, permissions,
 	// account limits), not about one entry, so splitting cannot help.
 	callWide bool
-	fault    string // fault to report when the entry is given up
+	fault    string // fault to report when the entries are given up
 	message  string
 }
 
@@ -37,34 +51,53 @@ var callWideCodes = map[string]bool{
 	"InvalidClientTokenId":        true,
 }
 
-// classify decides what a whole-call failure means, using the SDK's own
-// retryable and throttle rules so that the engine agrees with the retryer.
-func classify(err error) callError {
+// classify decides what a whole-call failure means. Only a throttle, an
+// error that proves the request never left, or a client error proves that
+// SSM did not act; everything else leaves the outcome unknown.
+func classify(ctx context.Context, err error) callError {
+	var apiErr smithy.APIError
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return callError{verdict: unknown, fault: report.FaultUnknown, message: "the call was cut off at the deadline"}
+	case awsclient.IsThrottle(err):
+		return callError{verdict: notCreated, fault: report.FaultServer, message: apiMessage(err)}
+	case awsclient.NotSent(err):
+		return callError{verdict: notCreated, fault: report.FaultUnknown, message: err.Error()}
+	case errors.As(err, &apiErr) && clientError(err, apiErr):
+		return callError{verdict: refused, callWide: callWideCodes[apiErr.ErrorCode()], fault: report.FaultClient, message: apiMessage(err)}
+	case errors.As(err, &apiErr):
+		return callError{verdict: unknown, fault: report.FaultServer, message: apiMessage(err)}
+	default:
+		// Connection closed or reset after the request was written, an
+		// unreadable answer: SSM may have acted.
+		return callError{verdict: unknown, fault: report.FaultUnknown, message: err.Error()}
+	}
+}
+
+// clientError says whether SSM refused the call for the caller's fault,
+// which it decides before acting: a modeled client error, or an unmodeled
+// one answered with a 4xx status. A 5xx, or an error of unknown fault
+// without a status, leaves the outcome unknown.
+func clientError(err error, apiErr smithy.APIError) bool {
+	switch apiErr.ErrorFault() {
+	case smithy.FaultClient:
+		return true
+	case smithy.FaultServer:
+		return false
+	}
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) {
+		return resp.HTTPStatusCode() >= 400 && resp.HTTPStatusCode() < 500
+	}
+	return false
+}
+
+func apiMessage(err error) string {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
-		msg := apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()
-		switch {
-		case isThrottle(err):
-			return callError{retryable: true, fault: report.FaultServer, message: msg}
-		case apiErr.ErrorFault() == smithy.FaultServer || isRetryable(err):
-			return callError{retryable: true, fault: report.FaultServer, message: msg}
-		default:
-			return callError{callWide: callWideCodes[apiErr.ErrorCode()], fault: report.FaultClient, message: msg}
-		}
+		return apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()
 	}
-	// No answer from SSM at all: connection refused or reset, a timeout, a
-	// response that could not be read. Whether SSM acted is unknown, which
-	// is what Fault "Unknown" says; resending is safe because SSM refuses a
-	// second association of a document with a node.
-	return callError{retryable: true, fault: report.FaultUnknown, message: err.Error()}
-}
-
-func isThrottle(err error) bool {
-	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
-}
-
-func isRetryable(err error) bool {
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+	return err.Error()
 }
 
 // alreadyExists recognises SSM's "Association Already Exists": the service
@@ -75,10 +108,15 @@ func alreadyExists(message string) bool {
 	return strings.Contains(m, "alreadyexists")
 }
 
-// paceRetries wraps the client's retryer for one call: the SDK's own
-// retries of the call also wait for the rate limiter, so that throttled
-// calls retried by the SDK never push the rate past CALLS_PER_SECOND, and
-// every throttled attempt is counted, including those retried successfully.
+// callOptions are the per-call options of CreateAssociationBatch: the SDK
+// resends only what SSM certainly did not execute, and its own retries wait
+// for the rate limiter, so that throttled calls retried by the SDK never
+// push the rate past CALLS_PER_SECOND; every throttled attempt is counted,
+// including those retried successfully.
+func (r *run) callOptions() []func(*ssm.Options) {
+	return []func(*ssm.Options){awsclient.NoBlindResend, r.paceRetries}
+}
+
 func (r *run) paceRetries(o *ssm.Options) {
 	if v2, ok := o.Retryer.(aws.RetryerV2); ok {
 		o.Retryer = &pacedRetryer{RetryerV2: v2, limiter: r.limiter, throttled: r.throttled}
@@ -105,7 +143,7 @@ func (p *pacedRetryer) GetAttemptToken(ctx context.Context) (func(error) error, 
 }
 
 func (p *pacedRetryer) IsErrorRetryable(err error) bool {
-	if isThrottle(err) {
+	if awsclient.IsThrottle(err) {
 		p.throttled()
 	}
 	return p.RetryerV2.IsErrorRetryable(err)

@@ -7,45 +7,58 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"golang.org/x/time/rate"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
-// Reasons for Unprocessed entries.
-const (
-	reasonDeadline = "not sent: the invocation's time budget ran out; its claims were released, send the request again to finish"
-	reasonCutOff   = "outcome unknown: the call was cut off at the deadline; its claims were released, and sending again is safe (SSM refuses a second association)"
-)
-
 // dispatch runs the items through SSM. The first round is a pipeline:
 // claims are taken in the dedupe table while earlier batches are already
 // being sent, so the time is the longer of the two rather than their sum,
-// and what the deadline stops was never claimed. Entries that fail
-// retryably make later rounds, after a backoff.
+// and what the deadline stops was never claimed. Each later round, after a
+// backoff, first reads SSM for the entries in doubt (reconcile.go), then
+// sends what is still to do: entries that failed retryably, and entries in
+// doubt that SSM proved absent. Nothing in doubt is ever sent before that.
 func (r *run) dispatch(ctx context.Context, items []work.Item) {
-	pending := r.sendAll(ctx, r.claimAndPack(ctx, items))
-	for round := 1; len(pending) > 0; round++ {
-		r.record(func(res *report.Result) { res.Summary.Retries += len(pending) })
-		if !r.sleep(ctx, r.backoff(round)) {
-			for _, it := range pending {
-				r.unprocessed(ctx, it, reasonDeadline)
-			}
+	left := r.sendAll(ctx, r.claimAndPack(ctx, items))
+	r.mu.Lock()
+	left.doubt = append(left.doubt, r.takenOver...)
+	r.mu.Unlock()
+	for round := 1; len(left.retry)+len(left.doubt) > 0; round++ {
+		r.record(func(res *report.Result) { res.Summary.Retries += len(left.retry) })
+		if !r.sleep(ctx, max(r.backoff(round), r.settling(left.doubt))) {
+			r.timeUp(ctx, left)
 			return
 		}
+		again, still := r.reconcile(ctx, left.doubt)
+		todo := append(left.retry, again...)
 		batches := make(chan plan.Batch)
 		go func() {
 			defer close(batches)
-			for _, b := range plan.Batches(pending, r.set.BatchSize) {
+			for _, b := range plan.Batches(todo, r.set.BatchSize) {
 				batches <- b
 			}
 		}()
-		pending = r.sendAll(ctx, batches)
+		left = r.sendAll(ctx, batches)
+		left.doubt = append(left.doubt, still...)
+	}
+}
+
+// leftover is what a round leaves for the next: entries to send again, and
+// entries in doubt, to read SSM for first.
+type leftover struct {
+	retry, doubt []work.Item
+}
+
+// timeUp files what is left when no time remains for another round.
+func (r *run) timeUp(ctx context.Context, left leftover) {
+	for _, it := range append(left.retry, left.doubt...) {
+		r.unprocessed(ctx, it)
 	}
 }
 
@@ -102,18 +115,19 @@ func (r *run) claimAndPack(ctx context.Context, items []work.Item) <-chan plan.B
 	return batches
 }
 
-// sendAll sends batches with at most MaxConcurrency calls in flight and
-// returns the items to send again in the next round. A batch SSM refuses as
-// a whole is halved, and the halves sent by the same caller. Entries that
-// fail retryably are packed into retry batches as they come; a retry batch
-// that fills up goes out in this round, after a backoff, so that retries
-// overlap the round instead of all waiting for its end. What is left in
-// partly filled retry batches makes the next round.
-func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) []work.Item {
+// sendAll sends batches with at most MaxConcurrency calls in flight. A
+// batch SSM refuses as a whole is halved, and the halves sent by the same
+// caller. Entries that fail retryably are packed into retry batches as they
+// come; a retry batch that fills up goes out in this round, after a
+// backoff, so that retries overlap the round instead of all waiting for its
+// end. Entries in doubt are never sent again in the round: they wait for
+// the next, which reads SSM first. It returns what is left.
+func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) leftover {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		retries = plan.NewPacker(r.set.BatchSize)
+		left    leftover
 	)
 	for range r.set.MaxConcurrency {
 		wg.Go(func() {
@@ -122,11 +136,12 @@ func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) []work.Ite
 				for len(stack) > 0 {
 					b := stack[len(stack)-1]
 					stack = stack[:len(stack)-1]
-					halves, retry := r.send(ctx, b)
-					stack = append(stack, halves...)
+					out := r.send(ctx, b)
+					stack = append(stack, out.halves...)
 					mu.Lock()
+					left.doubt = append(left.doubt, out.doubt...)
 					var full []plan.Batch
-					for _, it := range retry {
+					for _, it := range out.retry {
 						if fb, ok := retries.Add(it); ok {
 							full = append(full, fb)
 						}
@@ -142,11 +157,10 @@ func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) []work.Ite
 		})
 	}
 	wg.Wait()
-	var again []work.Item
 	for _, b := range retries.Flush() {
-		again = append(again, b...)
+		left.retry = append(left.retry, b...)
 	}
-	return again
+	return left
 }
 
 // retryNow counts a full retry batch and waits its backoff; when the
@@ -161,33 +175,43 @@ func (r *run) retryNow(ctx context.Context, b plan.Batch) bool {
 		return true
 	}
 	for _, it := range b {
-		r.unprocessed(ctx, it, reasonDeadline)
+		r.unprocessed(ctx, it)
 	}
 	return false
 }
 
+// sent is what one call leaves: the halves of a batch refused as a whole,
+// entries to send again, and entries in doubt.
+type sent struct {
+	halves       []plan.Batch
+	retry, doubt []work.Item
+}
+
 // send makes one call for b, unless the deadline does not leave room for
-// it, and sorts its entries into outcomes. It returns the halves of a batch
-// refused as a whole, and the entries to retry.
-func (r *run) send(ctx context.Context, b plan.Batch) ([]plan.Batch, []work.Item) {
+// it, and moves each of its entries on (lifecycle.go).
+func (r *run) send(ctx context.Context, b plan.Batch) sent {
 	if !r.waitTurn(ctx) {
 		for _, it := range b {
-			r.unprocessed(ctx, it, reasonDeadline)
+			r.unprocessed(ctx, it)
 		}
-		return nil, nil
+		return sent{}
 	}
 	in := &ssm.CreateAssociationBatchInput{
 		Entries:                       make([]ssmtypes.CreateAssociationBatchRequestEntry, len(b)),
 		AssociationDispatchAssumeRole: r.job.Request.AssociationDispatchAssumeRole,
 	}
+	start := time.Now()
 	for i := range b {
 		b[i].Attempts++
+		b[i].Stage = work.Sent
+		if b[i].FirstSent.IsZero() {
+			b[i].FirstSent = start
+		}
 		in.Entries[i] = b[i].Entry.SDK()
 	}
 	callCtx, cancel := context.WithDeadline(ctx, r.job.Deadline)
 	defer cancel()
-	start := time.Now()
-	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.paceRetries)
+	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.callOptions()...)
 	took := time.Since(start)
 	r.latency.observe(took)
 	r.record(func(res *report.Result) { res.Summary.Calls++ })
@@ -196,11 +220,12 @@ func (r *run) send(ctx context.Context, b plan.Batch) ([]plan.Batch, []work.Item
 		return r.callFailed(ctx, b, err)
 	}
 	r.answered()
-	return nil, r.sortResults(ctx, b, out)
+	return r.sortResults(ctx, b, in, out)
 }
 
 // waitTurn waits for the rate limiter and reports whether a call started
-// now would still end before the deadline.
+// now would still end before the deadline, and while this invocation
+// surely still owns its claims.
 func (r *run) waitTurn(ctx context.Context) bool {
 	need := r.latency.expected()
 	waitCtx, cancel := context.WithDeadline(ctx, r.job.Deadline.Add(-need))
@@ -208,7 +233,7 @@ func (r *run) waitTurn(ctx context.Context) bool {
 	if err := r.limiter.Wait(waitCtx); err != nil {
 		return false
 	}
-	return time.Until(r.job.Deadline) >= need
+	return time.Until(r.job.Deadline) >= need && r.owner.covers(need)
 }
 
 // newLimiter paces calls. A burst of one spaces them evenly: SSM's own
@@ -273,119 +298,112 @@ func (r *run) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// sortResults files every entry of a call that SSM answered.
-func (r *run) sortResults(ctx context.Context, b plan.Batch, out *ssm.CreateAssociationBatchOutput) []work.Item {
-	m := newMatcher(b)
+// sortResults moves every entry of a call that SSM answered.
+func (r *run) sortResults(ctx context.Context, b plan.Batch, in *ssm.CreateAssociationBatchInput, out *ssm.CreateAssociationBatchOutput) sent {
+	m := newMatcher(in)
 	var (
-		again []work.Item
-		done  []dedupe.Association
+		next sent
+		done []createdEntry
 	)
 	for _, d := range out.Successful {
 		i, ok := m.successful(d)
 		if !ok {
-			r.log.WarnContext(ctx, "SSM returned an association that matches no entry sent", "associationId", deref(d.AssociationId))
+			// The entry it belongs to stays unanswered, hence in doubt, and
+			// the read back finds this association for it.
+			r.log.WarnContext(ctx, "SSM returned an association that matches no entry sent", "associationId", aws.ToString(d.AssociationId))
 			continue
 		}
-		r.record(func(res *report.Result) { res.Successful = append(res.Successful, report.FromSDK(d)) })
-		for _, key := range b[i].Keys {
-			done = append(done, dedupe.Association{Key: key, AssociationID: deref(d.AssociationId)})
-		}
+		done = append(done, createdEntry{item: b[i], desc: d})
 	}
-	r.completeAll(ctx, done)
+	r.created(ctx, done)
 	for _, f := range out.Failed {
 		i, ok := m.failed(f)
 		if !ok {
 			r.log.WarnContext(ctx, "SSM returned a failure that matches no entry sent", "fault", string(f.Fault))
 			continue
 		}
-		if retry, ok := r.entryFailed(ctx, b[i], string(f.Fault), scrub(deref(f.Message), b[i:i+1])); ok {
-			again = append(again, retry)
-		}
+		next.add(r.entryFailed(ctx, b[i], string(f.Fault), scrub(aws.ToString(f.Message), b[i:i+1])))
 	}
 	for _, i := range m.unanswered() {
-		if retry, ok := r.entryFailed(ctx, b[i], report.FaultUnknown, "SSM returned no result for this entry"); ok {
-			again = append(again, retry)
-		}
+		next.doubt = append(next.doubt, r.doubt(ctx, b[i], work.Unknown))
 	}
-	return again
+	return next
 }
 
-// entryFailed files an entry SSM reported in Failed, returning it when it
-// is to be sent again.
+// add files an item moved on by entryFailed.
+func (s *sent) add(it work.Item, ok bool) {
+	switch {
+	case !ok:
+	case it.Stage == work.Retryable:
+		s.retry = append(s.retry, it)
+	default:
+		s.doubt = append(s.doubt, it)
+	}
+}
+
+// entryFailed moves an entry SSM reported in Failed. It returns the entry
+// when it has a next stage (Retryable, Unknown or Exists).
 func (r *run) entryFailed(ctx context.Context, it work.Item, fault, message string) (work.Item, bool) {
 	switch {
 	case alreadyExists(message):
-		r.record(func(res *report.Result) {
-			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonAlreadyExists})
-		})
-		r.completeExisting(ctx, it)
-		return work.Item{}, false
-	case fault == report.FaultClient || it.Attempts >= r.set.MaxAttempts:
-		if fault == "" {
-			fault = report.FaultUnknown
-		}
-		r.fail(ctx, it, fault, message)
+		return r.doubt(ctx, it, work.Exists), true
+	case fault == string(ssmtypes.FaultUnknown):
+		// SSM itself does not know whether the entry was created.
+		return r.doubt(ctx, it, work.Unknown), true
+	case fault == report.FaultClient:
+		r.failed(ctx, it, fault, message)
 		return work.Item{}, false
 	default:
-		return it, true
+		return r.retry(ctx, it, fault, message)
 	}
 }
 
-// callFailed files the entries of a call that failed as a whole, after the
-// SDK's own retries.
-func (r *run) callFailed(ctx context.Context, b plan.Batch, err error) ([]plan.Batch, []work.Item) {
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		for _, it := range b {
-			r.unprocessed(ctx, it, reasonCutOff)
-		}
-		return nil, nil
+// retry moves an entry SSM certainly did not create to Retryable, or to
+// Failed once its attempts are spent.
+func (r *run) retry(ctx context.Context, it work.Item, fault, message string) (work.Item, bool) {
+	if it.Attempts >= r.set.MaxAttempts {
+		r.failed(ctx, it, fault, message)
+		return work.Item{}, false
 	}
-	c := classify(err)
+	it.Stage = work.Retryable
+	return it, true
+}
+
+// callFailed moves the entries of a call that failed as a whole, after the
+// SDK's own retries (which resend only what SSM certainly did not execute).
+func (r *run) callFailed(ctx context.Context, b plan.Batch, err error) sent {
+	c := classify(ctx, err)
 	c.message = scrub(c.message, b)
-	if !c.retryable {
+	var next sent
+	switch c.verdict {
+	case unknown:
+		for _, it := range b {
+			next.doubt = append(next.doubt, r.doubt(ctx, it, work.Unknown))
+		}
+	case refused:
 		// One bad entry makes SSM refuse the whole call; halve the batch
 		// until that entry is alone, so that its neighbours still go through.
 		if len(b) > 1 && !c.callWide {
 			left, right := plan.Split(b)
 			for i := range b {
 				b[i].Attempts-- // the split resends; the entries did not fail
+				b[i].Stage = work.Ready
 			}
-			return []plan.Batch{left, right}, nil
+			next.halves = []plan.Batch{left, right}
+			return next
 		}
 		for _, it := range b {
-			r.entryFailed(ctx, it, report.FaultClient, c.message)
+			next.add(r.entryFailed(ctx, it, report.FaultClient, c.message))
 		}
-		return nil, nil
-	}
-	// Kept as text: the message was scrubbed of parameter values, the error
-	// chain was not.
-	r.record(func(*report.Result) { r.unreachable = errors.New("CreateAssociationBatch: " + c.message) })
-	var again []work.Item
-	for _, it := range b {
-		if retry, ok := r.entryFailed(ctx, it, c.fault, c.message); ok {
-			again = append(again, retry)
+	case notCreated:
+		for _, it := range b {
+			next.add(r.retry(ctx, it, c.fault, c.message))
 		}
 	}
-	return nil, again
-}
-
-func (r *run) fail(ctx context.Context, it work.Item, fault, message string) {
-	r.record(func(res *report.Result) {
-		res.Failed = append(res.Failed, report.Failure{Entry: it.Entry, Fault: fault, Message: message, Attempts: it.Attempts})
-	})
-	r.release(ctx, it)
-}
-
-func (r *run) unprocessed(ctx context.Context, it work.Item, reason string) {
-	r.record(func(res *report.Result) {
-		res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reason})
-	})
-	r.release(ctx, it)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
+	if c.verdict != refused {
+		// Kept as text: the message was scrubbed of parameter values, the
+		// error chain was not.
+		r.record(func(*report.Result) { r.unreachable = errors.New("CreateAssociationBatch: " + c.message) })
 	}
-	return *s
+	return next
 }

@@ -13,21 +13,29 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/reconcile"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
-// batchAssociator is the one SSM call the engine makes; *ssm.Client has it.
-type batchAssociator interface {
+// ssmAPI is what the engine calls: CreateAssociationBatch, and the two
+// reads that settle entries in doubt (internal/reconcile). *ssm.Client has
+// them.
+type ssmAPI interface {
 	CreateAssociationBatch(context.Context, *ssm.CreateAssociationBatchInput, ...func(*ssm.Options)) (*ssm.CreateAssociationBatchOutput, error)
+	ListAssociations(context.Context, *ssm.ListAssociationsInput, ...func(*ssm.Options)) (*ssm.ListAssociationsOutput, error)
+	DescribeAssociation(context.Context, *ssm.DescribeAssociationInput, ...func(*ssm.Options)) (*ssm.DescribeAssociationOutput, error)
 }
 
-// claimStore keeps the claims; *dedupe.Store is the DynamoDB one.
+// claimStore keeps the claims and the invocation's owner record;
+// *dedupe.Store is the DynamoDB one.
 type claimStore interface {
-	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (bool, dedupe.Holder, error)
-	Complete(ctx context.Context, key, owner, associationID string) error
+	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (dedupe.Claim, error)
 	CompleteAll(ctx context.Context, owner string, done []dedupe.Association) error
 	Release(ctx context.Context, key, owner string) error
+	MarkPossiblySent(ctx context.Context, key, owner string) error
+	StartOwner(ctx context.Context, owner string, until time.Time) error
+	RenewOwner(ctx context.Context, owner string, until time.Time) error
 }
 
 // Settings tune the engine; config.Config provides them.
@@ -44,19 +52,27 @@ type Settings struct {
 	// Backoff is the first wait before a retry round; it doubles each round
 	// up to MaxBackoff, with jitter. Zero values mean 200 ms and 5 s.
 	Backoff, MaxBackoff time.Duration
+	// ReconcileDelay is how long after a call whose answer was lost SSM is
+	// read to settle its entries, so that a request SSM was still working
+	// on is seen (RECONCILE_DELAY); 0 means none.
+	ReconcileDelay time.Duration
+	// ClaimLease is how long the invocation's claims stay its own without a
+	// heartbeat: a crashed invocation's claims are taken over after it
+	// (CLAIM_LEASE). 0 means 60 s.
+	ClaimLease time.Duration
 }
 
 // Engine associates requests. It is safe to use for one Run at a time per
 // invocation; a Lambda container runs one invocation at a time.
 type Engine struct {
-	ssm    batchAssociator
+	ssm    ssmAPI
 	claims claimStore
 	set    Settings
 	log    *slog.Logger
 }
 
 // New returns an engine calling ssm and keeping claims in claims.
-func New(ssm batchAssociator, claims claimStore, set Settings, log *slog.Logger) *Engine {
+func New(ssm ssmAPI, claims claimStore, set Settings, log *slog.Logger) *Engine {
 	if set.ClaimConcurrency <= 0 {
 		set.ClaimConcurrency = 16
 	}
@@ -68,6 +84,9 @@ func New(ssm batchAssociator, claims claimStore, set Settings, log *slog.Logger)
 	}
 	if set.MaxBackoff <= 0 {
 		set.MaxBackoff = 5 * time.Second
+	}
+	if set.ClaimLease <= 0 {
+		set.ClaimLease = time.Minute
 	}
 	set.BatchSize = max(set.BatchSize, 1)
 	set.MaxConcurrency = max(set.MaxConcurrency, 1)
@@ -88,8 +107,9 @@ type Job struct {
 	// not end before it. For API Gateway events this is the gateway's budget,
 	// not the Lambda's.
 	Deadline time.Time
-	// LeaseUntil bounds the claims: the end of the Lambda invocation, after
-	// which a crashed invocation's claims may be taken over.
+	// LeaseUntil bounds the claims: after it, or after the invocation's
+	// heartbeat stopped for Settings.ClaimLease, a crashed invocation's
+	// claims may be taken over.
 	LeaseUntil time.Time
 	// AnswerBy is when the answer must be out (for API Gateway, the end of
 	// its budget); claim bookkeeping retries until then. Zero means
@@ -98,8 +118,8 @@ type Job struct {
 }
 
 // ErrUnavailable means a dependency could not be reached and nothing was
-// done: every claim taken was released, and the whole request can be sent
-// again.
+// done: no entry reached SSM, every claim taken was released, and the whole
+// request can be sent again.
 var ErrUnavailable = errors.New("dependency unavailable")
 
 // Run processes the job. It returns ErrUnavailable (wrapped) only when
@@ -116,11 +136,22 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 		keys += len(it.Keys)
 	}
 	r.limiter = newLimiter(e.set.CallsPerSecond)
-	r.book = newBookkeeper(e.set.ClaimConcurrency, keys+16, func(ctx context.Context, key string, err error) {
+	r.reader = reconcile.New(e.ssm, r.waitRead)
+	if err := r.startOwner(ctx); err != nil {
+		e.log.WarnContext(ctx, "the owner record could not be written; nothing was claimed", "error", err)
+		for _, it := range items {
+			r.res.Unprocessed = append(r.res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: "dedupe table unavailable: " + err.Error()})
+		}
+		r.res.Tally()
+		return r.res, errors.Join(ErrUnavailable, err)
+	}
+	r.book = newBookkeeper(e.set.ClaimConcurrency, 2*keys+16, func(ctx context.Context, key string, err error) {
 		e.log.WarnContext(ctx, "claim bookkeeping failed; the claim is held until its lease ends", "key", key, "error", err)
 	})
 	r.dispatch(ctx, items)
 	r.book.wait()
+	r.stopOwner(ctx)
+	r.res.Summary.Reads = r.reader.Reads()
 	r.res.Summary.Throttles = int(r.throttles.Load())
 	r.res.CallLatencies = r.latency.samples()
 	r.res.Tally()
@@ -130,7 +161,7 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 		e.log.WarnContext(ctx, "no claim could be taken", "error", *errp)
 		return r.res, errors.Join(ErrUnavailable, *errp)
 	}
-	if r.unreachable != nil && r.res.Summary.Successful == 0 && r.completed.Load() == 0 {
+	if r.unreachable != nil && r.res.Summary.Successful == 0 && r.completed.Load() == 0 && r.possiblySent.Load() == 0 {
 		// Nothing reached SSM, so nothing is half-done: every claim was
 		// released and the caller can send the whole request again.
 		return r.res, errors.Join(ErrUnavailable, r.unreachable)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -92,7 +93,7 @@ func TestAllSucceed(t *testing.T) {
 		t.Errorf("claims left in progress: %v", left)
 	}
 	// The claims a call settles are closed together, one write per call.
-	if c.ops["completeAll"] != s.calls || c.ops["complete"] != 0 {
+	if c.ops["completeAll"] != s.calls || c.ops["release"] != 0 || c.ops["mark"] != 0 {
 		t.Errorf("completion writes %v for %d calls, want one CompleteAll per call", c.ops, s.calls)
 	}
 	// A second run of the same request makes no call.
@@ -161,12 +162,18 @@ func TestFaultOutcomes(t *testing.T) {
 	}{
 		{"client fault is final", ssmtypes.FaultClient, "Unsupported platform", 1, "Failed", 1, ""},
 		{"server fault exhausts attempts", ssmtypes.FaultServer, "Internal error", 99, "Failed", 3, ""},
-		{"unknown fault exhausts attempts", ssmtypes.FaultUnknown, "?", 99, "Failed", 3, ""},
+		// SSM does not know either: read back before every resend, and
+		// the claim is kept.
+		{"unknown fault exhausts attempts", ssmtypes.FaultUnknown, "sent 3 times without an answer, and SSM holds no such association", 99, "Failed", 3, ""},
 		{"already exists is deduplicated", ssmtypes.FaultClient, "Association Already Exists", 1, "Deduplicated", 1, report.ReasonAlreadyExists},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c := &fakeSSM{}, newFakeClaims()
+			existing := success(nodeRequest("D1", 1).Items[0].Entry.SDK())
+			if tt.wantReason == report.ReasonAlreadyExists {
+				s.keep(existing)
+			}
 			s.respond = failEntries(tt.fault, tt.message, map[string]int{node(1): tt.fails})
 			res := runJob(t, s, c, settings(), job(nodeRequest("D1", 1, 2)))
 			got := outcomeOf(t, res)
@@ -182,16 +189,21 @@ func TestFaultOutcomes(t *testing.T) {
 					t.Errorf("failure %+v", f)
 				}
 			}
-			if tt.wantReason != "" && res.Deduplicated[0].Reason != tt.wantReason {
-				t.Errorf("reason %q", res.Deduplicated[0].Reason)
-			}
-			if left := c.inProgress(); len(left) != 0 {
-				t.Errorf("claims left in progress: %v", left)
+			if tt.wantReason != "" {
+				if d := res.Deduplicated[0]; d.Reason != tt.wantReason || d.AssociationId != aws.ToString(existing.AssociationId) {
+					t.Errorf("deduplicated %q with %q, want the existing association's ID", d.Reason, d.AssociationId)
+				}
 			}
 			// What SSM has (associated, or already existing) is remembered;
-			// what failed is released so a later run can try again.
-			_, remembered := c.items["node#D1#"+node(1)]
-			if remembered != (tt.wantList == "Deduplicated") {
+			// what failed is released so a later run can try again, unless
+			// it may be in SSM: then its claim is kept, marked.
+			claim, remembered := c.items["node#D1#"+node(1)]
+			switch {
+			case tt.fault == ssmtypes.FaultUnknown:
+				if !remembered || !claim.sent || claim.associated {
+					t.Errorf("claim of node 1 %+v, want kept and marked possibly sent", claim)
+				}
+			case remembered != (tt.wantList == "Deduplicated"):
 				t.Errorf("claim of node 1 remembered = %v", remembered)
 			}
 		})
@@ -272,7 +284,7 @@ func TestRetryableCallErrorRetriesEntries(t *testing.T) {
 func TestSSMUnreachable(t *testing.T) {
 	s, c := &fakeSSM{}, newFakeClaims()
 	s.respond = func(int, []ssmtypes.CreateAssociationBatchRequestEntry) (*ssm.CreateAssociationBatchOutput, error) {
-		return nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
 	}
 	res, err := New(s, c, settings(), nil).Run(context.Background(), job(nodeRequest("D1", 1, 2)))
 	if !errors.Is(err, ErrUnavailable) {

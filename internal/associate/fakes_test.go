@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +26,55 @@ type fakeSSM struct {
 	batches   [][]string
 	latency   time.Duration
 	respond   func(call int, entries []ssmtypes.CreateAssociationBatchRequestEntry) (*ssm.CreateAssociationBatchOutput, error)
+	// ledger is what SSM holds: every association a call answered
+	// Successful, and what a script adds with keep (a lost answer).
+	ledger []ssmtypes.AssociationDescription
+	reads  int
+}
+
+// keep adds associations to the ledger, as SSM does when it executes a
+// call whose answer is then lost.
+func (f *fakeSSM) keep(ds ...ssmtypes.AssociationDescription) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ledger = append(f.ledger, ds...)
+}
+
+func (f *fakeSSM) ListAssociations(_ context.Context, in *ssm.ListAssociationsInput, _ ...func(*ssm.Options)) (*ssm.ListAssociationsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	out := &ssm.ListAssociationsOutput{}
+	for _, d := range f.ledger {
+		ok := true
+		for _, flt := range in.AssociationFilterList {
+			switch flt.Key {
+			case ssmtypes.AssociationFilterKeyName:
+				ok = ok && aws.ToString(d.Name) == aws.ToString(flt.Value)
+			case ssmtypes.AssociationFilterKeyAssociationName:
+				ok = ok && aws.ToString(d.AssociationName) == aws.ToString(flt.Value)
+			}
+		}
+		if ok {
+			out.Associations = append(out.Associations, ssmtypes.Association{
+				AssociationId: d.AssociationId, Name: d.Name, InstanceId: d.InstanceId, Targets: d.Targets,
+				AssociationName: d.AssociationName, DocumentVersion: d.DocumentVersion, ScheduleExpression: d.ScheduleExpression,
+			})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSSM) DescribeAssociation(_ context.Context, in *ssm.DescribeAssociationInput, _ ...func(*ssm.Options)) (*ssm.DescribeAssociationOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	for _, d := range f.ledger {
+		if aws.ToString(d.AssociationId) == aws.ToString(in.AssociationId) {
+			return &ssm.DescribeAssociationOutput{AssociationDescription: &d}, nil
+		}
+	}
+	return nil, &ssmtypes.AssociationDoesNotExist{Message: aws.String("Association does not exist")}
 }
 
 func entryNode(e ssmtypes.CreateAssociationBatchRequestEntry) string {
@@ -61,22 +111,32 @@ func (f *fakeSSM) CreateAssociationBatch(ctx context.Context, in *ssm.CreateAsso
 			return nil, ctx.Err()
 		}
 	}
+	out, err := succeedAll(in.Entries), error(nil)
 	if f.respond != nil {
 		f.respondMu.Lock() // scripts keep state of their own
-		defer f.respondMu.Unlock()
-		return f.respond(call, in.Entries)
+		out, err = f.respond(call, in.Entries)
+		f.respondMu.Unlock()
 	}
-	return succeedAll(in.Entries), nil
+	if err == nil {
+		f.keep(out.Successful...)
+	}
+	return out, err
 }
 
 func success(e ssmtypes.CreateAssociationBatchRequestEntry) ssmtypes.AssociationDescription {
 	return ssmtypes.AssociationDescription{
-		AssociationId: aws.String("assoc-" + entryNode(e)),
-		Name:          e.Name,
-		InstanceId:    e.InstanceId,
-		Targets:       e.Targets,
+		AssociationId:   aws.String(fmt.Sprintf("assoc-%s-%d", entryNode(e), assocSeq.Add(1))),
+		Name:            e.Name,
+		InstanceId:      e.InstanceId,
+		Targets:         e.Targets,
+		AssociationName: e.AssociationName,
+		Parameters:      e.Parameters,
+		TargetLocations: e.TargetLocations,
+		Date:            aws.Time(time.Now()),
 	}
 }
+
+var assocSeq atomic.Int64
 
 func succeedAll(entries []ssmtypes.CreateAssociationBatchRequestEntry) *ssm.CreateAssociationBatchOutput {
 	out := &ssm.CreateAssociationBatchOutput{}
@@ -99,36 +159,32 @@ type fakeClaim struct {
 	associated bool
 	assocID    string
 	lease      time.Time
+	sent       bool // marked possibly sent
 }
 
 func newFakeClaims() *fakeClaims {
 	return &fakeClaims{items: map[string]fakeClaim{}, ops: map[string]int{}}
 }
 
-func (c *fakeClaims) Claim(_ context.Context, key, owner string, lease time.Time) (bool, dedupe.Holder, error) {
+func (c *fakeClaims) Claim(_ context.Context, key, owner string, lease time.Time) (dedupe.Claim, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ops["claim"]++
 	if c.failAll != nil {
-		return false, dedupe.Holder{}, c.failAll
+		return dedupe.Claim{}, c.failAll
 	}
-	if old, ok := c.items[key]; ok && (old.associated || old.lease.After(time.Now())) {
-		return false, dedupe.Holder{Associated: old.associated, AssociationID: old.assocID, LeaseExpiry: old.lease}, nil
+	old, ok := c.items[key]
+	switch {
+	case ok && old.associated:
+		return dedupe.Claim{Outcome: dedupe.Associated, AssociationID: old.assocID}, nil
+	case ok && old.lease.After(time.Now()):
+		return dedupe.Claim{Outcome: dedupe.Held, Owner: old.owner, LeaseExpiry: old.lease}, nil
 	}
 	c.items[key] = fakeClaim{owner: owner, lease: lease}
-	return true, dedupe.Holder{}, nil
-}
-
-func (c *fakeClaims) Complete(_ context.Context, key, owner, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.ops["complete"]++
-	old, ok := c.items[key]
-	if !ok || old.owner != owner || old.associated {
-		return fmt.Errorf("complete %s: %w", key, dedupe.ErrNotOwner)
+	if ok {
+		return dedupe.Claim{Outcome: dedupe.TakenOver, Owner: old.owner}, nil
 	}
-	c.items[key] = fakeClaim{associated: true, assocID: id}
-	return nil
+	return dedupe.Claim{Outcome: dedupe.Claimed}, nil
 }
 
 func (c *fakeClaims) CompleteAll(_ context.Context, owner string, done []dedupe.Association) error {
@@ -151,10 +207,37 @@ func (c *fakeClaims) Release(_ context.Context, key, owner string) error {
 	defer c.mu.Unlock()
 	c.ops["release"]++
 	old, ok := c.items[key]
-	if !ok || old.owner != owner || old.associated {
+	if !ok || old.owner != owner || old.associated || old.sent {
 		return fmt.Errorf("release %s: %w", key, dedupe.ErrNotOwner)
 	}
 	delete(c.items, key)
+	return nil
+}
+
+func (c *fakeClaims) MarkPossiblySent(_ context.Context, key, owner string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops["mark"]++
+	old, ok := c.items[key]
+	if !ok || old.owner != owner || old.associated {
+		return fmt.Errorf("mark %s: %w", key, dedupe.ErrNotOwner)
+	}
+	old.sent = true
+	c.items[key] = old
+	return nil
+}
+
+func (c *fakeClaims) StartOwner(context.Context, string, time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops["owner"]++
+	return c.failAll
+}
+
+func (c *fakeClaims) RenewOwner(context.Context, string, time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops["owner"]++
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
@@ -38,6 +39,8 @@ type env struct {
 	emu   *ssmlocal.Server
 	store *dedupe.Store
 	ssm   *ssm.Client
+	ddb   *dynamodb.Client
+	table string
 }
 
 func newEnv(t *testing.T, opts ssmlocal.Options) *env {
@@ -63,7 +66,7 @@ func newEnv(t *testing.T, opts ssmlocal.Options) *env {
 	t.Cleanup(srv.Close)
 	scfg := cfg.Copy()
 	scfg.BaseEndpoint = aws.String(srv.URL)
-	return &env{emu: emu, store: dedupe.NewStore(dclient, table, time.Hour), ssm: awsclient.SSM(scfg)}
+	return &env{emu: emu, store: dedupe.NewStore(dclient, table, time.Hour), ssm: awsclient.SSM(scfg), ddb: dclient, table: table}
 }
 
 func (e *env) engine(set associate.Settings) *associate.Engine {

@@ -1,34 +1,32 @@
 package associate
 
 import (
-	"encoding/json"
-
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
-// matcher pairs the results of a call with the entries sent. SSM returns
-// Successful and Failed without positions or per-entry IDs, so an entry is
-// recognised by its document and first node, or by its document and
-// targets; equal signatures are paired in the order sent.
+// matcher pairs the results of a call with the entries sent, by their full
+// content (work.Identity): SSM returns Successful and Failed without
+// positions or per-entry IDs. The planner never puts two entries of one
+// identity in a call, so a result names at most one entry.
 type matcher struct {
-	byKey    map[string][]int
-	answered []bool
+	byIdentity map[string]int
+	answered   []bool
 }
 
-func newMatcher(b plan.Batch) *matcher {
-	m := &matcher{byKey: make(map[string][]int, len(b)), answered: make([]bool, len(b))}
-	for i, it := range b {
-		k := signature(it.Entry.Name, it.Entry.InstanceId, sdkTargets(it.Entry.Targets), it.Entry.TargetMaps, len(it.Entry.TargetLocations))
-		m.byKey[k] = append(m.byKey[k], i)
+func newMatcher(in *ssm.CreateAssociationBatchInput) *matcher {
+	m := &matcher{byIdentity: make(map[string]int, len(in.Entries)), answered: make([]bool, len(in.Entries))}
+	for i, e := range in.Entries {
+		m.byIdentity[work.EntryIdentity(e)] = i
 	}
 	return m
 }
 
 func (m *matcher) successful(d ssmtypes.AssociationDescription) (int, bool) {
-	return m.take(signature(deref(d.Name), d.InstanceId, d.Targets, d.TargetMaps, len(d.TargetLocations)))
+	return m.take(work.Identity(aws.ToString(d.Name), d.InstanceId, d.Targets, d.TargetMaps, d.TargetLocations, d.AssociationName))
 }
 
 func (m *matcher) failed(f ssmtypes.FailedCreateAssociation) (int, bool) {
@@ -36,19 +34,16 @@ func (m *matcher) failed(f ssmtypes.FailedCreateAssociation) (int, bool) {
 		return 0, false
 	}
 	e := f.Entry
-	return m.take(signature(deref(e.Name), e.InstanceId, e.Targets, e.TargetMaps, len(e.TargetLocations)))
+	return m.take(work.Identity(aws.ToString(e.Name), e.InstanceId, e.Targets, e.TargetMaps, e.TargetLocations, e.AssociationName))
 }
 
-func (m *matcher) take(k string) (int, bool) {
-	for len(m.byKey[k]) > 0 {
-		i := m.byKey[k][0]
-		m.byKey[k] = m.byKey[k][1:]
-		if !m.answered[i] {
-			m.answered[i] = true
-			return i, true
-		}
+func (m *matcher) take(id string) (int, bool) {
+	i, ok := m.byIdentity[id]
+	if !ok || m.answered[i] {
+		return 0, false
 	}
-	return 0, false
+	m.answered[i] = true
+	return i, true
 }
 
 // unanswered lists the entries SSM said nothing about.
@@ -60,32 +55,4 @@ func (m *matcher) unanswered() []int {
 		}
 	}
 	return out
-}
-
-// signature identifies an entry within one call. A node-targeted entry is
-// its document and first node, whichever form named the node: SSM answers
-// an InstanceId entry with InstanceIds targets too.
-func signature(name string, instanceID *string, targets []ssmtypes.Target, targetMaps []map[string][]string, locations int) string {
-	if instanceID != nil && *instanceID != "" {
-		return "node\x00" + name + "\x00" + *instanceID
-	}
-	if len(targets) > 0 && deref(targets[0].Key) == request.InstanceIDsKey && len(targets[0].Values) > 0 {
-		return "node\x00" + name + "\x00" + targets[0].Values[0]
-	}
-	type sig struct {
-		Name       string
-		Targets    []request.Target
-		TargetMaps []map[string][]string
-		Locations  int
-	}
-	s := sig{Name: name, TargetMaps: targetMaps, Locations: locations}
-	for _, t := range targets {
-		s.Targets = append(s.Targets, request.Target{Key: deref(t.Key), Values: t.Values})
-	}
-	b, _ := json.Marshal(s) // strings and string maps only: cannot fail
-	return "targets\x00" + string(b)
-}
-
-func sdkTargets(ts []request.Target) []ssmtypes.Target {
-	return request.Entry{Name: "x", Targets: ts}.SDK().Targets
 }

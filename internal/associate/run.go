@@ -7,7 +7,9 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/reconcile"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // run is the state of one Engine.Run.
@@ -17,16 +19,21 @@ type run struct {
 	limiter *rate.Limiter // paces calls, and the SDK's retries of them
 	paceMu  sync.Mutex    // serialises changes of the limiter's rate
 	book    *bookkeeper
+	reader  *reconcile.Reader // reads SSM to settle entries in doubt
+	owner   ownerLease        // this invocation's heartbeat in the claim table
 
-	mu          sync.Mutex // guards res and unreachable
+	mu          sync.Mutex // guards res, unreachable, takenOver and lastDoubt
 	res         report.Result
-	unreachable error // the last error that meant SSM could not be reached
+	unreachable error       // the last error that meant SSM could not be reached
+	takenOver   []work.Item // claimed from dead owners: to read SSM for before sending
+	lastDoubt   time.Time   // when the last entry fell in doubt
 
-	claimErr   atomic.Pointer[error] // the last error of a claim
-	claimedAny atomic.Bool           // some key was claimed
-	completed  atomic.Int64          // claims recorded as associated
-	throttles  atomic.Int64          // throttled attempts, retried by the SDK or not
-	latency    latencyTracker
+	claimErr     atomic.Pointer[error] // the last error of a claim
+	claimedAny   atomic.Bool           // some key was claimed
+	completed    atomic.Int64          // claims recorded as associated
+	possiblySent atomic.Int64          // entries that may have reached SSM without an answer
+	throttles    atomic.Int64          // throttled attempts, retried by the SDK or not
+	latency      latencyTracker
 }
 
 // record changes the result under the lock.

@@ -33,6 +33,13 @@ type Config struct {
 	// APITimeout is the budget of a request that came through API Gateway,
 	// whose integration gives up long before the Lambda does (API_TIMEOUT).
 	APITimeout time.Duration
+	// ClaimLease is how long an invocation's claims stay its own without a
+	// heartbeat; a crashed invocation's are taken over after it
+	// (CLAIM_LEASE).
+	ClaimLease time.Duration
+	// ReconcileDelay is how long after a lost answer SSM is read back for
+	// the entries in doubt (RECONCILE_DELAY).
+	ReconcileDelay time.Duration
 
 	// Asynchronous jobs: on when JobsTable and JobsQueueURL are both set.
 	JobsTable    string        // JOBS_TABLE
@@ -78,6 +85,8 @@ var Variables = []Variable{
 	{"DEDUPE_TTL", "24h", "how long an associated (document, node) is remembered"},
 	{"MAX_ENTRIES", "10000", "entries accepted in one request"},
 	{"API_TIMEOUT", "25s", "working budget for requests that came through API Gateway"},
+	{"CLAIM_LEASE", "60s", "a crashed invocation's claims are taken over after this long without its heartbeat"},
+	{"RECONCILE_DELAY", "5s", "wait after a lost answer before SSM is read back for the entries in doubt"},
 	{"JOBS_TABLE", "", "DynamoDB table of asynchronous jobs; with JOBS_QUEUE_URL, turns asynchronous jobs on"},
 	{"JOBS_QUEUE_URL", "", "SQS queue of job chunks"},
 	{"EVENT_BUS_NAME", "", "EventBridge bus for 'Association Job Completed' events; empty: none are sent"},
@@ -123,6 +132,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.MaxEntries = intVar(get, "MAX_ENTRIES", 1, 1_000_000, &errs)
 	c.DedupeTTL = durationVar(get, "DEDUPE_TTL", time.Minute, 366*24*time.Hour, &errs)
 	c.APITimeout = durationVar(get, "API_TIMEOUT", time.Second, 15*time.Minute, &errs)
+	c.ClaimLease = durationVar(get, "CLAIM_LEASE", 3*time.Second, 15*time.Minute, &errs)
+	c.ReconcileDelay = durationVar(get, "RECONCILE_DELAY", 0, 5*time.Minute, &errs)
 
 	c.CallsPerSecond = rateVar(get, "CALLS_PER_SECOND", &errs)
 	c.AccountCallsPerSecond = rateVar(get, "ACCOUNT_CALLS_PER_SECOND", &errs)

@@ -16,7 +16,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{DedupeTable: "claims", BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, MaxAttempts: 5,
-		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second,
+		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second, ClaimLease: time.Minute, ReconcileDelay: 5 * time.Second,
 		ChunkSize: 500, JobTTL: 168 * time.Hour, WorkerMaxConcurrency: 2, MaxReceives: 5}
 	if c != want {
 		t.Fatalf("got %+v, want %+v", c, want)

@@ -19,8 +19,8 @@ func TestCompleteAllRecordsEveryKey(t *testing.T) {
 	var done []Association
 	for i := range 2*maxBatchWrite + 3 {
 		key := fmt.Sprintf("k%02d", i)
-		if ok, _, err := s.Claim(ctx, key, "A", lease); err != nil || !ok {
-			t.Fatalf("claim %s: %v %v", key, ok, err)
+		if cl, err := s.Claim(ctx, key, "A", lease); err != nil || !cl.Owned() {
+			t.Fatalf("claim %s: %+v %v", key, cl, err)
 		}
 		done = append(done, Association{Key: key, AssociationID: "assoc-" + key})
 	}
@@ -39,9 +39,9 @@ func TestCompleteAllRecordsEveryKey(t *testing.T) {
 			t.Fatalf("%s: record %+v (found %v)", a.Key, r, ok)
 		}
 		// It reads as associated to the next claim, with its ID.
-		ok, h, err := s.Claim(ctx, a.Key, "B", lease)
-		if err != nil || ok || !h.Associated || h.AssociationID != a.AssociationID {
-			t.Fatalf("claim of completed %s: ok %v holder %+v err %v", a.Key, ok, h, err)
+		cl, err := s.Claim(ctx, a.Key, "B", lease)
+		if err != nil || cl.Outcome != Associated || cl.AssociationID != a.AssociationID {
+			t.Fatalf("claim of completed %s: %+v err %v", a.Key, cl, err)
 		}
 	}
 	// A completed key can no longer be released.

@@ -23,13 +23,27 @@ const (
 	attrLease        = "lease_expiry"
 	attrAssocID      = "association_id"
 	attrUpdatedAt    = "updated_at"
+	attrSent         = "possibly_sent"
 	statusClaimed    = "IN_PROGRESS"
 	statusAssociated = "ASSOCIATED"
 )
 
+// A key's life in the table:
+//
+//	(none) ──Claim──► IN_PROGRESS(owner, lease) ──CompleteAll/Complete──► ASSOCIATED(id) ──TTL──► (none)
+//	                     │  ▲
+//	                     │  └─ Claim by another: TakenOver, once the lease or the owner's heartbeat ran out
+//	                     ├──Release──► (none)            only while never possibly sent
+//	                     └──MarkPossiblySent──► IN_PROGRESS + possibly_sent: never released; whoever
+//	                                             takes it over reads SSM before sending it again
+//
+// Every IN_PROGRESS key names its owner, an invocation that keeps an owner
+// record (owner#<owner>) alive with a heartbeat; see owner.go.
+
 // The calls the store makes; template.yaml grants exactly these.
 type dynamoAPI interface {
 	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
@@ -43,21 +57,43 @@ type record struct {
 	LeaseExpiry   int64  `dynamodbav:"lease_expiry,omitempty"` // epoch milliseconds
 	Expiration    int64  `dynamodbav:"expiration"`             // epoch seconds, the table's TTL
 	AssociationID string `dynamodbav:"association_id,omitempty"`
-	UpdatedAt     int64  `dynamodbav:"updated_at"` // epoch milliseconds
+	UpdatedAt     int64  `dynamodbav:"updated_at"`              // epoch milliseconds
+	PossiblySent  int64  `dynamodbav:"possibly_sent,omitempty"` // epoch milliseconds
 }
 
-// Holder is who holds a key that could not be claimed.
-type Holder struct {
-	// Associated is true when the key was associated (within DEDUPE_TTL);
-	// otherwise another invocation holds a live lease on it.
-	Associated    bool
+// Outcome is what a claim found.
+type Outcome int
+
+const (
+	// Claimed: the key was free (new, or its association expired).
+	Claimed Outcome = iota
+	// TakenOver: the key was left in progress by an invocation whose lease
+	// or heartbeat ran out. That invocation may have sent the entry, and SSM
+	// may have created it: read SSM before sending it again.
+	TakenOver
+	// Associated: the key is recorded as associated, within DEDUPE_TTL.
+	Associated
+	// Held: another invocation, still alive, holds the key.
+	Held
+)
+
+// Claim is the result of Store.Claim.
+type Claim struct {
+	Outcome
+	// AssociationID is the recorded association, for Associated.
 	AssociationID string
-	// LeaseExpiry is when the other invocation's lease runs out.
+	// Owner and LeaseExpiry name who holds the key, for Held; for TakenOver,
+	// who held it before.
+	Owner       string
 	LeaseExpiry time.Time
 }
 
+// Owned says whether this invocation now holds the key.
+func (c Claim) Owned() bool { return c.Outcome == Claimed || c.Outcome == TakenOver }
+
 // ErrNotOwner reports that a completion or release found the claim held by
-// someone else: the lease ran out and another invocation took it over.
+// someone else: the lease ran out and another invocation took it over. A
+// release also reports it for a key that was possibly sent.
 var ErrNotOwner = errors.New("claim is no longer held by this invocation")
 
 // Store keeps claims in a DynamoDB table, following the design of the
@@ -69,6 +105,7 @@ type Store struct {
 	table  string
 	ttl    time.Duration
 	now    func() time.Time
+	owners ownerCache
 }
 
 // NewStore returns a store on table, remembering associations for ttl.
@@ -78,15 +115,64 @@ func NewStore(client dynamoAPI, table string, ttl time.Duration) *Store {
 
 // Claim takes key for owner until leaseUntil. It succeeds when the key is
 // new, when its association has expired, or when a previous holder's lease
-// has run out (a crashed or timed-out invocation). Otherwise it returns the
-// current holder and claimed == false.
-func (s *Store) Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (claimed bool, holder Holder, err error) {
+// has run out or its owner stopped its heartbeat (a crashed or timed-out
+// invocation): then the outcome is TakenOver. Otherwise it returns the
+// current holder.
+func (s *Store) Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (Claim, error) {
 	now := s.now()
 	if !leaseUntil.After(now) {
 		// A lease must always be set and lie in the future, or a crash
 		// would leave the key locked until TTL deletion (Powertools #4759).
 		leaseUntil = now.Add(time.Minute)
 	}
+	free := expression.AttributeNotExists(expression.Name(KeyAttribute)).
+		Or(expression.Name(attrStatus).Equal(expression.Value(statusAssociated)).
+			And(expression.Name(TTLAttribute).LessThan(expression.Value(now.Unix())))).
+		Or(expression.Name(attrStatus).Equal(expression.Value(statusClaimed)).
+			And(expression.Name(attrLease).LessThan(expression.Value(now.UnixMilli()))))
+	old, err := s.put(ctx, key, owner, leaseUntil, free)
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return claimedOver(old), nil
+	case !errors.As(err, &ccf):
+		return Claim{}, fmt.Errorf("claim %s: %w", key, err)
+	}
+	if err := attributevalue.UnmarshalMap(ccf.Item, &old); err != nil {
+		return Claim{}, fmt.Errorf("unmarshal holder of %s: %w", key, err)
+	}
+	switch {
+	case old.Status == statusAssociated:
+		return Claim{Outcome: Associated, AssociationID: old.AssociationID}, nil
+	case old.Owner == owner:
+		// Our own write: its answer was lost and the SDK retried it.
+		return Claim{Outcome: Claimed}, nil
+	}
+	held := Claim{Outcome: Held, Owner: old.Owner, LeaseExpiry: time.UnixMilli(old.LeaseExpiry)}
+	alive, err := s.ownerAlive(ctx, old.Owner)
+	if err != nil || alive {
+		// Unknown liveness counts as alive: taking a key from a live
+		// owner could send it twice.
+		return held, nil
+	}
+	// The holder's heartbeat stopped: take the key from that owner only.
+	fromDead := expression.Name(attrStatus).Equal(expression.Value(statusClaimed)).
+		And(expression.Name(attrOwner).Equal(expression.Value(old.Owner)))
+	prev, err := s.put(ctx, key, owner, leaseUntil, fromDead)
+	switch {
+	case err == nil:
+		return claimedOver(prev), nil
+	case errors.As(err, &ccf):
+		return held, nil // someone else was quicker; say so, the next retry sees whom
+	default:
+		return Claim{}, fmt.Errorf("take over %s: %w", key, err)
+	}
+}
+
+// put writes an IN_PROGRESS claim under cond and returns the item it
+// replaced, if any.
+func (s *Store) put(ctx context.Context, key, owner string, leaseUntil time.Time, cond expression.ConditionBuilder) (record, error) {
+	now := s.now()
 	item, err := attributevalue.MarshalMap(record{
 		ID:          key,
 		Status:      statusClaimed,
@@ -96,46 +182,40 @@ func (s *Store) Claim(ctx context.Context, key, owner string, leaseUntil time.Ti
 		UpdatedAt:   now.UnixMilli(),
 	})
 	if err != nil {
-		return false, Holder{}, fmt.Errorf("marshal claim %s: %w", key, err)
+		return record{}, fmt.Errorf("marshal claim %s: %w", key, err)
 	}
-	free := expression.AttributeNotExists(expression.Name(KeyAttribute)).
-		Or(expression.Name(attrStatus).Equal(expression.Value(statusAssociated)).
-			And(expression.Name(TTLAttribute).LessThan(expression.Value(now.Unix())))).
-		Or(expression.Name(attrStatus).Equal(expression.Value(statusClaimed)).
-			And(expression.Name(attrLease).LessThan(expression.Value(now.UnixMilli()))))
-	expr, err := expression.NewBuilder().WithCondition(free).Build()
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
-		return false, Holder{}, fmt.Errorf("build claim condition: %w", err)
+		return record{}, fmt.Errorf("build claim condition: %w", err)
 	}
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+	out, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.table),
 		Item:                                item,
 		ConditionExpression:                 expr.Condition(),
 		ExpressionAttributeNames:            expr.Names(),
 		ExpressionAttributeValues:           expr.Values(),
+		ReturnValues:                        ddbtypes.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: ddbtypes.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	var ccf *ddbtypes.ConditionalCheckFailedException
-	switch {
-	case err == nil:
-		return true, Holder{}, nil
-	case errors.As(err, &ccf):
-		var old record
-		if uerr := attributevalue.UnmarshalMap(ccf.Item, &old); uerr != nil {
-			return false, Holder{}, fmt.Errorf("unmarshal holder of %s: %w", key, uerr)
-		}
-		if old.Status == statusClaimed && old.Owner == owner {
-			// Our own write: its answer was lost and the SDK retried it.
-			return true, Holder{}, nil
-		}
-		return false, Holder{
-			Associated:    old.Status == statusAssociated,
-			AssociationID: old.AssociationID,
-			LeaseExpiry:   time.UnixMilli(old.LeaseExpiry),
-		}, nil
-	default:
-		return false, Holder{}, fmt.Errorf("claim %s: %w", key, err)
+	if err != nil {
+		return record{}, err
 	}
+	var old record
+	if len(out.Attributes) > 0 {
+		if err := attributevalue.UnmarshalMap(out.Attributes, &old); err != nil {
+			return record{}, fmt.Errorf("unmarshal previous claim of %s: %w", key, err)
+		}
+	}
+	return old, nil
+}
+
+// claimedOver tells a fresh claim from one taken over from an invocation
+// that left the key in progress.
+func claimedOver(old record) Claim {
+	if old.Status == statusClaimed {
+		return Claim{Outcome: TakenOver, Owner: old.Owner, LeaseExpiry: time.UnixMilli(old.LeaseExpiry)}
+	}
+	return Claim{Outcome: Claimed}
 }
 
 // Complete records that owner associated key, remembering it for the TTL.
@@ -154,9 +234,11 @@ func (s *Store) Complete(ctx context.Context, key, owner, associationID string) 
 }
 
 // Release gives key up so that a later invocation can take it at once; the
-// condition makes sure a claim taken over by someone else is left alone.
+// condition makes sure a claim taken over by someone else, or one marked
+// possibly sent, is left alone.
 func (s *Store) Release(ctx context.Context, key, owner string) error {
-	expr, err := expression.NewBuilder().WithCondition(s.ownedBy(owner)).Build()
+	cond := s.ownedBy(owner).And(expression.AttributeNotExists(expression.Name(attrSent)))
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
 		return fmt.Errorf("build release condition: %w", err)
 	}
@@ -168,6 +250,13 @@ func (s *Store) Release(ctx context.Context, key, owner string) error {
 		ExpressionAttributeValues: expr.Values(),
 	})
 	return s.conditional(err, "release", key)
+}
+
+// MarkPossiblySent records that the entry of key may have reached SSM,
+// though no answer said so: the claim is never released after this, and
+// whoever takes it over reads SSM before sending the entry again.
+func (s *Store) MarkPossiblySent(ctx context.Context, key, owner string) error {
+	return s.update(ctx, key, owner, expression.Set(expression.Name(attrSent), expression.Value(s.now().UnixMilli())))
 }
 
 func (s *Store) update(ctx context.Context, key, owner string, update expression.UpdateBuilder) error {

@@ -77,11 +77,15 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	if h.wantsJob(req, end.Sub(start)) {
 		return h.submit(ctx, inv, req)
 	}
+	lease := lambdaEnd
+	if e := end.Add(leaseMargin); e.Before(lease) {
+		lease = e
+	}
 	job := associate.Job{
 		Request:    req,
 		Owner:      owner(ctx),
 		Deadline:   end.Add(-wrapUp(end.Sub(start))),
-		LeaseUntil: lambdaEnd,
+		LeaseUntil: lease,
 		AnswerBy:   end,
 	}
 	res, err := h.engine.Run(ctx, job)
@@ -105,6 +109,10 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	}
 	return out, nil
 }
+
+// leaseMargin is how long claims outlive the budget of the work: an API
+// request's claims end soon after its answer is due, not with the Lambda.
+const leaseMargin = 5 * time.Second
 
 // wrapUp is the time kept after the last call for releasing claims and
 // answering: a tenth of the budget, between 200 ms and 2 s.

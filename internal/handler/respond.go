@@ -46,14 +46,14 @@ func (e *InvalidRequestError) Error() string {
 }
 
 // IncompleteError is returned to direct and EventBridge invocations when
-// entries are left that another attempt could finish (retryable Failed, or
-// Unprocessed). It carries counts only.
+// entries are left that another attempt could finish (retryable Failed,
+// Unprocessed, or in progress elsewhere). It carries counts only.
 type IncompleteError struct{ Summary report.Summary }
 
 func (e *IncompleteError) Error() string {
 	s := e.Summary
-	return fmt.Sprintf("incomplete: %d of %d entries left to retry (failed %d, unprocessed %d; successful %d, deduplicated %d); invoking again with the same request is safe",
-		s.Failed+s.Unprocessed, s.Requested, s.Failed, s.Unprocessed, s.Successful, s.Deduplicated)
+	return fmt.Sprintf("incomplete: entries left to retry (failed %d, unprocessed %d, or in progress elsewhere among deduplicated %d; successful %d of %d); invoking again with the same request is safe",
+		s.Failed, s.Unprocessed, s.Deduplicated, s.Successful, s.Requested)
 }
 
 // UnavailableError means DynamoDB or SSM could not be reached and nothing

@@ -108,7 +108,7 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 	// "In progress elsewhere" inside a job is most often this chunk's own
 	// earlier run that died holding its claims: come back when the lease
 	// has passed rather than settle those nodes as deduplicated.
-	final := runErr == nil && !res.Retryable() && !inProgress(res) || last
+	final := runErr == nil && !res.Retryable() || last
 	m, counted, err := w.store.Record(ctx, c.JobID, c.Index, res, final, false)
 	if err != nil {
 		return err
@@ -161,15 +161,6 @@ func (w *Worker) finish(ctx context.Context, m Meta) {
 	}
 	w.log.InfoContext(ctx, "job finished", "jobId", m.JobID, "state", m.State, "successful", m.Successful,
 		"failed", m.Failed, "deduplicated", m.Deduplicated, "unprocessed", m.Unprocessed)
-}
-
-func inProgress(r report.Result) bool {
-	for _, d := range r.Deduplicated {
-		if d.Reason == report.ReasonInProgress {
-			return true
-		}
-	}
-	return false
 }
 
 func attr(msg events.SQSMessage, name string) string {

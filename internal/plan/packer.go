@@ -16,11 +16,11 @@ func NewPacker(size int) *Packer { return &Packer{size: max(size, 1)} }
 // Add places an item and returns the batch it completed, if any.
 func (p *Packer) Add(it work.Item) (Batch, bool) {
 	for b := range p.batches {
-		if overlaps(p.nodes[b], it.Nodes) {
+		if overlaps(p.nodes[b], occupies(it)) {
 			continue
 		}
 		p.batches[b] = append(p.batches[b], it)
-		addNodes(p.nodes[b], it.Nodes)
+		addNodes(p.nodes[b], occupies(it))
 		if len(p.batches[b]) < p.size {
 			return nil, false
 		}
@@ -36,7 +36,7 @@ func (p *Packer) Add(it work.Item) (Batch, bool) {
 	}
 	p.batches = append(p.batches, batch)
 	p.nodes = append(p.nodes, map[string]struct{}{})
-	addNodes(p.nodes[len(p.nodes)-1], it.Nodes)
+	addNodes(p.nodes[len(p.nodes)-1], occupies(it))
 	return nil, false
 }
 

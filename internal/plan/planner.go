@@ -13,7 +13,8 @@ type Batch []work.Item
 // Packing is first-fit from the oldest batch with room, so a request without
 // repeated nodes fills every batch but the last, which keeps the number of
 // calls at its minimum, ceil(n/size); a node that repeats k times lands in k
-// different batches.
+// different batches. Entries that name no node are kept apart likewise when
+// they are the same association (see occupies).
 func Batches(items []work.Item, size int) []Batch {
 	if size < 1 {
 		size = 1
@@ -26,11 +27,11 @@ func Batches(items []work.Item, size int) []Batch {
 	for _, it := range items {
 		placed := false
 		for b := open; b < len(batches); b++ {
-			if len(batches[b]) >= size || overlaps(nodes[b], it.Nodes) {
+			if len(batches[b]) >= size || overlaps(nodes[b], occupies(it)) {
 				continue
 			}
 			batches[b] = append(batches[b], it)
-			addNodes(nodes[b], it.Nodes)
+			addNodes(nodes[b], occupies(it))
 			placed = true
 			break
 		}
@@ -38,13 +39,24 @@ func Batches(items []work.Item, size int) []Batch {
 			batch := make(Batch, 0, size)
 			batches = append(batches, append(batch, it))
 			nodes = append(nodes, make(map[string]struct{}, size))
-			addNodes(nodes[len(nodes)-1], it.Nodes)
+			addNodes(nodes[len(nodes)-1], occupies(it))
 		}
 		for open < len(batches) && len(batches[open]) >= size {
 			open++
 		}
 	}
 	return batches
+}
+
+// occupies is what an item takes up in a batch, so that no other item of
+// the batch may have it: its nodes (SSM refuses a call that names a node
+// twice), or, for an entry that names no node, its identity (so that the
+// answer cannot pair it with the wrong entry).
+func occupies(it work.Item) []string {
+	if len(it.Nodes) > 0 {
+		return it.Nodes
+	}
+	return []string{"\x00" + work.EntryIdentity(it.Entry.SDK())}
 }
 
 func overlaps(set map[string]struct{}, nodes []string) bool {

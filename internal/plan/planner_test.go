@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
@@ -124,5 +125,27 @@ func TestPacker(t *testing.T) {
 	}
 	if len(p.Flush()) != 0 {
 		t.Error("Flush does not empty the packer")
+	}
+}
+
+// Entries that name no node but are the same association (same document
+// and targets, other settings) would be indistinguishable in the answer:
+// they never share a call. Others do.
+func TestSameAssociationNeverSharesACall(t *testing.T) {
+	tags := []request.Target{{Key: "tag:Env", Values: []string{"prod"}}}
+	mk := func(path, doc, schedule string) work.Item {
+		return work.Item{Path: path, Entry: request.Entry{Name: doc, Targets: tags, ScheduleExpression: &schedule}}
+	}
+	in := []work.Item{mk("a", "D1", "rate(1 day)"), mk("b", "D1", "rate(7 days)"), mk("c", "D2", "rate(1 day)")}
+	batches := Batches(in, 10)
+	if len(batches) != 2 || len(batches[0]) != 2 || batches[0][1].Path != "c" || batches[1][0].Path != "b" {
+		t.Fatalf("batches %v", batches)
+	}
+	p := NewPacker(10)
+	for _, it := range in {
+		p.Add(it)
+	}
+	if rest := p.Flush(); len(rest) != 2 || len(rest[1]) != 1 || rest[1][0].Path != "b" {
+		t.Fatalf("packer %v", rest)
 	}
 }

@@ -14,30 +14,38 @@ import (
 )
 
 // TestReliabilityCrashRecovery SIGKILLs the real function under the RIE in
-// the middle of a large request, then checks that
-//   - a second invocation before the killed one's lease has passed reports
-//     its nodes "in progress elsewhere" (or "already associated") and sends
-//     nothing;
-//   - after the lease, the same request ends with every node associated
-//     exactly once: what the killed run recorded is "already associated",
-//     what it created without recording comes back from SSM as "already
-//     exists in SSM", the rest is Successful; and no claim stays
+// the middle of a large EventBridge request (the fan-out shape: Targets-form
+// entries, which SSM creates a second time if they are sent again), then
+// checks that
+//   - the same event invoked again at once answers an error while work
+//     remains (so Lambda's retry comes back), does the nodes the killed run
+//     never claimed, and sends none that it held;
+//   - after CLAIM_LEASE (well before the killed run's Lambda timeout), the
+//     same event ends with every node associated exactly once: what the
+//     killed run recorded is "already associated"; what it created without
+//     recording is read back from SSM (claims taken over from a dead owner
+//     are in doubt) and reported "already exists in SSM" with SSM's ID,
+//     never sent again; the rest is Successful; and no claim stays
 //     IN_PROGRESS.
 func TestReliabilityCrashRecovery(t *testing.T) {
 	needServices(t, testinfra.ToolRIE, testinfra.ToolGo)
 	n := size(2000, 5000)
-	const lease = 25 * time.Second // the first invocation's timeout, so its lease
+	const (
+		timeout    = 2 * time.Minute  // the Lambda timeout: the claims' own lease
+		claimLease = 15 * time.Second // how long a dead owner's claims stay its own
+	)
 	opts := ssmlocal.DefaultOptions()
 	opts.MaxAssociations = 0
 	opts.Latency = 40 * time.Millisecond
 	var slow atomic.Bool
 	w := newWorld(t, opts, worldOpt{ddbFront: slowWrites(&slow, 100*time.Millisecond)})
-	settings := []string{"BATCH_SIZE=10", "MAX_CONCURRENCY=4", "CALLS_PER_SECOND=0", "MAX_ATTEMPTS=5", "MAX_ENTRIES=" + strconv.Itoa(n)}
-	rq := plainRequest(span(0, n))
+	settings := []string{"BATCH_SIZE=10", "MAX_CONCURRENCY=4", "CALLS_PER_SECOND=0", "MAX_ATTEMPTS=5", "MAX_ENTRIES=" + strconv.Itoa(n),
+		"CLAIM_LEASE=" + claimLease.String(), "RECONCILE_DELAY=0s"}
+	rq := fanoutEvent(span(0, n))
 
 	// Run 1, killed once a fifth of the nodes are associated.
 	slow.Store(true)
-	rie1 := startFunction(t, w, lease, settings...)
+	rie1 := startFunction(t, w, timeout, settings...)
 	started := time.Now()
 	finished := make(chan error, 1)
 	go func() {
@@ -62,6 +70,7 @@ func TestReliabilityCrashRecovery(t *testing.T) {
 	if err := rie1.Kill(); err != nil {
 		t.Fatalf("kill: %v", err)
 	}
+	killed := time.Now()
 	killedAt := w.emu.Stats().AssociationsCreated
 	<-finished
 	slow.Store(false)
@@ -74,45 +83,30 @@ func TestReliabilityCrashRecovery(t *testing.T) {
 	recorded := keysOf(claims["ASSOCIATED"])
 	held := keysOf(claims["IN_PROGRESS"])
 	// Claims are taken batch by batch as the calls go out, so the kill
-	// leaves some nodes claimed (recorded, or held under a live lease) and
-	// the rest untouched.
+	// leaves some nodes claimed (recorded, or held) and the rest untouched.
 	if len(held) == 0 || len(recorded)+len(held) > n {
 		t.Fatalf("after the kill the table holds %d ASSOCIATED + %d IN_PROGRESS claims of %d nodes; want some held", len(recorded), len(held), n)
 	}
-	earliest := time.Time{}
-	for _, c := range claims["IN_PROGRESS"] {
-		if earliest.IsZero() || c.Lease.Before(earliest) {
-			earliest = c.Lease
-		}
-	}
-	t.Logf("killed after %v with %d associations created: table %d ASSOCIATED, %d IN_PROGRESS, %d never claimed (earliest lease in %v)",
-		time.Since(started).Round(time.Millisecond), killedAt, len(recorded), len(held), n-len(recorded)-len(held), time.Until(earliest).Round(time.Millisecond))
+	t.Logf("killed after %v with %d associations created: table %d ASSOCIATED, %d IN_PROGRESS, %d never claimed",
+		time.Since(started).Round(time.Millisecond), killedAt, len(recorded), len(held), n-len(recorded)-len(held))
 
-	// Run 2, before the lease has passed: no node the killed run holds may
-	// be sent; the nodes it never claimed are done now.
+	// Run 2, the same event at once, while the dead run's heartbeat has
+	// not yet run out: an error, since work remains; nothing held is sent.
 	before2 := w.emu.Stats()
 	rie2 := startFunction(t, w, time.Minute, settings...)
 	a2 := invoke(t, rie2, rq.body, 2*time.Minute)
-	if time.Now().After(earliest) {
-		t.Fatalf("run 2 ended %v after the killed run's lease: this machine is too slow for the lease of %v", time.Since(earliest), lease)
+	if time.Since(killed) > claimLease {
+		t.Fatalf("run 2 ended %v after the kill: this machine is too slow for a claim lease of %v", time.Since(killed), claimLease)
 	}
-	if a2.ErrorType != "" {
-		t.Fatalf("run 2: %s: %s", a2.ErrorType, a2.ErrorMessage)
+	if a2.ErrorType != "IncompleteError" {
+		t.Fatalf("run 2 answered %q %s, want IncompleteError while the killed run's nodes are in progress", a2.ErrorType, a2.ErrorMessage)
 	}
-	for k, o := range checkRun(t, "run 2", rq, a2.Result) {
-		want := oSuccessful
-		switch {
-		case recorded[claimKey(k)]:
-			want = oDedup(report.ReasonAlreadyAssociated)
-		case held[claimKey(k)]:
-			want = oDedup(report.ReasonInProgress)
-		}
-		if o != want {
-			t.Errorf("run 2: %s ended %s, want %s", k, o, want)
-		}
+	after2 := w.emu.Stats()
+	if d := after2.DoubleAssociations - before2.DoubleAssociations; d != 0 {
+		t.Errorf("run 2 associated %d nodes a second time", d)
 	}
-	if d := w.emu.Stats().DuplicatesRefused - before2.DuplicatesRefused; d != 0 {
-		t.Errorf("run 2 sent %d entries SSM already had, while the killed run's claims were live", d)
+	if d := after2.AssociationsCreated - before2.AssociationsCreated; d != n-len(recorded)-len(held) {
+		t.Errorf("run 2 created %d associations, want the %d nodes the killed run never claimed", d, n-len(recorded)-len(held))
 	}
 	_ = rie2.Close()
 
@@ -126,23 +120,22 @@ func TestReliabilityCrashRecovery(t *testing.T) {
 			unrecorded++
 		}
 	}
-	t.Logf("run 2: %s; SSM holds %d associations, %d of them not recorded in the table", fmtTally(tally(outcomes1(a2.Result))), len(created), unrecorded)
+	t.Logf("run 2: %s; SSM holds %d associations, %d of them not recorded in the table", a2.ErrorMessage, len(created), unrecorded)
 	if unrecorded == 0 {
 		t.Errorf("the kill left no association created but unrecorded; the test did not exercise recovery from SSM")
 	}
 
-	// Run 3, after the lease: everything finishes, once.
-	time.Sleep(time.Until(earliest.Add(500 * time.Millisecond)))
-	for _, c := range w.claims(t)["IN_PROGRESS"] {
-		if time.Now().Before(c.Lease) {
-			time.Sleep(time.Until(c.Lease.Add(500 * time.Millisecond)))
-		}
-	}
+	// Run 3, the same event once the dead run's heartbeat ran out: less
+	// than CLAIM_LEASE after the kill, far less than its Lambda timeout.
+	time.Sleep(time.Until(killed.Add(claimLease + time.Second)))
 	before := w.emu.Stats()
 	rie3 := startFunction(t, w, 2*time.Minute, settings...)
 	a3 := invoke(t, rie3, rq.body, 3*time.Minute)
 	if a3.ErrorType != "" {
 		t.Fatalf("run 3: %s: %s", a3.ErrorType, a3.ErrorMessage)
+	}
+	if time.Since(killed) > timeout {
+		t.Errorf("run 3 finished %v after the kill; it should not have had to wait for the Lambda timeout", time.Since(killed))
 	}
 	got := tally(checkRun(t, "run 3", rq, a3.Result))
 	want := map[string]int{
@@ -155,9 +148,18 @@ func TestReliabilityCrashRecovery(t *testing.T) {
 			t.Errorf("run 3: %d nodes %s, want %d (all: %s)", got[o], o, c, fmtTally(got))
 		}
 	}
+	for _, d := range a3.Result.Deduplicated {
+		if d.AssociationId == "" {
+			t.Errorf("run 3: %s without its AssociationId", d.Reason)
+			break
+		}
+	}
 	after := w.emu.Stats()
-	if d := after.DuplicatesRefused - before.DuplicatesRefused; d != unrecorded {
-		t.Errorf("run 3: SSM refused %d entries as already existing, want the %d unrecorded", d, unrecorded)
+	if d := after.DoubleAssociations - before.DoubleAssociations; d != 0 || after.DoubleAssociations != 0 {
+		t.Errorf("run 3 associated %d nodes a second time (%d in all)", d, after.DoubleAssociations)
+	}
+	if a3.Result.Summary.Reads == 0 {
+		t.Error("run 3 took claims over from a dead owner without reading SSM")
 	}
 	if l := ledger(t, w.emu); len(l) != n {
 		t.Errorf("ledger holds %d (document, node) pairs, want %d", len(l), n)

@@ -85,6 +85,26 @@ func plainRequest(nodes []int) *genRequest {
 	return g
 }
 
+// fanoutEvent is an EventBridge event whose detail is a fan-out request
+// over nodes: one Targets-form entry per node, which SSM would create a
+// second time if it were sent again.
+func fanoutEvent(nodes []int) *genRequest {
+	g := &genRequest{occurrences: map[string]int{}}
+	var entries []request.Entry
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = nodeID(n)
+		g.add(request.Entry{Name: docAgent, Targets: []request.Target{{Key: "InstanceIds", Values: []string{ids[i]}}}}, &entries)
+	}
+	g.body = mustJSON(map[string]any{
+		"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "Associate Nodes",
+		"source": "ssm-association-batcher", "account": "123456789012", "time": "2026-12-02T04:00:00Z",
+		"region": "us-east-1", "resources": []string{},
+		"detail": map[string]any{"Association": map[string]string{"Name": docAgent}, "InstanceIds": ids},
+	})
+	return g
+}
+
 func span(from, to int) []int {
 	out := make([]int, 0, to-from)
 	for n := from; n < to; n++ {

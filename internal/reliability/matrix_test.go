@@ -111,20 +111,11 @@ func matrix() []cell {
 	}, {
 		name: "SSMDropAfterCreate", inject: "connections of 1 in 4 batch calls closed after SSM created the associations",
 		start:     everyCalls(4, func(w *world, _ int) { w.emu.DropAfterCreate(1) }),
-		ambiguous: true,
-		exercised: func(t *testing.T, w *world, first report.Result) {
-			st := w.emu.Stats()
-			exists := 0
-			for _, d := range first.Deduplicated {
-				if d.Reason == report.ReasonAlreadyExists {
-					exists++
-				}
-			}
-			if st.DroppedConnections == 0 || exists == 0 {
-				t.Errorf("dropped connections %d, entries found already existing %d: want both > 0", st.DroppedConnections, exists)
-			}
-			t.Logf("dropped connections %d; entries then reported %q: %d", st.DroppedConnections, report.ReasonAlreadyExists, exists)
-		},
+		exercised: lostAnswers(func(st ssmlocal.Stats) int { return st.DroppedConnections }),
+	}, {
+		name: "SSMErrorAfterCreate", inject: "1 in 4 batch calls answered HTTP 500 after SSM created the associations",
+		start:     everyCalls(4, func(w *world, _ int) { w.emu.ErrorAfterCreate(1) }),
+		exercised: lostAnswers(func(st ssmlocal.Stats) int { return st.ErrorsAfterCreate }),
 	}, {
 		name: "SSMSlowNearDeadline", inject: "every call 300 ms + up to 300 ms jitter, 2.5 s budget",
 		opts:      func(o *ssmlocal.Options) { o.Latency, o.Jitter = 300*time.Millisecond, 300*time.Millisecond },
@@ -214,6 +205,9 @@ func TestReliabilityFaultMatrix(t *testing.T) {
 			if !c.ambiguous && st1.DuplicatesRefused != 0 {
 				t.Errorf("%d entries were sent again after SSM had created them", st1.DuplicatesRefused)
 			}
+			if st1.DoubleAssociations != 0 {
+				t.Errorf("%d associations created a second time: %+v", st1.DoubleAssociations, w.emu.Doubles())
+			}
 
 			// Send the same request again until nothing is left to retry
 			// (the emulator's own fault rates stay on).
@@ -264,5 +258,25 @@ func TestReliabilityFaultMatrix(t *testing.T) {
 				t.Errorf("last run made %d SSM calls, want none", calls)
 			}
 		})
+	}
+}
+
+// lostAnswers checks a cell whose calls lose their answer after SSM acted:
+// answers were lost (as counted by lost), the entries were read back from
+// SSM rather than sent again (no refusal as existing, no double), and the
+// run still associated every node of the request.
+func lostAnswers(lost func(ssmlocal.Stats) int) func(*testing.T, *world, report.Result) {
+	return func(t *testing.T, w *world, first report.Result) {
+		st := w.emu.Stats()
+		if lost(st) == 0 || first.Summary.Reads == 0 {
+			t.Errorf("answers lost %d, SSM reads %d: want both > 0", lost(st), first.Summary.Reads)
+		}
+		if st.DuplicatesRefused != 0 || st.DoubleAssociations != 0 {
+			t.Errorf("after lost answers: %d resends refused as existing, %d doubles", st.DuplicatesRefused, st.DoubleAssociations)
+		}
+		if first.Retryable() {
+			t.Errorf("lost answers left work for another run: %+v", first.Summary)
+		}
+		t.Logf("answers lost %d; settled by %d SSM reads", lost(st), first.Summary.Reads)
 	}
 }

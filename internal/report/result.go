@@ -65,8 +65,11 @@ type Deduplicated struct {
 	AssociationId string        `json:"AssociationId,omitempty"`
 }
 
-// Unprocessed is an entry this invocation did not finish; its claims were
-// released, so sending the request again is safe and completes it.
+// Unprocessed is an entry this invocation did not finish. Either it was not
+// sent, and its claims were released; or its outcome is unknown (an answer
+// was lost), and its claims are kept, marked possibly sent, so that the
+// invocation that takes them over reads SSM before sending it again. Either
+// way sending the request again is safe and completes it.
 type Unprocessed struct {
 	Entry  request.Entry `json:"Entry"`
 	Reason string        `json:"Reason"`
@@ -82,6 +85,9 @@ type Summary struct {
 	Calls        int `json:"Calls"`
 	Retries      int `json:"Retries"`
 	Throttles    int `json:"Throttles"`
+	// Reads counts the SSM reads (ListAssociations pages, DescribeAssociation)
+	// made to settle entries whose outcome was in doubt.
+	Reads int `json:"Reads"`
 }
 
 // Tally fills the list counts of the summary from the lists.
@@ -93,14 +99,21 @@ func (r *Result) Tally() {
 }
 
 // Retryable says whether anything is left that a later invocation could
-// finish: a Failed entry whose fault is not the caller's, or an Unprocessed
-// one.
+// finish: a Failed entry whose fault is not the caller's, an Unprocessed
+// one, or one in progress elsewhere (usually an earlier attempt of the same
+// event that crashed holding its claims: its work is not done until a later
+// invocation takes them over).
 func (r *Result) Retryable() bool {
 	if len(r.Unprocessed) > 0 {
 		return true
 	}
 	for _, f := range r.Failed {
 		if f.Retryable() {
+			return true
+		}
+	}
+	for _, d := range r.Deduplicated {
+		if d.Reason == ReasonInProgress {
 			return true
 		}
 	}

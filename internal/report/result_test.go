@@ -69,6 +69,9 @@ func TestRetryable(t *testing.T) {
 		{Result{Failed: []Failure{{Fault: FaultServer}}}, true},
 		{Result{Failed: []Failure{{Fault: FaultUnknown}}}, true},
 		{Result{Unprocessed: []Unprocessed{{}}}, true},
+		{Result{Deduplicated: []Deduplicated{{Reason: ReasonAlreadyAssociated}, {Reason: ReasonAlreadyExists}}}, false},
+		// Held by an invocation that may have crashed: Lambda must come back.
+		{Result{Deduplicated: []Deduplicated{{Reason: ReasonInProgress}}}, true},
 	}
 	for _, tt := range tests {
 		if got := tt.r.Retryable(); got != tt.want {

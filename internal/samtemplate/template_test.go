@@ -373,9 +373,10 @@ type grants map[string][]string
 // function's code needs.
 var wantGrants = map[string]grants{
 	functionID: {
-		// dedupe.Store: claim (PutItem), CompleteAll (BatchWriteItem),
-		// Complete (UpdateItem), release (DeleteItem).
-		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		// dedupe.Store: Claim (PutItem), CompleteAll (BatchWriteItem),
+		// MarkPossiblySent and RenewOwner (UpdateItem), the liveness of
+		// another owner (GetItem), Release (DeleteItem).
+		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Submitter: Create (PutItem); Record of chunks not queued
 		// (UpdateItem, alone or inside TransactWriteItems, which IAM
 		// authorises per item action) and Meta (GetItem); the status route:
@@ -385,7 +386,7 @@ var wantGrants = map[string]grants{
 		"JobsQueue.Arn": {"sqs:SendMessage"},
 	},
 	workerID: {
-		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Worker: Started, Record, Finish (UpdateItem, alone or inside
 		// TransactWriteItems); Outcome and Meta (GetItem).
 		"JobsTable.Arn": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
@@ -425,6 +426,12 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 						}
 						got[name] = append(got[name], a)
 					}
+				case a == "ssm:ListAssociations":
+					// It supports no resource-level permissions; it reads.
+					ssmActions = append(ssmActions, a)
+					if len(resources) != 1 || resources[0].str() != "*" {
+						t.Errorf("%s: ssm:ListAssociations must be granted on \"*\" alone, in a statement of its own", id)
+					}
 				case service == "ssm":
 					ssmActions = append(ssmActions, a)
 					ssmResources[id] = append(ssmResources[id], checkSSMResources(t, a, resources)...)
@@ -458,9 +465,16 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 				t.Errorf("%s: %v granted on %s, which the code does not touch", id, actions, r)
 			}
 		}
-		for _, a := range []string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch"} {
+		// CreateAssociationBatch needs both create actions; the read back
+		// of entries in doubt needs the two reads.
+		for _, a := range []string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch", "ssm:DescribeAssociation", "ssm:ListAssociations"} {
 			if !slices.Contains(ssmActions, a) {
-				t.Errorf("%s: ssm actions %v lack %s (CreateAssociationBatch needs both)", id, ssmActions, a)
+				t.Errorf("%s: ssm actions %v lack %s", id, ssmActions, a)
+			}
+		}
+		for _, a := range ssmActions {
+			if !slices.Contains([]string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch", "ssm:DescribeAssociation", "ssm:ListAssociations"}, a) {
+				t.Errorf("%s: ssm action %s, which the code does not call", id, a)
 			}
 		}
 		if !passRole {

@@ -44,6 +44,8 @@ func (d Deps) Engine(callsPerSecond float64, log *slog.Logger) *associate.Engine
 		MaxConcurrency: d.Config.MaxConcurrency,
 		CallsPerSecond: callsPerSecond,
 		MaxAttempts:    d.Config.MaxAttempts,
+		ClaimLease:     d.Config.ClaimLease,
+		ReconcileDelay: d.Config.ReconcileDelay,
 	}, log)
 }
 

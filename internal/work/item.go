@@ -3,7 +3,12 @@
 // keys this invocation has to claim, record or release for it.
 package work
 
-import "github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+import (
+	"strconv"
+	"time"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
 
 // Item is one entry on its way to SSM.
 type Item struct {
@@ -20,6 +25,47 @@ type Item struct {
 	Keys []string
 	// Attempts counts the times the entry was sent to SSM.
 	Attempts int
+	// Stage is where the entry is in its life (internal/associate moves it).
+	Stage Stage
+	// PossiblySent is set once the entry may have reached SSM without an
+	// answer saying what SSM did (or its claim was taken over from an
+	// invocation that may have sent it). Its claim is never released after
+	// that: only recorded as associated, or kept.
+	PossiblySent bool
+	// FirstSent is when this invocation first sent the entry; zero if it
+	// never did.
+	FirstSent time.Time
+	// Reads counts the times SSM was read to settle the entry.
+	Reads int
+}
+
+// Stage is where an entry is between the claim of its keys and its outcome;
+// the outcomes themselves (Successful, Failed, Deduplicated, Unprocessed)
+// are final and live in the report.
+type Stage uint8
+
+const (
+	// Ready: claimed, and free to be sent.
+	Ready Stage = iota
+	// Sent: in a call whose answer is awaited.
+	Sent
+	// Retryable: SSM said it did not create the entry; send it again.
+	Retryable
+	// Unknown: the call's answer never came, so SSM may have created the
+	// entry. Read SSM before sending it again.
+	Unknown
+	// Exists: SSM refused the entry as already existing; read SSM for the
+	// association of each of its nodes.
+	Exists
+)
+
+var stageNames = [...]string{"ready", "sent", "retryable", "unknown", "exists"}
+
+func (s Stage) String() string {
+	if int(s) < len(stageNames) {
+		return stageNames[s]
+	}
+	return "stage(" + strconv.Itoa(int(s)) + ")"
 }
 
 // Narrow returns the item restricted to the nodes at the given indexes of

@@ -1,0 +1,132 @@
+package associate
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
+)
+
+// The life of an entry in one invocation. The stages in between are
+// work.Stage; the outcomes, at the right, are final and every entry (every
+// node of a node-targeted entry) reaches exactly one. This file holds every
+// move to an outcome, and what each does to the claim.
+//
+//	claim ──► Ready ──send──► Sent ──┬─ in Successful ───────────────────────────► Successful    claim ASSOCIATED
+//	  │         ▲                    ├─ Failed Client, or attempts spent ──────────► Failed        released¹
+//	  │         ├─── Retryable ◄─────┼─ Failed Server, throttled, never left
+//	  │         │                    ├─ "already exists" ─► Exists ──read SSM──┬──► Deduplicated  ASSOCIATED, SSM's ID
+//	  │         │                    │                                         └─ nodes without one ─► Retryable
+//	  │         │                    └─ no answer: lost, 5xx, timeout, cut, Fault Unknown, unanswered
+//	  │         │                          ─► Unknown (possibly sent) ──read SSM──┬──► Successful, or Deduplicated if
+//	  │         └──────────────────────────────────────────── absent ◄────────────┘    not ours; ASSOCIATED, SSM's ID
+//	  └─ taken over from a dead owner ─► Unknown
+//	time runs out: Ready, Retryable ─► Unprocessed, released¹; Unknown, Exists ─► Unprocessed, claim kept
+//
+//	¹ never for an entry possibly sent: its claim is kept, and whoever takes it over reads SSM first.
+
+// Reasons for Unprocessed entries.
+const (
+	reasonDeadline = "not sent: the invocation's time budget ran out; its claims were released, send the request again to finish"
+	reasonUnknown  = "outcome unknown: SSM's answer was lost and SSM could not be read back in time; the claims are kept, " +
+		"and the invocation that takes them over reads SSM before sending again: send the request again to finish"
+	reasonNotClaimed = "not claimed before the invocation's time budget ran out (the dedupe table was slow); send the request again to finish"
+)
+
+// created files entries SSM created, and records their keys as associated
+// together.
+func (r *run) created(ctx context.Context, done []createdEntry) {
+	var keys []dedupe.Association
+	r.record(func(res *report.Result) {
+		for _, c := range done {
+			res.Successful = append(res.Successful, report.FromSDK(c.desc))
+		}
+	})
+	for _, c := range done {
+		for _, key := range c.item.Keys {
+			keys = append(keys, dedupe.Association{Key: key, AssociationID: aws.ToString(c.desc.AssociationId)})
+		}
+	}
+	r.completeAll(ctx, keys)
+}
+
+type createdEntry struct {
+	item work.Item
+	desc ssmtypes.AssociationDescription
+}
+
+// existing files nodes SSM already had, with the ID of their association.
+func (r *run) existing(ctx context.Context, it work.Item, ids []string) {
+	keys := make([]dedupe.Association, len(it.Keys))
+	r.record(func(res *report.Result) {
+		for k, key := range it.Keys {
+			single := it
+			if len(it.Nodes) > 0 {
+				single = it.Single(k)
+			}
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: single.Entry, Reason: report.ReasonAlreadyExists, AssociationId: ids[k]})
+			keys[k] = dedupe.Association{Key: key, AssociationID: ids[k]}
+		}
+	})
+	r.completeAll(ctx, keys)
+}
+
+// failed files an entry that will not be associated.
+func (r *run) failed(ctx context.Context, it work.Item, fault, message string) {
+	if fault == "" {
+		fault = report.FaultUnknown
+	}
+	r.record(func(res *report.Result) {
+		res.Failed = append(res.Failed, report.Failure{Entry: it.Entry, Fault: fault, Message: message, Attempts: it.Attempts})
+	})
+	r.letGo(ctx, it)
+}
+
+// unprocessed files an entry left when time ran out.
+func (r *run) unprocessed(ctx context.Context, it work.Item) {
+	reason := reasonDeadline
+	if it.PossiblySent {
+		reason = reasonUnknown
+	}
+	r.record(func(res *report.Result) {
+		res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reason})
+	})
+	r.letGo(ctx, it)
+}
+
+// doubt moves an entry to Unknown or Exists: it may be in SSM. The first
+// time, its claims are marked possibly sent, so that they are never
+// released, here or by a later invocation.
+func (r *run) doubt(ctx context.Context, it work.Item, stage work.Stage) work.Item {
+	it.Stage = stage
+	r.record(func(*report.Result) { r.lastDoubt = time.Now() })
+	if it.PossiblySent {
+		return it
+	}
+	it.PossiblySent = true
+	r.possiblySent.Add(1)
+	for _, key := range it.Keys {
+		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
+			return r.claims.MarkPossiblySent(ctx, key, r.job.Owner)
+		})
+	}
+	return it
+}
+
+// letGo gives up the claims of an entry this invocation will not associate,
+// unless the entry may be in SSM: then they are kept.
+func (r *run) letGo(ctx context.Context, it work.Item) {
+	if it.PossiblySent {
+		return
+	}
+	for _, key := range it.Keys {
+		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
+			return r.claims.Release(ctx, key, r.job.Owner)
+		})
+	}
+}

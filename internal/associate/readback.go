@@ -1,0 +1,150 @@
+package associate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
+)
+
+// clockSkew is how much earlier than our first send SSM's creation date of
+// an association may read and still be ours.
+const clockSkew = 2 * time.Second
+
+// reconcile settles entries in doubt by reading SSM (internal/reconcile),
+// paced by the call rate limiter; only entries in doubt cost a read, so
+// the happy path makes none. It returns the entries SSM proved absent,
+// Ready to send again, and those still in doubt because SSM could not be
+// read (each is read at most MaxAttempts times, then left Unprocessed with
+// its claim kept).
+func (r *run) reconcile(ctx context.Context, doubt []work.Item) (again, still []work.Item) {
+	var unknown, exists []work.Item
+	for _, it := range doubt {
+		it.Reads++
+		if it.Stage == work.Exists {
+			exists = append(exists, it)
+		} else {
+			unknown = append(unknown, it)
+		}
+	}
+	a, s := r.findSent(ctx, unknown)
+	again, still = append(again, a...), append(still, s...)
+	for _, it := range exists {
+		a, s := r.findCovering(ctx, it)
+		again, still = append(again, a...), append(still, s...)
+	}
+	kept := still[:0]
+	for _, it := range still {
+		if it.Reads >= r.set.MaxAttempts {
+			r.unprocessed(ctx, it)
+			continue
+		}
+		kept = append(kept, it)
+	}
+	return again, kept
+}
+
+// findSent looks for the associations entries in Unknown may have created.
+// One found and created after this invocation first sent the entry is its
+// own: Successful. One found otherwise (an earlier invocation's, or
+// someone else's identical association) is Deduplicated "already exists in
+// SSM". None found: SSM did not create it, and it may be sent again.
+func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []work.Item) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	entries := make([]request.Entry, len(items))
+	for i, it := range items {
+		entries[i] = it.Entry
+	}
+	found, err := r.reader.Find(ctx, entries)
+	if err != nil {
+		r.log.WarnContext(ctx, "SSM could not be read to settle entries in doubt; they stay in doubt", "entries", len(items), "error", err.Error())
+		return nil, items
+	}
+	var mine []createdEntry
+	for i, it := range items {
+		d := found[i]
+		switch {
+		case d == nil && it.Attempts >= r.set.MaxAttempts:
+			r.failed(ctx, it, report.FaultUnknown, fmt.Sprintf("sent %d times without an answer, and SSM holds no such association", it.Attempts))
+		case d == nil:
+			it.Stage = work.Ready
+			again = append(again, it)
+		case !it.FirstSent.IsZero() && d.Date != nil && !d.Date.Before(it.FirstSent.Add(-clockSkew)):
+			mine = append(mine, createdEntry{item: it, desc: *d})
+		default:
+			ids := make([]string, len(it.Keys))
+			for k := range ids {
+				ids[k] = aws.ToString(d.AssociationId)
+			}
+			r.existing(ctx, it, ids)
+		}
+	}
+	r.created(ctx, mine)
+	return again, nil
+}
+
+// findCovering settles an entry SSM refused as already existing, node by
+// node: a node SSM has an association of the document for is Deduplicated
+// with that association's ID; the nodes without one are sent again.
+func (r *run) findCovering(ctx context.Context, it work.Item) (again, still []work.Item) {
+	nodes := it.Nodes
+	if len(nodes) == 0 {
+		// Not node-targeted: the whole entry is what exists.
+		a, s := r.findSent(ctx, []work.Item{it})
+		return a, s
+	}
+	covering, err := r.reader.Covering(ctx, it.Entry.Name, nodes)
+	if err != nil {
+		r.log.WarnContext(ctx, "SSM could not be read for existing associations; the entry stays in doubt", "error", err.Error())
+		return nil, []work.Item{it}
+	}
+	var have, missing []int
+	ids := []string{}
+	for k, n := range nodes {
+		if id, ok := covering[n]; ok {
+			have = append(have, k)
+			ids = append(ids, id)
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	if len(have) > 0 {
+		r.existing(ctx, narrow(it, have), ids)
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	rest := narrow(it, missing)
+	if rest.Attempts >= r.set.MaxAttempts {
+		r.failed(ctx, rest, report.FaultClient, "SSM answered \"Association Already Exists\" but holds no association of this document for the node")
+		return nil, nil
+	}
+	rest.Stage = work.Ready
+	return []work.Item{rest}, nil
+}
+
+// settling is how long entries in doubt still need before SSM is read for
+// them (Settings.ReconcileDelay after the last one fell in doubt).
+func (r *run) settling(doubt []work.Item) time.Duration {
+	if len(doubt) == 0 || r.set.ReconcileDelay <= 0 {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return max(0, time.Until(r.lastDoubt.Add(r.set.ReconcileDelay)))
+}
+
+// waitRead paces the reads like the calls.
+func (r *run) waitRead(ctx context.Context) error {
+	if err := r.limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("wait for the call rate: %w", err)
+	}
+	return nil
+}
