@@ -81,11 +81,12 @@ func run(faultRate, ssmRate float64, reqFile string) error {
 		return fmt.Errorf("create table: %w", err)
 	}
 
-	step(fmt.Sprintf("starting the SSM emulator (%.0f%% entry faults, throttling above %.0f calls/s)", faultRate*100, ssmRate))
+	step(fmt.Sprintf("starting the SSM emulator (%.0f%% entry faults, throttling above %.0f calls/s, the answer of the first call lost after SSM executed it)", faultRate*100, ssmRate))
 	opts := ssmlocal.DefaultOptions()
 	opts.EntryFaultRate, opts.Rate, opts.Burst, opts.Seed = faultRate, ssmRate, 1, 42
 	opts.Latency, opts.Jitter = 20*time.Millisecond, 30*time.Millisecond
 	emu := ssmlocal.New(opts)
+	emu.DropAfterCreate(1)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -113,7 +114,7 @@ func run(faultRate, ssmRate float64, reqFile string) error {
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
 		"AWS_ENDPOINT_URL_SSM=" + ssmURL, "AWS_ENDPOINT_URL_DYNAMODB=" + ddb.Endpoint(),
 		"DEDUPE_TABLE=" + table, "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_FUNCTION_TIMEOUT=120",
-		"BATCH_SIZE=4", "CALLS_PER_SECOND=5", "MAX_CONCURRENCY=3",
+		"BATCH_SIZE=4", "CALLS_PER_SECOND=5", "MAX_CONCURRENCY=3", "RECONCILE_DELAY=200ms",
 	}, testinfra.WithOutput(logFile))
 	if err != nil {
 		return fmt.Errorf("runtime interface emulator: %w", err)
@@ -140,7 +141,8 @@ func run(faultRate, ssmRate float64, reqFile string) error {
 		}
 	}
 	st := emu.Stats()
-	step(fmt.Sprintf("SSM emulator in total: %d associations created, %d refused as already existing", st.AssociationsCreated, st.DuplicatesRefused))
+	step(fmt.Sprintf("SSM emulator in total: %d associations created, %d answers lost after executing, %d refused as already existing, %d created twice",
+		st.AssociationsCreated, st.DroppedConnections, st.DuplicatesRefused, st.DoubleAssociations))
 	fmt.Printf("\nfull answers: %s/outcome-*.json; function logs: %s\n", out, logPath)
 	return nil
 }
