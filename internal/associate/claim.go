@@ -62,7 +62,9 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 	}
 	if len(over) > 0 {
 		doubtful := r.doubt(ctx, narrow(it, over), work.Unknown)
-		r.record(func(*report.Result) { r.takenOver = append(r.takenOver, doubtful) })
+		r.mu.Lock()
+		r.takenOver = append(r.takenOver, doubtful)
+		r.mu.Unlock()
 	}
 	if len(keep) == 0 {
 		return work.Item{}, false

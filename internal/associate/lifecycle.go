@@ -104,7 +104,9 @@ func (r *run) unprocessed(ctx context.Context, it work.Item) {
 // released, here or by a later invocation.
 func (r *run) doubt(ctx context.Context, it work.Item, stage work.Stage) work.Item {
 	it.Stage = stage
-	r.record(func(*report.Result) { r.lastDoubt = time.Now() })
+	r.mu.Lock()
+	r.lastDoubt = time.Now()
+	r.mu.Unlock()
 	if it.PossiblySent {
 		return it
 	}

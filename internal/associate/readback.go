@@ -23,6 +23,9 @@ const clockSkew = 2 * time.Second
 // read (each is read at most MaxAttempts times, then left Unprocessed with
 // its claim kept).
 func (r *run) reconcile(ctx context.Context, doubt []work.Item) (again, still []work.Item) {
+	// A read cut at the deadline leaves its entries in doubt.
+	ctx, cancel := context.WithDeadline(ctx, r.job.Deadline)
+	defer cancel()
 	var unknown, exists []work.Item
 	for _, it := range doubt {
 		it.Reads++

@@ -218,9 +218,10 @@ func claimedOver(old record) Claim {
 	return Claim{Outcome: Claimed}
 }
 
-// Complete records that owner associated key, remembering it for the TTL.
-// associationID may be empty when SSM said the association already existed
-// without naming it.
+// Complete records that owner associated key, remembering it for the TTL,
+// if owner still holds it: one conditional UpdateItem per key. The engine
+// records a call's keys together with CompleteAll; Complete is the
+// one-per-key baseline the claim-cost benchmark compares it with.
 func (s *Store) Complete(ctx context.Context, key, owner, associationID string) error {
 	now := s.now()
 	update := expression.Set(expression.Name(attrStatus), expression.Value(statusAssociated)).

@@ -15,12 +15,13 @@ func NewPacker(size int) *Packer { return &Packer{size: max(size, 1)} }
 
 // Add places an item and returns the batch it completed, if any.
 func (p *Packer) Add(it work.Item) (Batch, bool) {
+	occ := occupies(it)
 	for b := range p.batches {
-		if overlaps(p.nodes[b], occupies(it)) {
+		if overlaps(p.nodes[b], occ) {
 			continue
 		}
 		p.batches[b] = append(p.batches[b], it)
-		addNodes(p.nodes[b], occupies(it))
+		addNodes(p.nodes[b], occ)
 		if len(p.batches[b]) < p.size {
 			return nil, false
 		}
@@ -36,7 +37,7 @@ func (p *Packer) Add(it work.Item) (Batch, bool) {
 	}
 	p.batches = append(p.batches, batch)
 	p.nodes = append(p.nodes, map[string]struct{}{})
-	addNodes(p.nodes[len(p.nodes)-1], occupies(it))
+	addNodes(p.nodes[len(p.nodes)-1], occ)
 	return nil, false
 }
 

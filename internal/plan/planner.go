@@ -25,13 +25,14 @@ func Batches(items []work.Item, size int) []Batch {
 		open    int                   // batches before this index are full
 	)
 	for _, it := range items {
+		occ := occupies(it)
 		placed := false
 		for b := open; b < len(batches); b++ {
-			if len(batches[b]) >= size || overlaps(nodes[b], occupies(it)) {
+			if len(batches[b]) >= size || overlaps(nodes[b], occ) {
 				continue
 			}
 			batches[b] = append(batches[b], it)
-			addNodes(nodes[b], occupies(it))
+			addNodes(nodes[b], occ)
 			placed = true
 			break
 		}
@@ -39,7 +40,7 @@ func Batches(items []work.Item, size int) []Batch {
 			batch := make(Batch, 0, size)
 			batches = append(batches, append(batch, it))
 			nodes = append(nodes, make(map[string]struct{}, size))
-			addNodes(nodes[len(nodes)-1], occupies(it))
+			addNodes(nodes[len(nodes)-1], occ)
 		}
 		for open < len(batches) && len(batches[open]) >= size {
 			open++
