@@ -1,23 +1,35 @@
 package ssmlocal
 
-// description renders a record as the AssociationDescription the service
-// returns: version 1, status Associated / overview Pending-Creating, and for
-// an InstanceId association the equivalent InstanceIds target.
-func (r *record) description() wireDescription {
-	e := r.entry
+import "strconv"
+
+// description renders the current version of a record as the
+// AssociationDescription the service returns.
+func (r *record) description() wireDescription { return r.descriptionAt(r.version()) }
+
+// descriptionAt renders version v (1 to r.version()) as the service does:
+// Date of creation, LastUpdateAssociationDate and Status date of that
+// version, status Associated / overview Pending-Creating (as the AWS CLI
+// example of UpdateAssociation shows after an update), and for an
+// InstanceId association the equivalent InstanceIds target.
+func (r *record) descriptionAt(v int) wireDescription {
+	e, role, date := r.entry, r.assumeRole, r.updated
+	if v < r.version() {
+		h := r.history[v-1]
+		e, role, date = h.entry, h.assumeRole, h.date
+	}
 	d := wireDescription{
 		Name:                          deref(e.Name),
 		InstanceId:                    e.InstanceId,
-		AssociationVersion:            "1",
+		AssociationVersion:            strconv.Itoa(v),
 		Date:                          epochTime(r.created),
-		LastUpdateAssociationDate:     epochTime(r.created),
-		Status:                        wireStatus{Date: epochTime(r.created), Name: "Associated", Message: "Associated with " + deref(e.Name)},
+		LastUpdateAssociationDate:     epochTime(date),
+		Status:                        wireStatus{Date: epochTime(date), Name: "Associated", Message: "Associated with " + deref(e.Name)},
 		Overview:                      overview(),
 		DocumentVersion:               documentVersionOf(e),
 		AutomationTargetParameterName: e.AutomationTargetParameterName,
 		Parameters:                    e.Parameters,
 		AssociationId:                 r.id,
-		Targets:                       r.targets(),
+		Targets:                       targetsOf(e),
 		ScheduleExpression:            e.ScheduleExpression,
 		OutputLocation:                e.OutputLocation,
 		AssociationName:               e.AssociationName,
@@ -32,7 +44,7 @@ func (r *record) description() wireDescription {
 		Duration:                      e.Duration,
 		TargetMaps:                    e.TargetMaps,
 		AlarmConfiguration:            e.AlarmConfiguration,
-		AssociationDispatchAssumeRole: r.assumeRole,
+		AssociationDispatchAssumeRole: role,
 	}
 	return d
 }
@@ -44,9 +56,9 @@ func (r *record) summary() wireAssociation {
 		Name:               deref(e.Name),
 		InstanceId:         e.InstanceId,
 		AssociationId:      r.id,
-		AssociationVersion: "1",
+		AssociationVersion: strconv.Itoa(r.version()),
 		DocumentVersion:    documentVersionOf(e),
-		Targets:            r.targets(),
+		Targets:            targetsOf(e),
 		Overview:           overview(),
 		ScheduleExpression: e.ScheduleExpression,
 		AssociationName:    e.AssociationName,
@@ -56,12 +68,14 @@ func (r *record) summary() wireAssociation {
 	}
 }
 
-func (r *record) targets() []wireTarget {
-	if r.entry.InstanceId != nil {
+// targetsOf is an entry's Targets, or for an InstanceId entry the
+// equivalent InstanceIds target.
+func targetsOf(e wireEntry) []wireTarget {
+	if e.InstanceId != nil {
 		key := "InstanceIds"
-		return []wireTarget{{Key: &key, Values: []string{*r.entry.InstanceId}}}
+		return []wireTarget{{Key: &key, Values: []string{*e.InstanceId}}}
 	}
-	return r.entry.Targets
+	return e.Targets
 }
 
 // overview is constant: the emulator never runs an association, so every

@@ -34,16 +34,21 @@ func (s *Server) describeAssociation(body []byte) result {
 	if e := validateDescribe(&in); e != nil {
 		return result{err: e}
 	}
-	if v := in.AssociationVersion; v != nil && *v != "$LATEST" && *v != "1" {
-		return result{err: clientError(codeInvalidAssocVersion, "Association version %s does not exist; associations here only have version 1", *v)}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.find(in.AssociationId, in.Name, in.InstanceId)
 	if r == nil {
 		return result{err: notFound()}
 	}
-	return result{body: createOutput{AssociationDescription: r.description()}}
+	v := r.version()
+	if in.AssociationVersion != nil && *in.AssociationVersion != "$LATEST" {
+		n, err := strconv.Atoi(*in.AssociationVersion)
+		if err != nil || n < 1 || n > v {
+			return result{err: clientError(codeInvalidAssocVersion, "Association %s has no version %s; its versions are 1 to %d, or use $LATEST", r.id, *in.AssociationVersion, v)}
+		}
+		v = n
+	}
+	return result{body: createOutput{AssociationDescription: r.descriptionAt(v)}}
 }
 
 func (s *Server) deleteAssociation(body []byte) result {

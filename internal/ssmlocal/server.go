@@ -104,16 +104,30 @@ func (s *Server) Doubles() []Double {
 }
 
 // AssociationsByNode lists, for every (document, node) the ledger names,
-// keyed "document/node", the IDs of the associations ever created for it, in
-// order: a pair with two IDs was associated twice. Tests use it to check
-// that nothing was.
+// keyed "document/node", the IDs of the associations ever created for it
+// or updated to cover it, in creation order, each once: a pair with two
+// IDs was associated twice. Every version counts, so an association that
+// an update moved off a node still lists there, as a deleted one does.
+// Tests use it to check that nothing was associated twice.
 func (s *Server) AssociationsByNode() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := map[string][]string{}
-	for _, a := range s.Ledger() {
-		for _, n := range a.NodeIDs {
-			k := a.Name + "/" + n
-			out[k] = append(out[k], a.AssociationID)
+	for _, r := range s.store.ledger {
+		seen := map[string]bool{}
+		note := func(e wireEntry, nodes []string) {
+			for _, n := range nodes {
+				k := deref(e.Name) + "/" + n
+				if !seen[k] {
+					seen[k] = true
+					out[k] = append(out[k], r.id)
+				}
+			}
 		}
+		for _, h := range r.history {
+			note(h.entry, h.nodes)
+		}
+		note(r.entry, r.nodes)
 	}
 	return out
 }

@@ -1,11 +1,13 @@
 package ssmlocal
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +26,11 @@ type Association struct {
 	NodeIDs []string
 	Targets []Target
 	Created time.Time
+	// AssociationVersion is the current version: "1" at creation, one more
+	// per UpdateAssociation. The other members describe that version.
+	AssociationVersion string
+	// Updated is the LastUpdateAssociationDate: Created until an update.
+	Updated time.Time
 	// Deleted is set once DeleteAssociation removed it; the ledger keeps it.
 	Deleted bool
 }
@@ -34,20 +41,37 @@ type Target struct {
 	Values []string
 }
 
-// record is a stored association: the request entry it came from plus the
-// keys the indexes file it under.
+// record is a stored association: the request entry its current version
+// came from plus the keys the indexes file it under, and its earlier
+// versions.
 type record struct {
 	seq     uint64
 	id      string
-	entry   wireEntry // as requested, with InstanceId also expressed as Targets
+	entry   wireEntry // current version as requested (InstanceId kept as given)
 	docKey  string    // canonical document name
 	nodes   []string
 	tgtKey  string // canonical (document, non-node targets), "" when by node
 	created time.Time
+	updated time.Time // when the current version was made
 	deleted bool
-	// assumeRole is the call's AssociationDispatchAssumeRole, echoed back.
+	// assumeRole is the AssociationDispatchAssumeRole of the current
+	// version, echoed back.
 	assumeRole *string
+	// history holds the earlier versions, version 1 first; the current
+	// version is len(history)+1.
+	history []revision
 }
+
+// revision is an earlier version of an association.
+type revision struct {
+	entry      wireEntry
+	assumeRole *string
+	nodes      []string
+	date       time.Time // when this version was made
+}
+
+// version is the current AssociationVersion as a number.
+func (r *record) version() int { return len(r.history) + 1 }
 
 // legacy reports whether the association was created with the legacy
 // InstanceId member.
@@ -196,24 +220,87 @@ func idsWith(rs []*record, name *string, last string) []string {
 // add stores a new association and records the doubles it makes.
 func (s *store) add(e wireEntry, docKey string, nodes []string, tgtKey string, now time.Time) *record {
 	s.seq++
-	r := &record{seq: s.seq, id: newUUID(), entry: e, docKey: docKey, nodes: nodes, tgtKey: tgtKey, created: now}
-	for _, n := range nodes {
-		k := docNodeKey(docKey, n)
-		if ids := idsWith(s.byDocNode[k], e.AssociationName, r.id); ids != nil {
-			s.doubles = append(s.doubles, Double{Document: docKey, AssociationName: nameOf(e.AssociationName), Node: n, AssociationIDs: ids})
-		}
-		s.byDocNode[k] = append(s.byDocNode[k], r)
-	}
-	if tgtKey != "" {
-		if ids := idsWith(s.byTargets[tgtKey], e.AssociationName, r.id); ids != nil {
-			s.doubles = append(s.doubles, Double{Document: docKey, AssociationName: nameOf(e.AssociationName), Targets: r.association().Targets, AssociationIDs: ids})
-		}
-		s.byTargets[tgtKey] = append(s.byTargets[tgtKey], r)
-	}
+	r := &record{seq: s.seq, id: newUUID(), entry: e, docKey: docKey, nodes: nodes, tgtKey: tgtKey, created: now, updated: now}
+	s.index(r, coverage{})
 	s.ledger = append(s.ledger, r)
 	s.byID[r.id] = r
 	s.active++
 	return r
+}
+
+// update makes the planned entry the association's new version: the
+// current one goes to the history, and the indexes follow the new nodes
+// and targets, so that InstanceId-form refusals, doubles and
+// AssociationsByNode judge by what the association covers now. A double
+// is recorded only for what the association did not already cover under
+// the same document and AssociationName.
+func (s *store) update(r *record, e wireEntry, docKey string, nodes []string, tgtKey string, assumeRole *string, now time.Time) {
+	before := coverage{docKey: r.docKey, name: r.entry.AssociationName, nodes: r.nodes, tgtKey: r.tgtKey}
+	s.unindex(r)
+	r.history = append(r.history, revision{entry: r.entry, assumeRole: r.assumeRole, nodes: r.nodes, date: r.updated})
+	r.entry, r.assumeRole, r.updated = e, assumeRole, now
+	r.docKey, r.nodes, r.tgtKey = docKey, nodes, tgtKey
+	s.index(r, before)
+}
+
+// coverage is what an association covered before an update: the keys
+// doubles are judged by. The zero value covers nothing.
+type coverage struct {
+	docKey string
+	name   *string
+	nodes  []string
+	tgtKey string
+}
+
+func (c coverage) node(docKey string, name *string, n string) bool {
+	return c.docKey == docKey && sameName(c.name, name) && slices.Contains(c.nodes, n)
+}
+
+func (c coverage) targets(tgtKey string, name *string) bool {
+	return c.tgtKey != "" && c.tgtKey == tgtKey && sameName(c.name, name)
+}
+
+// index files r under its (document, node) and targets keys, in creation
+// order, and records a double for each key that another active
+// association with the same AssociationName already holds, unless r
+// already covered it before (was).
+func (s *store) index(r *record, was coverage) {
+	name := r.entry.AssociationName
+	for _, n := range r.nodes {
+		k := docNodeKey(r.docKey, n)
+		if !was.node(r.docKey, name, n) {
+			if ids := idsWith(s.byDocNode[k], name, r.id); ids != nil {
+				s.doubles = append(s.doubles, Double{Document: r.docKey, AssociationName: nameOf(name), Node: n, AssociationIDs: ids})
+			}
+		}
+		insertBySeq(s.byDocNode, k, r)
+	}
+	if r.tgtKey != "" {
+		if !was.targets(r.tgtKey, name) {
+			if ids := idsWith(s.byTargets[r.tgtKey], name, r.id); ids != nil {
+				s.doubles = append(s.doubles, Double{Document: r.docKey, AssociationName: nameOf(name), Targets: r.association().Targets, AssociationIDs: ids})
+			}
+		}
+		insertBySeq(s.byTargets, r.tgtKey, r)
+	}
+}
+
+// unindex takes r out of the (document, node) and targets indexes.
+func (s *store) unindex(r *record) {
+	for _, n := range r.nodes {
+		dropFrom(s.byDocNode, docNodeKey(r.docKey, n), r)
+	}
+	if r.tgtKey != "" {
+		dropFrom(s.byTargets, r.tgtKey, r)
+	}
+}
+
+// insertBySeq adds r to the list at m[k], keeping the list in creation
+// order (an updated association keeps its place among older ones).
+func insertBySeq(m map[string][]*record, k string, r *record) {
+	rs := m[k]
+	i, _ := slices.BinarySearchFunc(rs, r.seq, func(x *record, seq uint64) int { return cmp.Compare(x.seq, seq) })
+	m[k] = slices.Insert(rs, i, r)
 }
 
 func (s *store) remove(r *record) {
@@ -222,12 +309,7 @@ func (s *store) remove(r *record) {
 	}
 	r.deleted = true
 	delete(s.byID, r.id)
-	for _, n := range r.nodes {
-		dropFrom(s.byDocNode, docNodeKey(r.docKey, n), r)
-	}
-	if r.tgtKey != "" {
-		dropFrom(s.byTargets, r.tgtKey, r)
-	}
+	s.unindex(r)
 	s.active--
 }
 
@@ -254,12 +336,14 @@ func (s *store) activeRecords() []*record {
 
 func (r *record) association() Association {
 	a := Association{
-		AssociationID:   r.id,
-		Name:            deref(r.entry.Name),
-		DocumentVersion: documentVersionOf(r.entry),
-		NodeIDs:         slices.Clone(r.nodes),
-		Created:         r.created,
-		Deleted:         r.deleted,
+		AssociationID:      r.id,
+		Name:               deref(r.entry.Name),
+		DocumentVersion:    documentVersionOf(r.entry),
+		NodeIDs:            slices.Clone(r.nodes),
+		Created:            r.created,
+		AssociationVersion: strconv.Itoa(r.version()),
+		Updated:            r.updated,
+		Deleted:            r.deleted,
 	}
 	if r.entry.InstanceId != nil {
 		a.InstanceID = *r.entry.InstanceId
