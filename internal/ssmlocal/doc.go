@@ -1,7 +1,7 @@
 // Package ssmlocal is a wire-compatible emulator of the part of AWS Systems
 // Manager State Manager that the project uses (CreateAssociationBatch,
 // CreateAssociation, DescribeAssociation, ListAssociations,
-// DeleteAssociation), with limits and fault injection.
+// UpdateAssociation, DeleteAssociation), with limits and fault injection.
 //
 // It speaks awsJson1.1 exactly as SSM does, so the real aws-sdk-go-v2
 // ssm.Client and the AWS CLI work against it unchanged. A *Server is an

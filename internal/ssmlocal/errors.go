@@ -28,6 +28,8 @@ const (
 	codeInvalidSchedule     = "InvalidSchedule"
 	codeInvalidNextToken    = "InvalidNextToken"
 	codeInvalidAssocVersion = "InvalidAssociationVersion"
+	codeInvalidUpdate       = "InvalidUpdate"
+	codeVersionLimit        = "AssociationVersionLimitExceeded"
 )
 
 // modeledWithMessage lists the exceptions whose model shape has a "Message"
@@ -40,6 +42,7 @@ var modeledWithMessage = map[string]bool{
 	codeInvalidInstanceID: true, codeInvalidParameters: true, codeUnsupportedPlatform: true,
 	codeInvalidTarget: true, codeInvalidTargetMaps: true, codeInvalidSchedule: true,
 	codeDoesNotExist: true, codeInvalidNextToken: true, codeInvalidAssocVersion: true,
+	codeInvalidUpdate: true, codeVersionLimit: true,
 }
 
 // apiError is a whole-call failure: an HTTP status, an error code and a

@@ -23,7 +23,8 @@ type faults struct {
 	after []afterFault
 }
 
-// afterKind is what happens to the answer of a create call that executed.
+// afterKind is what happens to the answer of a create or update call that
+// executed.
 type afterKind int
 
 const (
@@ -122,24 +123,25 @@ func (s *Server) FailCalls(n int, code string, status int) {
 	}
 }
 
-// DropAfterCreate makes the next n create calls (CreateAssociationBatch or
-// CreateAssociation) that pass the whole-call checks execute in full and
-// then close the connection without any response, as a network failure
-// after the service committed. It, ErrorAfterCreate and DelayAfterCreate
-// share one queue, consumed in the order they were added, one fault per
-// such call.
+// DropAfterCreate makes the next n create or update calls
+// (CreateAssociationBatch, CreateAssociation or UpdateAssociation) that
+// pass the whole-call checks execute in full and then close the connection
+// without any response, as a network failure after the service committed.
+// It, ErrorAfterCreate and DelayAfterCreate share one queue, consumed in
+// the order they were added, one fault per such call, whichever of the
+// three operations it is.
 func (s *Server) DropAfterCreate(n int) { s.faults.script(n, afterFault{kind: afterDrop}) }
 
-// ErrorAfterCreate makes the next n create calls that pass the whole-call
-// checks execute in full and then answer HTTP 500 InternalServerError, as a
-// service that committed and failed afterwards.
+// ErrorAfterCreate makes the next n create or update calls that pass the
+// whole-call checks execute in full and then answer HTTP 500
+// InternalServerError, as a service that committed and failed afterwards.
 func (s *Server) ErrorAfterCreate(n int) { s.faults.script(n, afterFault{kind: afterError}) }
 
-// DelayAfterCreate makes the next n create calls that pass the whole-call
-// checks execute in full and then hold their answer for d (not positive:
-// DefaultSlowAnswerDelay), so that a client with a shorter timeout gives up
-// although the associations exist. The hold ends early when the client goes
-// away.
+// DelayAfterCreate makes the next n create or update calls that pass the
+// whole-call checks execute in full and then hold their answer for d (not
+// positive: DefaultSlowAnswerDelay), so that a client with a shorter
+// timeout gives up although the associations exist (or the update is
+// applied). The hold ends early when the client goes away.
 func (s *Server) DelayAfterCreate(n int, d time.Duration) {
 	if d <= 0 {
 		d = DefaultSlowAnswerDelay
@@ -167,8 +169,8 @@ func (f *faults) nextAfter() (afterFault, bool) {
 	return a, true
 }
 
-// afterCreate decides what happens to the answer of a create call that
-// passed the whole-call checks and executed: the scripted queue first, then
+// afterCreate decides what happens to the answer of a create or update
+// call that passed the whole-call checks and executed: the scripted queue first, then
 // LostAnswerRate, ErrorAfterCreateRate and SlowAnswerRate, at most one.
 func (s *Server) afterCreate() afterFault {
 	if a, ok := s.faults.nextAfter(); ok {

@@ -38,14 +38,14 @@ type Options struct {
 	// (500). Each is in [0, 1].
 	EntryFaultRate, ThrottleRate, ErrorRate float64
 	// LostAnswerRate, ErrorAfterCreateRate and SlowAnswerRate are the
-	// probabilities that a CreateAssociationBatch or CreateAssociation call
-	// that passed the whole-call checks executes fully and then loses its
-	// answer: the connection is closed without a response, the answer is a
-	// 500 InternalServerError, or the answer is held for SlowAnswerDelay (0:
-	// DefaultSlowAnswerDelay; the hold ends early when the client goes
-	// away). At most one of them applies to a call, drawn in that order
-	// after the scripted DropAfterCreate, ErrorAfterCreate and
-	// DelayAfterCreate. Each is in [0, 1].
+	// probabilities that a CreateAssociationBatch, CreateAssociation or
+	// UpdateAssociation call that passed the whole-call checks executes
+	// fully and then loses its answer: the connection is closed without a
+	// response, the answer is a 500 InternalServerError, or the answer is
+	// held for SlowAnswerDelay (0: DefaultSlowAnswerDelay; the hold ends
+	// early when the client goes away). At most one of them applies to a
+	// call, drawn in that order after the scripted DropAfterCreate,
+	// ErrorAfterCreate and DelayAfterCreate. Each is in [0, 1].
 	LostAnswerRate, ErrorAfterCreateRate, SlowAnswerRate float64
 	SlowAnswerDelay                                      time.Duration
 

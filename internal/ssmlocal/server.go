@@ -88,9 +88,10 @@ func (s *Server) Ledger() []Association {
 	return out
 }
 
-// Doubles lists, in creation order, every association created for what an
-// active association already covered (see Double); Stats.DoubleAssociations
-// is its length. Tests print it when they expect none.
+// Doubles lists, in the order they happened, every association created or
+// updated to cover what another active association already covered (see
+// Double); Stats.DoubleAssociations is its length. Tests print it when they
+// expect none.
 func (s *Server) Doubles() []Double {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -133,8 +134,8 @@ func (s *Server) AssociationsByNode() map[string][]string {
 }
 
 // result is what an operation produces: a response body or a whole-call
-// error, and for a create call that executed, what then happens to the
-// answer.
+// error, and for a create or update call that executed, what then happens
+// to the answer.
 type result struct {
 	body  any
 	err   *apiError
@@ -149,6 +150,7 @@ var operations = map[string]operation{
 	"DescribeAssociation":    (*Server).describeAssociation,
 	"ListAssociations":       (*Server).listAssociations,
 	"DeleteAssociation":      (*Server).deleteAssociation,
+	"UpdateAssociation":      (*Server).updateAssociation,
 }
 
 const controlPrefix = "/_ssm-local/"

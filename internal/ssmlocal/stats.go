@@ -20,16 +20,16 @@ type Stats struct {
 	// CallsFailedByInjection counts calls failed by FailCalls, ThrottleRate
 	// or ErrorRate.
 	CallsFailedByInjection int `json:"callsFailedByInjection"`
-	// DroppedConnections counts create calls that executed and then had
-	// their connection closed without a response (DropAfterCreate,
+	// DroppedConnections counts create and update calls that executed and
+	// then had their connection closed without a response (DropAfterCreate,
 	// LostAnswerRate).
 	DroppedConnections int `json:"droppedConnections"`
-	// ErrorsAfterCreate counts create calls that executed and then answered
-	// 500 InternalServerError (ErrorAfterCreate, ErrorAfterCreateRate).
-	// They are in ServerErrors too.
+	// ErrorsAfterCreate counts create and update calls that executed and
+	// then answered 500 InternalServerError (ErrorAfterCreate,
+	// ErrorAfterCreateRate). They are in ServerErrors too.
 	ErrorsAfterCreate int `json:"errorsAfterCreate"`
-	// SlowAnswers counts create calls that executed and then held their
-	// answer (DelayAfterCreate, SlowAnswerRate).
+	// SlowAnswers counts create and update calls that executed and then
+	// held their answer (DelayAfterCreate, SlowAnswerRate).
 	SlowAnswers int `json:"slowAnswers"`
 	// EntriesReceived counts the entries of every CreateAssociationBatch
 	// call that got past throttling and parsed, plus one per such
@@ -45,12 +45,16 @@ type Stats struct {
 	// DuplicatesRefused counts "Association Already Exists" refusals (only
 	// entries in the InstanceId form are refused).
 	DuplicatesRefused int `json:"duplicatesRefused"`
-	// DoubleAssociations counts associations created for what an active
-	// association already covered: one per node already covered with the
-	// same document and AssociationName, or one for the same document,
-	// AssociationName and targets (as sets) when not by node ID. See
-	// Server.Doubles.
+	// DoubleAssociations counts associations created, or updated, to cover
+	// what another active association already covered: one per node
+	// already covered with the same document and AssociationName, or one
+	// for the same document, AssociationName and targets (as sets) when not
+	// by node ID. An update counts only what the association did not cover
+	// before it. See Server.Doubles.
 	DoubleAssociations int `json:"doubleAssociations"`
+	// AssociationsUpdated counts UpdateAssociation successes (each made a
+	// new version).
+	AssociationsUpdated int `json:"associationsUpdated"`
 	// AssociationsDeleted counts DeleteAssociation successes.
 	AssociationsDeleted int `json:"associationsDeleted"`
 	// ActiveAssociations is the number of associations that exist now.

@@ -77,21 +77,22 @@ func (r *record) version() int { return len(r.history) + 1 }
 // InstanceId member.
 func (r *record) legacy() bool { return r.entry.InstanceId != nil }
 
-// Double is an association created for what an active association already
-// covered: the same document, the same AssociationName ("" stands for an
-// absent one, which the model's pattern cannot produce) and the same node,
-// or, for an association that does not target nodes by ID, the same targets
-// compared as sets.
+// Double is an association created, or updated, to cover what another
+// active association already covered: the same document, the same
+// AssociationName ("" stands for an absent one, which the model's pattern
+// cannot produce) and the same node, or, for an association that does not
+// target nodes by ID, the same targets compared as sets.
 type Double struct {
 	// Document is the document name (an ARN reduced to the name).
 	Document        string
 	AssociationName string
 	// Node is the node covered twice; "" for a double by targets.
 	Node string
-	// Targets are the new association's targets when Node is "".
+	// Targets are the new (or updated) association's targets when Node is
+	// "".
 	Targets []Target
 	// AssociationIDs are the active associations that already covered it,
-	// oldest first, then the new one.
+	// oldest first, then the new (or updated) one.
 	AssociationIDs []string
 }
 

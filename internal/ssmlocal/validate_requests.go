@@ -14,6 +14,12 @@ func (v *violations) entry(p string, e *wireEntry) {
 	rn := ruleDocumentARN
 	rn.required = true
 	v.str(p+"name", e.Name, rn)
+	v.entryMembers(p, e)
+}
+
+// entryMembers checks every member of an entry but Name, which is required
+// in an entry and optional in UpdateAssociationRequest.
+func (v *violations) entryMembers(p string, e *wireEntry) {
 	v.str(p+"instanceId", e.InstanceId, ruleInstanceID)
 	v.str(p+"automationTargetParameterName", e.AutomationTargetParameterName, ruleAutoTargetParam)
 	v.str(p+"documentVersion", e.DocumentVersion, ruleDocumentVersion)
@@ -155,6 +161,21 @@ func validateCreate(in *createInput) *apiError {
 		v.str(q+"key", t.Key, ruleTagKey)
 		v.str(q+"value", t.Value, ruleTagValue)
 	}
+	v.str("associationDispatchAssumeRole", in.AssociationDispatchAssumeRole, ruleAssumeRole)
+	return v.err()
+}
+
+// validateUpdate checks an UpdateAssociation request: AssociationId is its
+// only required member; the others have the same shapes as in
+// CreateAssociationRequest.
+func validateUpdate(in *updateInput) *apiError {
+	var v violations
+	rid := ruleAssociationID
+	rid.required = true
+	v.str("associationId", in.AssociationId, rid)
+	v.str("name", in.Name, ruleDocumentARN)
+	v.entryMembers("", &in.wireEntry)
+	v.str("associationVersion", in.AssociationVersion, ruleAssocVersion)
 	v.str("associationDispatchAssumeRole", in.AssociationDispatchAssumeRole, ruleAssumeRole)
 	return v.err()
 }

@@ -89,6 +89,16 @@ type createInput struct {
 	AssociationDispatchAssumeRole *string   `json:"AssociationDispatchAssumeRole,omitempty"`
 }
 
+// updateInput is UpdateAssociationRequest: the members of an entry except
+// InstanceId (not a member; cleared after decoding, as the service ignores
+// unknown members), plus the ID, the expected version and the role.
+type updateInput struct {
+	wireEntry
+	AssociationId                 *string `json:"AssociationId,omitempty"`
+	AssociationVersion            *string `json:"AssociationVersion,omitempty"`
+	AssociationDispatchAssumeRole *string `json:"AssociationDispatchAssumeRole,omitempty"`
+}
+
 type describeInput struct {
 	Name               *string `json:"Name,omitempty"`
 	InstanceId         *string `json:"InstanceId,omitempty"`
