@@ -51,9 +51,10 @@ func (s *Server) updateOne(in *updateInput) result {
 		return result{err: clientError(codeVersionLimit,
 			"Association %s has reached the limit of %d versions; create a new association and delete this one", r.id, MaxAssociationVersions)}
 	}
-	if r.legacy() && (in.Targets != nil || in.TargetMaps != nil) {
-		return result{err: clientError(codeInvalidTarget,
-			"Association %s was created with InstanceId and can't take Targets or TargetMaps; create a Targets-form association instead", r.id)}
+	if r.legacy() {
+		if err := legacyEchoes(r, &in.wireEntry); err != nil {
+			return result{err: err}
+		}
 	}
 	e := in.wireEntry
 	e.InstanceId = r.entry.InstanceId
@@ -74,6 +75,29 @@ func (s *Server) updateOne(in *updateInput) result {
 	s.store.update(r, p.entry, p.docName, p.nodes, p.tgtKey, in.AssociationDispatchAssumeRole, s.now())
 	s.stats.update(func(st *Stats) { st.AssociationsUpdated++ })
 	return result{body: createOutput{AssociationDescription: r.description()}}
+}
+
+// legacyEchoes lets the members DescribeAssociation returns for an
+// association created with InstanceId be sent back unchanged, as the API
+// reference recommends building an update from DescribeAssociation: the
+// InstanceIds target naming its node and DocumentVersion $DEFAULT count as
+// omitted. Any other Targets or TargetMaps are refused: such an association
+// has its node and nothing else. The other members it cannot have
+// (AssociationName, ScheduleExpression …) are then refused by the
+// create-time check.
+func legacyEchoes(r *record, e *wireEntry) *apiError {
+	if ts := e.Targets; len(ts) == 1 && deref(ts[0].Key) == "InstanceIds" &&
+		len(ts[0].Values) == 1 && ts[0].Values[0] == *r.entry.InstanceId {
+		e.Targets = nil
+	}
+	if e.DocumentVersion != nil && *e.DocumentVersion == "$DEFAULT" {
+		e.DocumentVersion = nil
+	}
+	if e.Targets != nil || e.TargetMaps != nil {
+		return clientError(codeInvalidTarget,
+			"Association %s was created with InstanceId for node %s and can't take other Targets or TargetMaps; create a Targets-form association instead", r.id, *r.entry.InstanceId)
+	}
+	return nil
 }
 
 // updateError maps a create-time refusal to the errors the model lists for

@@ -287,6 +287,8 @@ func TestUpdateSemanticFailures(t *testing.T) {
 		{"kept Targets with TargetMaps", "InvalidTargetMaps", ssm.UpdateAssociationInput{AssociationId: id, Parameters: params, TargetMaps: []map[string][]string{{"k": {"v"}}}}},
 		{"no target at all", "InvalidTarget", ssm.UpdateAssociationInput{AssociationId: id, Parameters: params, Targets: []types.Target{}}},
 		{"legacy with Targets", "InvalidTarget", ssm.UpdateAssociationInput{AssociationId: legacyID, Targets: shellTargets(node2)}},
+		{"legacy with its node and another", "InvalidTarget", ssm.UpdateAssociationInput{AssociationId: legacyID, Targets: shellTargets(node1, node2)}},
+		{"legacy with a document version", "InvalidParameters", ssm.UpdateAssociationInput{AssociationId: legacyID, DocumentVersion: aws.String("1")}},
 		{"legacy with a schedule", "InvalidParameters", ssm.UpdateAssociationInput{AssociationId: legacyID, ScheduleExpression: aws.String("rate(1 day)")}},
 	}
 	for _, tt := range cases {
@@ -312,6 +314,14 @@ func TestUpdateSemanticFailures(t *testing.T) {
 		Parameters: map[string][]string{"version": {"3.1"}}})
 	if err != nil || aws.ToString(out.AssociationDescription.InstanceId) != node1 || aws.ToString(out.AssociationDescription.AssociationVersion) != "2" {
 		t.Fatalf("legacy update: %v", err)
+	}
+	// What DescribeAssociation returns for it can be sent back, as the API
+	// reference recommends: its own InstanceIds target, $DEFAULT.
+	cur := describeVersion(t, c, legacyID, "")
+	out, err = c.UpdateAssociation(ctx(t), &ssm.UpdateAssociationInput{AssociationId: legacyID, AssociationVersion: cur.AssociationVersion,
+		Name: cur.Name, Targets: cur.Targets, DocumentVersion: cur.DocumentVersion, Parameters: cur.Parameters})
+	if err != nil || aws.ToString(out.AssociationDescription.AssociationVersion) != "3" || out.AssociationDescription.Parameters["version"][0] != "3.1" {
+		t.Fatalf("legacy round trip: %v", err)
 	}
 	byName, err := c.DescribeAssociation(ctx(t), &ssm.DescribeAssociationInput{Name: aws.String("AWS-UpdateSSMAgent"),
 		InstanceId: aws.String(node1), AssociationVersion: aws.String("1")})
