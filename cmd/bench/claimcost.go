@@ -75,7 +75,7 @@ func (b *bench) measureClaimCosts(ctx context.Context, n, per int) ([]ClaimCost,
 			}},
 		{"completion", "UpdateItem conditional on the owner, one per key (dedupe.Store.Complete)", false, 1, 1,
 			func(ctx context.Context, s *dedupe.Store, _ string, keys []string) error {
-				return s.Complete(ctx, keys[0], owner, "assoc-"+keys[0])
+				return s.Complete(ctx, keys[0], owner, dedupe.Association{AssociationID: "assoc-" + keys[0]})
 			}},
 		{"completion", fmt.Sprintf("BatchWriteItem of the %d keys a call associated (dedupe.Store.CompleteAll)", per), true, 1, per,
 			func(ctx context.Context, s *dedupe.Store, _ string, keys []string) error {

@@ -32,6 +32,16 @@ func (c *memoryClaims) Claim(_ context.Context, key, _ string, _ time.Time) (ded
 	return dedupe.Claim{Outcome: dedupe.Claimed}, nil
 }
 
+func (c *memoryClaims) Peek(_ context.Context, keys []string) ([]dedupe.Claim, error) {
+	return make([]dedupe.Claim, len(keys)), nil
+}
+
+func (c *memoryClaims) Complete(context.Context, string, string, dedupe.Association) error { return nil }
+
+func (c *memoryClaims) ClaimUpdate(context.Context, string, string, time.Time, string) (bool, error) {
+	return false, nil
+}
+
 func (c *memoryClaims) MarkPossiblySent(context.Context, string, string) error { return nil }
 
 func (c *memoryClaims) StartOwner(context.Context, string, time.Time) error { return nil }

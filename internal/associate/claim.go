@@ -8,6 +8,7 @@ import (
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
@@ -42,15 +43,16 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 			})
 		case c.Outcome == dedupe.Claimed:
 			keep = append(keep, k)
+		case takenOverUpdate(c):
+			// Another invocation was changing this association when it
+			// stopped: read it and finish the job, or report it.
+			r.claimedAny.Store(true)
+			r.existingAssociation(single, c.AssociationID, true, false)
 		case c.Outcome == dedupe.TakenOver:
 			r.log.InfoContext(ctx, "claim taken over from an invocation that stopped; reading SSM before sending", "key", key, "previousOwner", c.Owner)
 			over = append(over, k)
 		case c.Outcome == dedupe.Associated:
-			r.record(func(res *report.Result) {
-				res.Deduplicated = append(res.Deduplicated, report.Deduplicated{
-					Entry: single.Entry, Reason: report.ReasonAlreadyAssociated, AssociationId: c.AssociationID,
-				})
-			})
+			r.associatedBefore(ctx, single, c)
 		default:
 			r.record(func(res *report.Result) {
 				res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: single.Entry, Reason: report.ReasonInProgress})
@@ -70,6 +72,30 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 		return work.Item{}, false
 	}
 	return narrow(it, keep), true
+}
+
+// associatedBefore settles a key the table records as associated: the same
+// settings again are Deduplicated "already associated"; other settings are
+// never dropped silently: reported with the names of the settings that
+// differ, or, with "OnExisting": "update", updated.
+func (r *run) associatedBefore(ctx context.Context, it work.Item, c dedupe.Claim) {
+	diff := dedupe.Settings(it.Settings).Differences(c.Settings)
+	switch {
+	case len(diff) == 0:
+		r.record(func(res *report.Result) {
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{
+				Entry: it.Entry, Reason: report.ReasonAlreadyAssociated, AssociationId: c.AssociationID,
+			})
+		})
+	case r.job.Request.OnExisting == request.OnExistingUpdate:
+		r.existingAssociation(it, c.AssociationID, false, false)
+	default:
+		r.record(func(res *report.Result) {
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{
+				Entry: it.Entry, Reason: report.ReasonDifferentSettings, AssociationId: c.AssociationID, Differences: diff,
+			})
+		})
+	}
 }
 
 func narrow(it work.Item, keep []int) work.Item {

@@ -25,6 +25,7 @@ type ssmAPI interface {
 	CreateAssociationBatch(context.Context, *ssm.CreateAssociationBatchInput, ...func(*ssm.Options)) (*ssm.CreateAssociationBatchOutput, error)
 	ListAssociations(context.Context, *ssm.ListAssociationsInput, ...func(*ssm.Options)) (*ssm.ListAssociationsOutput, error)
 	DescribeAssociation(context.Context, *ssm.DescribeAssociationInput, ...func(*ssm.Options)) (*ssm.DescribeAssociationOutput, error)
+	UpdateAssociation(context.Context, *ssm.UpdateAssociationInput, ...func(*ssm.Options)) (*ssm.UpdateAssociationOutput, error)
 }
 
 // claimStore keeps the claims and the invocation's owner record;
@@ -32,10 +33,14 @@ type ssmAPI interface {
 type claimStore interface {
 	Claim(ctx context.Context, key, owner string, leaseUntil time.Time) (dedupe.Claim, error)
 	CompleteAll(ctx context.Context, owner string, done []dedupe.Association) error
+	Complete(ctx context.Context, key, owner string, a dedupe.Association) error
+	ClaimUpdate(ctx context.Context, key, owner string, leaseUntil time.Time, associationID string) (bool, error)
 	Release(ctx context.Context, key, owner string) error
 	MarkPossiblySent(ctx context.Context, key, owner string) error
 	StartOwner(ctx context.Context, owner string, until time.Time) error
 	RenewOwner(ctx context.Context, owner string, until time.Time) error
+	// Peek reads what Claim would find, writing nothing (DryRun).
+	Peek(ctx context.Context, keys []string) ([]dedupe.Claim, error)
 }
 
 // Settings tune the engine; config.Config provides them.
@@ -149,6 +154,7 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 		e.log.WarnContext(ctx, "claim bookkeeping failed; the claim is held until its lease ends", "key", key, "error", err)
 	})
 	r.dispatch(ctx, items)
+	r.updateAll(ctx)
 	r.book.wait()
 	r.stopOwner(ctx)
 	r.res.Summary.Reads = r.reader.Reads()
@@ -168,3 +174,6 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	}
 	return r.res, nil
 }
+
+// errJoinUnavailable marks err as the claim table being unreachable.
+func errJoinUnavailable(err error) error { return errors.Join(ErrUnavailable, err) }

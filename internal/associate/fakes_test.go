@@ -28,8 +28,9 @@ type fakeSSM struct {
 	respond   func(call int, entries []ssmtypes.CreateAssociationBatchRequestEntry) (*ssm.CreateAssociationBatchOutput, error)
 	// ledger is what SSM holds: every association a call answered
 	// Successful, and what a script adds with keep (a lost answer).
-	ledger []ssmtypes.AssociationDescription
-	reads  int
+	ledger  []ssmtypes.AssociationDescription
+	reads   int
+	updates int
 }
 
 // keep adds associations to the ledger, as SSM does when it executes a
@@ -63,6 +64,33 @@ func (f *fakeSSM) ListAssociations(_ context.Context, in *ssm.ListAssociationsIn
 		}
 	}
 	return out, nil
+}
+
+// UpdateAssociation replaces the settings of a ledger association, as SSM
+// does: members left out are cleared, and the version goes up.
+func (f *fakeSSM) UpdateAssociation(_ context.Context, in *ssm.UpdateAssociationInput, _ ...func(*ssm.Options)) (*ssm.UpdateAssociationOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.updates++
+	for i, d := range f.ledger {
+		if aws.ToString(d.AssociationId) != aws.ToString(in.AssociationId) {
+			continue
+		}
+		if v := aws.ToString(in.AssociationVersion); v != "" && v != "$LATEST" && v != aws.ToString(d.AssociationVersion) {
+			return nil, &ssmtypes.InvalidAssociationVersion{Message: aws.String("stale version")}
+		}
+		version := 1
+		fmt.Sscan(aws.ToString(d.AssociationVersion), &version)
+		n := ssmtypes.AssociationDescription{
+			AssociationId: d.AssociationId, AssociationVersion: aws.String(fmt.Sprint(version + 1)), Name: in.Name,
+			InstanceId: d.InstanceId, Targets: in.Targets, AssociationName: in.AssociationName, Date: d.Date,
+			Parameters: in.Parameters, ScheduleExpression: in.ScheduleExpression, MaxErrors: in.MaxErrors,
+			MaxConcurrency: in.MaxConcurrency, DocumentVersion: in.DocumentVersion,
+		}
+		f.ledger[i] = n
+		return &ssm.UpdateAssociationOutput{AssociationDescription: &n}, nil
+	}
+	return nil, &ssmtypes.AssociationDoesNotExist{Message: aws.String("Association does not exist")}
 }
 
 func (f *fakeSSM) DescribeAssociation(_ context.Context, in *ssm.DescribeAssociationInput, _ ...func(*ssm.Options)) (*ssm.DescribeAssociationOutput, error) {
@@ -125,14 +153,16 @@ func (f *fakeSSM) CreateAssociationBatch(ctx context.Context, in *ssm.CreateAsso
 
 func success(e ssmtypes.CreateAssociationBatchRequestEntry) ssmtypes.AssociationDescription {
 	return ssmtypes.AssociationDescription{
-		AssociationId:   aws.String(fmt.Sprintf("assoc-%s-%d", entryNode(e), assocSeq.Add(1))),
-		Name:            e.Name,
-		InstanceId:      e.InstanceId,
-		Targets:         e.Targets,
-		AssociationName: e.AssociationName,
-		Parameters:      e.Parameters,
-		TargetLocations: e.TargetLocations,
-		Date:            aws.Time(time.Now()),
+		AssociationId:      aws.String(fmt.Sprintf("assoc-%s-%d", entryNode(e), assocSeq.Add(1))),
+		Name:               e.Name,
+		InstanceId:         e.InstanceId,
+		Targets:            e.Targets,
+		AssociationName:    e.AssociationName,
+		Parameters:         e.Parameters,
+		TargetLocations:    e.TargetLocations,
+		ScheduleExpression: e.ScheduleExpression,
+		AssociationVersion: aws.String("1"),
+		Date:               aws.Time(time.Now()),
 	}
 }
 
@@ -160,6 +190,7 @@ type fakeClaim struct {
 	assocID    string
 	lease      time.Time
 	sent       bool // marked possibly sent
+	settings   dedupe.Settings
 }
 
 func newFakeClaims() *fakeClaims {
@@ -176,7 +207,7 @@ func (c *fakeClaims) Claim(_ context.Context, key, owner string, lease time.Time
 	old, ok := c.items[key]
 	switch {
 	case ok && old.associated:
-		return dedupe.Claim{Outcome: dedupe.Associated, AssociationID: old.assocID}, nil
+		return dedupe.Claim{Outcome: dedupe.Associated, AssociationID: old.assocID, Settings: old.settings}, nil
 	case ok && old.lease.After(time.Now()):
 		return dedupe.Claim{Outcome: dedupe.Held, Owner: old.owner, LeaseExpiry: old.lease}, nil
 	}
@@ -197,7 +228,7 @@ func (c *fakeClaims) CompleteAll(_ context.Context, owner string, done []dedupe.
 		if old, ok := c.items[a.Key]; !ok || old.owner != owner {
 			return fmt.Errorf("complete %s: not claimed by %s", a.Key, owner)
 		}
-		c.items[a.Key] = fakeClaim{owner: owner, associated: true, assocID: a.AssociationID}
+		c.items[a.Key] = fakeClaim{owner: owner, associated: true, assocID: a.AssociationID, settings: a.Settings}
 	}
 	return nil
 }
@@ -212,6 +243,30 @@ func (c *fakeClaims) Release(_ context.Context, key, owner string) error {
 	}
 	delete(c.items, key)
 	return nil
+}
+
+func (c *fakeClaims) Complete(_ context.Context, key, owner string, a dedupe.Association) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops["complete"]++
+	old, ok := c.items[key]
+	if !ok || old.owner != owner || old.associated {
+		return fmt.Errorf("complete %s: %w", key, dedupe.ErrNotOwner)
+	}
+	c.items[key] = fakeClaim{owner: owner, associated: true, assocID: a.AssociationID, settings: a.Settings}
+	return nil
+}
+
+func (c *fakeClaims) ClaimUpdate(_ context.Context, key, owner string, lease time.Time, id string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops["claimUpdate"]++
+	old, ok := c.items[key]
+	if !ok || !old.associated || old.assocID != id {
+		return false, nil
+	}
+	c.items[key] = fakeClaim{owner: owner, lease: lease, assocID: id, settings: old.settings}
+	return true, nil
 }
 
 func (c *fakeClaims) MarkPossiblySent(_ context.Context, key, owner string) error {
@@ -239,6 +294,27 @@ func (c *fakeClaims) RenewOwner(context.Context, string, time.Time) error {
 	defer c.mu.Unlock()
 	c.ops["owner"]++
 	return nil
+}
+
+func (c *fakeClaims) Peek(_ context.Context, keys []string) ([]dedupe.Claim, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops["peek"]++
+	out := make([]dedupe.Claim, len(keys))
+	for i, key := range keys {
+		old, ok := c.items[key]
+		switch {
+		case !ok:
+			out[i] = dedupe.Claim{Outcome: dedupe.Claimed}
+		case old.associated:
+			out[i] = dedupe.Claim{Outcome: dedupe.Associated, AssociationID: old.assocID, Settings: old.settings}
+		case old.lease.After(time.Now()):
+			out[i] = dedupe.Claim{Outcome: dedupe.Held, Owner: old.owner}
+		default:
+			out[i] = dedupe.Claim{Outcome: dedupe.TakenOver, Owner: old.owner}
+		}
+	}
+	return out, nil
 }
 
 // inProgress lists keys still claimed and not associated.

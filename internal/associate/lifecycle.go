@@ -49,7 +49,7 @@ func (r *run) created(ctx context.Context, done []createdEntry) {
 	})
 	for _, c := range done {
 		for _, key := range c.item.Keys {
-			keys = append(keys, dedupe.Association{Key: key, AssociationID: aws.ToString(c.desc.AssociationId)})
+			keys = append(keys, dedupe.Association{Key: key, AssociationID: aws.ToString(c.desc.AssociationId), Settings: c.item.Settings})
 		}
 	}
 	r.completeAll(ctx, keys)
@@ -60,8 +60,9 @@ type createdEntry struct {
 	desc ssmtypes.AssociationDescription
 }
 
-// existing files nodes SSM already had, with the ID of their association.
-func (r *run) existing(ctx context.Context, it work.Item, ids []string) {
+// existing files nodes SSM already had, with the ID of their association;
+// settings is the fingerprint of that association, nil when unknown.
+func (r *run) existing(ctx context.Context, it work.Item, ids []string, settings dedupe.Settings) {
 	keys := make([]dedupe.Association, len(it.Keys))
 	r.record(func(res *report.Result) {
 		for k, key := range it.Keys {
@@ -70,7 +71,7 @@ func (r *run) existing(ctx context.Context, it work.Item, ids []string) {
 				single = it.Single(k)
 			}
 			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: single.Entry, Reason: report.ReasonAlreadyExists, AssociationId: ids[k]})
-			keys[k] = dedupe.Association{Key: key, AssociationID: ids[k]}
+			keys[k] = dedupe.Association{Key: key, AssociationID: ids[k], Settings: settings}
 		}
 	})
 	r.completeAll(ctx, keys)

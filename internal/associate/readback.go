@@ -86,7 +86,7 @@ func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []w
 			for k := range ids {
 				ids[k] = aws.ToString(d.AssociationId)
 			}
-			r.existing(ctx, it, ids)
+			r.existing(ctx, it, ids, it.Settings) // found equal to the entry
 		}
 	}
 	r.created(ctx, mine)
@@ -94,8 +94,10 @@ func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []w
 }
 
 // findCovering settles an entry SSM refused as already existing, node by
-// node: a node SSM has an association of the document for is Deduplicated
-// with that association's ID; the nodes without one are sent again.
+// node: a node SSM has an association of the document for is settled with
+// that association (update.go: "already exists in SSM" with its ID, or
+// "associated with different settings", or updated); the nodes without one
+// are sent again.
 func (r *run) findCovering(ctx context.Context, it work.Item) (again, still []work.Item) {
 	nodes := it.Nodes
 	if len(nodes) == 0 {
@@ -108,18 +110,16 @@ func (r *run) findCovering(ctx context.Context, it work.Item) (again, still []wo
 		r.log.WarnContext(ctx, "SSM could not be read for existing associations; the entry stays in doubt", "error", err.Error())
 		return nil, []work.Item{it}
 	}
-	var have, missing []int
-	ids := []string{}
+	var missing []int
 	for k, n := range nodes {
-		if id, ok := covering[n]; ok {
-			have = append(have, k)
-			ids = append(ids, id)
-		} else {
+		id, ok := covering[n]
+		if !ok {
 			missing = append(missing, k)
+			continue
 		}
-	}
-	if len(have) > 0 {
-		r.existing(ctx, narrow(it, have), ids)
+		// Read it before saying what it is: the same settings, or other
+		// ones (reported, or updated).
+		r.existingAssociation(it.Single(k), id, true, true)
 	}
 	if len(missing) == 0 {
 		return nil, nil

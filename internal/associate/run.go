@@ -24,9 +24,10 @@ type run struct {
 
 	mu          sync.Mutex // guards res, unreachable, takenOver and lastDoubt
 	res         report.Result
-	unreachable error       // the last error that meant SSM could not be reached
-	takenOver   []work.Item // claimed from dead owners: to read SSM for before sending
-	lastDoubt   time.Time   // when the last entry fell in doubt
+	unreachable error                     // the last error that meant SSM could not be reached
+	takenOver   []work.Item               // claimed from dead owners: to read SSM for before sending
+	updates     map[string]*pendingUpdate // existing associations to settle, by ID
+	lastDoubt   time.Time                 // when the last entry fell in doubt
 
 	claimErr     atomic.Pointer[error] // the last error of a claim
 	claimedAny   atomic.Bool           // some key was claimed

@@ -10,10 +10,12 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Association is a key SSM associated, and the ID SSM gave the association.
+// Association is a key SSM associated, the ID SSM gave the association,
+// and the fingerprint of its settings.
 type Association struct {
 	Key           string
 	AssociationID string
+	Settings      Settings
 }
 
 // maxBatchWrite is BatchWriteItem's limit of items per request.
@@ -46,6 +48,7 @@ func (s *Store) CompleteAll(ctx context.Context, owner string, done []Associatio
 				Expiration:    now.Add(s.ttl).Unix(),
 				AssociationID: a.AssociationID,
 				UpdatedAt:     now.UnixMilli(),
+				Settings:      a.Settings,
 			})
 			if err != nil {
 				return fmt.Errorf("marshal completion of %s: %w", a.Key, err)

@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
 func TestCompleteAllRecordsEveryKey(t *testing.T) {
@@ -56,7 +59,8 @@ func TestCompleteAllSendsUnprocessedItemsAgain(t *testing.T) {
 	// DynamoDB applies only part of the first two requests.
 	partial := &countingWriter{dynamoAPI: s.client, partial: 2}
 	s.client = partial
-	done := []Association{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}}
+	settings := SettingsOf(request.Entry{Name: "D", ScheduleExpression: aws.String("rate(1 day)")})
+	done := []Association{{"a", "1", settings}, {"b", "2", settings}, {Key: "c", AssociationID: "3"}, {Key: "d", AssociationID: "4"}}
 	if err := s.CompleteAll(ctx, "A", done); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +68,7 @@ func TestCompleteAllSendsUnprocessedItemsAgain(t *testing.T) {
 		t.Errorf("%d requests, want 3 (two partial, then the rest)", partial.requests)
 	}
 	for _, a := range done {
-		if r, ok := get(t, c, s, a.Key); !ok || r.AssociationID != a.AssociationID {
+		if r, ok := get(t, c, s, a.Key); !ok || r.AssociationID != a.AssociationID || len(r.Settings.Differences(a.Settings)) != 0 || (r.Settings == nil) != (a.Settings == nil) {
 			t.Fatalf("%s not recorded: %+v", a.Key, r)
 		}
 	}
@@ -75,7 +79,7 @@ func TestCompleteAllGivesUpAtItsDeadline(t *testing.T) {
 	s.client = &countingWriter{dynamoAPI: s.client, partial: 1 << 30, applyNone: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err := s.CompleteAll(ctx, "A", []Association{{"a", "1"}, {"b", "2"}})
+	err := s.CompleteAll(ctx, "A", []Association{{Key: "a", AssociationID: "1"}, {Key: "b", AssociationID: "2"}})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want one wrapping the deadline", err)
 	}

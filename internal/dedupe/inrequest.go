@@ -1,6 +1,8 @@
 package dedupe
 
 import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
@@ -50,14 +52,14 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 
 // NewItem makes the work item of a valid request item, computing its keys.
 func NewItem(it *request.Item) work.Item {
-	w := work.Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes()}
+	w := work.Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes(), Settings: SettingsOf(it.Entry)}
 	if len(w.Nodes) == 0 {
 		w.Keys = []string{TargetsKey(it.Entry)}
 		return w
 	}
 	w.Keys = make([]string, len(w.Nodes))
 	for i, n := range w.Nodes {
-		w.Keys[i] = NodeKey(it.Entry.Name, n)
+		w.Keys[i] = NodeKey(it.Entry.Name, aws.ToString(it.Entry.AssociationName), n)
 	}
 	return w
 }

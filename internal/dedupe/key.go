@@ -1,5 +1,5 @@
 // Package dedupe decides which entries of a request are new work: it names
-// each (document, node) or (document, targets) with a stable key, drops the
+// each (document, name, node) or (document, name, targets) with a stable key, drops the
 // later duplicates inside one request, and claims keys in DynamoDB so that two
 // invocations never associate the same key.
 package dedupe
@@ -11,29 +11,40 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
-// NodeKey names the association of a document with one managed node. SSM
-// refuses a second association of the same document with a node, so this is
-// the unit of "done once".
-func NodeKey(document, node string) string {
-	return "node#" + document + "#" + node
+// NodeKey names the association of a document with one managed node, under
+// an AssociationName or none. Several associations of one document may
+// target one node (AWS-RunPatchBaseline's Scan and Install), told apart by
+// their names; an entry without a name keeps the key it always had, so
+// records written before names counted stay valid. Neither document names,
+// association names nor node IDs can hold '#'.
+func NodeKey(document, associationName, node string) string {
+	if associationName == "" {
+		return "node#" + document + "#" + node
+	}
+	return "node#" + document + "#" + associationName + "#" + node
 }
 
 // TargetsKey names an association that targets tags, resource groups,
-// TargetMaps or TargetLocations: a hash of the document and its targets,
-// canonicalised so that the order of targets and of their values does not
-// make two equal requests look different.
+// TargetMaps or TargetLocations: a hash of the document, its targets and its
+// AssociationName, canonicalised so that the order of targets and of their
+// values does not make two equal requests look different. Without a name
+// the hash is the one it always was.
 func TargetsKey(e request.Entry) string {
 	type canon struct {
 		Targets         []request.Target         `json:",omitempty"`
 		TargetMaps      []map[string][]string    `json:",omitempty"`
 		TargetLocations []request.TargetLocation `json:",omitempty"`
+		AssociationName string                   `json:",omitempty"`
 	}
 	c := canon{
 		Targets:         sortedTargets(e.Targets),
 		TargetLocations: e.TargetLocations,
+		AssociationName: aws.ToString(e.AssociationName),
 	}
 	for _, m := range e.TargetMaps {
 		sorted := make(map[string][]string, len(m))

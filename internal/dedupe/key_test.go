@@ -1,6 +1,10 @@
 package dedupe
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -56,7 +60,7 @@ func TestInRequest(t *testing.T) {
 		}
 	}
 	// Entries[1] keeps only i-2; its i-1 is a duplicate of Entries[0].
-	if got := work[1].Entry.Targets[0].Values; len(got) != 1 || got[0] != "i-2" || work[1].Keys[0] != NodeKey("D", "i-2") {
+	if got := work[1].Entry.Targets[0].Values; len(got) != 1 || got[0] != "i-2" || work[1].Keys[0] != NodeKey("D", "", "i-2") {
 		t.Errorf("narrowed entry %+v keys %v", work[1].Entry, work[1].Keys)
 	}
 	if len(dups) != 3 {
@@ -70,4 +74,59 @@ func TestInRequest(t *testing.T) {
 	if v := dups[0].Entry.Targets[0].Values; len(v) != 1 || v[0] != "i-1" {
 		t.Errorf("first duplicate is %+v, want Entries[1] narrowed to i-1", dups[0].Entry)
 	}
+}
+
+func TestKeysTellNamedAssociationsApart(t *testing.T) {
+	// Records written before names counted keep their keys.
+	if got := NodeKey("AWS-RunPatchBaseline", "", "i-1"); got != "node#AWS-RunPatchBaseline#i-1" {
+		t.Errorf("unnamed key %q changed", got)
+	}
+	scan, install := NodeKey("AWS-RunPatchBaseline", "patch-scan", "i-1"), NodeKey("AWS-RunPatchBaseline", "patch-install", "i-1")
+	if scan == install || scan == NodeKey("AWS-RunPatchBaseline", "", "i-1") {
+		t.Errorf("names do not tell keys apart: %q %q", scan, install)
+	}
+	tags := []request.Target{{Key: "tag:Env", Values: []string{"prod"}}}
+	unnamed := request.Entry{Name: "D", Targets: tags}
+	before := "targets#D#" + hashOf(`{"Targets":[{"Key":"tag:Env","Values":["prod"]}]}`, "D")
+	if got := TargetsKey(unnamed); got != before {
+		t.Errorf("unnamed targets key %q, want the one computed before names counted, %q", got, before)
+	}
+	named := unnamed
+	named.AssociationName = aws.String("weekly")
+	if TargetsKey(named) == TargetsKey(unnamed) {
+		t.Error("AssociationName is not part of the targets key")
+	}
+}
+
+func TestSettingsDifferences(t *testing.T) {
+	base := request.Entry{Name: "D", ScheduleExpression: aws.String("rate(1 day)"), Parameters: map[string][]string{"Operation": {"Scan"}}}
+	same := base
+	same.DocumentVersion = aws.String("$DEFAULT")       // the default, spelled out
+	same.ComplianceSeverity = aws.String("UNSPECIFIED") // likewise
+	if d := SettingsOf(base).Differences(SettingsOf(same)); len(d) != 0 {
+		t.Errorf("defaults spelled out differ in %v", d)
+	}
+	changed := base
+	changed.ScheduleExpression = aws.String("rate(7 days)")
+	changed.Parameters = map[string][]string{"Operation": {"Install"}}
+	changed.MaxErrors = aws.String("10%")
+	if d := SettingsOf(base).Differences(SettingsOf(changed)); !slices.Equal(d, []string{"Parameters", "ScheduleExpression", "MaxErrors"}) {
+		t.Errorf("differences %v", d)
+	}
+	// Hashes only: no value reaches the fingerprint.
+	for name, h := range SettingsOf(changed) {
+		if strings.Contains(h, "Install") || strings.Contains(h, "10%") || len(h) != 16 {
+			t.Errorf("%s fingerprint %q", name, h)
+		}
+	}
+	// A record without a fingerprint differs in nothing.
+	if d := SettingsOf(base).Differences(nil); d != nil {
+		t.Errorf("against no fingerprint: %v", d)
+	}
+}
+
+// hashOf is the targets key's hash as it was computed before names counted.
+func hashOf(canon, doc string) string {
+	sum := sha256.Sum256(append([]byte(doc+"\x00"), canon...))
+	return hex.EncodeToString(sum[:16])
 }

@@ -24,6 +24,7 @@ const (
 	attrAssocID      = "association_id"
 	attrUpdatedAt    = "updated_at"
 	attrSent         = "possibly_sent"
+	attrSettings     = "settings"
 	statusClaimed    = "IN_PROGRESS"
 	statusAssociated = "ASSOCIATED"
 )
@@ -47,6 +48,7 @@ type dynamoAPI interface {
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 // record is a claim item as stored.
@@ -59,6 +61,9 @@ type record struct {
 	AssociationID string `dynamodbav:"association_id,omitempty"`
 	UpdatedAt     int64  `dynamodbav:"updated_at"`              // epoch milliseconds
 	PossiblySent  int64  `dynamodbav:"possibly_sent,omitempty"` // epoch milliseconds
+	// Settings fingerprints the associated settings (SettingsOf): hashes,
+	// never values.
+	Settings Settings `dynamodbav:"settings,omitempty"`
 }
 
 // Outcome is what a claim found.
@@ -80,8 +85,12 @@ const (
 // Claim is the result of Store.Claim.
 type Claim struct {
 	Outcome
-	// AssociationID is the recorded association, for Associated.
+	// AssociationID is the recorded association, for Associated; for
+	// TakenOver, the association the previous owner was changing, if any.
 	AssociationID string
+	// Settings is the recorded fingerprint, for Associated; nil for a
+	// record written before fingerprints were kept.
+	Settings Settings
 	// Owner and LeaseExpiry name who holds the key, for Held; for TakenOver,
 	// who held it before.
 	Owner       string
@@ -143,7 +152,7 @@ func (s *Store) Claim(ctx context.Context, key, owner string, leaseUntil time.Ti
 	}
 	switch {
 	case old.Status == statusAssociated:
-		return Claim{Outcome: Associated, AssociationID: old.AssociationID}, nil
+		return Claim{Outcome: Associated, AssociationID: old.AssociationID, Settings: old.Settings}, nil
 	case old.Owner == owner:
 		// Our own write: its answer was lost and the SDK retried it.
 		return Claim{Outcome: Claimed}, nil
@@ -213,25 +222,73 @@ func (s *Store) put(ctx context.Context, key, owner string, leaseUntil time.Time
 // that left the key in progress.
 func claimedOver(old record) Claim {
 	if old.Status == statusClaimed {
-		return Claim{Outcome: TakenOver, Owner: old.Owner, LeaseExpiry: time.UnixMilli(old.LeaseExpiry)}
+		return Claim{Outcome: TakenOver, Owner: old.Owner, LeaseExpiry: time.UnixMilli(old.LeaseExpiry), AssociationID: old.AssociationID}
 	}
 	return Claim{Outcome: Claimed}
 }
 
 // Complete records that owner associated key, remembering it for the TTL,
 // if owner still holds it: one conditional UpdateItem per key. The engine
-// records a call's keys together with CompleteAll; Complete is the
-// one-per-key baseline the claim-cost benchmark compares it with.
-func (s *Store) Complete(ctx context.Context, key, owner, associationID string) error {
+// records a call's keys together with CompleteAll, and uses Complete where
+// the condition matters: to close a claim taken to update an association
+// (ClaimUpdate), with the settings the association now has. Complete is
+// also the one-per-key baseline of the claim-cost benchmark.
+func (s *Store) Complete(ctx context.Context, key, owner string, a Association) error {
 	now := s.now()
 	update := expression.Set(expression.Name(attrStatus), expression.Value(statusAssociated)).
 		Set(expression.Name(TTLAttribute), expression.Value(now.Add(s.ttl).Unix())).
 		Set(expression.Name(attrUpdatedAt), expression.Value(now.UnixMilli())).
-		Remove(expression.Name(attrLease))
-	if associationID != "" {
-		update = update.Set(expression.Name(attrAssocID), expression.Value(associationID))
+		Remove(expression.Name(attrLease)).
+		Remove(expression.Name(attrSent))
+	if a.AssociationID != "" {
+		update = update.Set(expression.Name(attrAssocID), expression.Value(a.AssociationID))
+	}
+	if a.Settings != nil {
+		update = update.Set(expression.Name(attrSettings), expression.Value(a.Settings))
 	}
 	return s.update(ctx, key, owner, update)
+}
+
+// ClaimUpdate takes a key recorded as associated with associationID, for
+// owner to change that association: the record goes IN_PROGRESS under
+// owner's lease, keeping the association's ID and settings, so that an
+// invocation taking it over knows which association was being changed. It
+// reports false when the record no longer names that association as
+// associated (someone else got there first).
+func (s *Store) ClaimUpdate(ctx context.Context, key, owner string, leaseUntil time.Time, associationID string) (bool, error) {
+	now := s.now()
+	if !leaseUntil.After(now) {
+		leaseUntil = now.Add(time.Minute)
+	}
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Name(attrStatus).Equal(expression.Value(statusAssociated)).
+			And(expression.Name(attrAssocID).Equal(expression.Value(associationID)))).
+		WithUpdate(expression.Set(expression.Name(attrStatus), expression.Value(statusClaimed)).
+			Set(expression.Name(attrOwner), expression.Value(owner)).
+			Set(expression.Name(attrLease), expression.Value(leaseUntil.UnixMilli())).
+			Set(expression.Name(TTLAttribute), expression.Value(leaseUntil.Add(s.ttl).Unix())).
+			Set(expression.Name(attrUpdatedAt), expression.Value(now.UnixMilli()))).
+		Build()
+	if err != nil {
+		return false, fmt.Errorf("build update claim of %s: %w", key, err)
+	}
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       keyOf(key),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ccf):
+		return false, nil
+	default:
+		return false, fmt.Errorf("claim %s to update it: %w", key, err)
+	}
 }
 
 // Release gives key up so that a later invocation can take it at once; the

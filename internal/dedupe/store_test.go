@@ -75,13 +75,13 @@ func TestClaimLifecycle(t *testing.T) {
 		t.Fatalf("second claim: %+v %v", cl, err)
 	}
 	// Only the owner completes or releases.
-	if err := s.Complete(ctx, "k", "B", "x"); !errors.Is(err, ErrNotOwner) {
+	if err := s.Complete(ctx, "k", "B", Association{AssociationID: "x"}); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("complete by B: %v", err)
 	}
 	if err := s.Release(ctx, "k", "B"); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("release by B: %v", err)
 	}
-	if err := s.Complete(ctx, "k", "A", "assoc-1"); err != nil {
+	if err := s.Complete(ctx, "k", "A", Association{AssociationID: "assoc-1"}); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = get(t, c, s, "k")
@@ -116,7 +116,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 		t.Fatalf("takeover: %+v %v", cl, err)
 	}
 	// The crashed owner coming back finds its claim gone.
-	if err := s.Complete(ctx, "k", "crashed", "x"); !errors.Is(err, ErrNotOwner) {
+	if err := s.Complete(ctx, "k", "crashed", Association{AssociationID: "x"}); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("late completion: %v", err)
 	}
 	r, _ := get(t, c, s, "k")

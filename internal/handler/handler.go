@@ -28,6 +28,7 @@ import (
 // runner is the engine as the handler uses it.
 type runner interface {
 	Run(context.Context, associate.Job) (report.Result, error)
+	DryRun(context.Context, *request.Request) (report.Plan, error)
 }
 
 // Handler answers invocations.
@@ -64,6 +65,10 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	req, err := request.Parse(inv.Body, request.Limits{MaxEntries: h.cfg.MaxEntries})
 	if err != nil {
 		return h.reject(ctx, inv, err)
+	}
+
+	if req.DryRun {
+		return h.dryRun(ctx, inv, req)
 	}
 
 	lambdaEnd, ok := ctx.Deadline()
@@ -110,6 +115,24 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	return out, nil
 }
 
+// dryRun answers the plan of a request: nothing is sent, claimed or queued.
+func (h *Handler) dryRun(ctx context.Context, inv event.Invocation, req *request.Request) (any, error) {
+	p, err := h.engine.DryRun(ctx, req)
+	if err != nil {
+		h.log.ErrorContext(ctx, "dry run failed", "error", err.Error())
+		return h.respond(inv, http.StatusServiceUnavailable, errorBody{
+			Message: "the dedupe table could not be read; nothing was done, send the request again",
+		}, &UnavailableError{Cause: err})
+	}
+	h.log.InfoContext(ctx, "dry run", "requested", p.Summary.Requested, "create", p.Summary.Create, "update", p.Summary.Update,
+		"skip", p.Summary.Skip, "fail", p.Summary.Fail, "calls", p.Summary.Calls)
+	out := p.Redacted()
+	if inv.IsAPI() {
+		return h.respond(inv, http.StatusOK, out, nil)
+	}
+	return out, nil
+}
+
 // leaseMargin is how long claims outlive the budget of the work: an API
 // request's claims end soon after its answer is due, not with the Lambda.
 const leaseMargin = 5 * time.Second
@@ -138,7 +161,7 @@ func owner(ctx context.Context) string {
 func (h *Handler) observe(ctx context.Context, inv event.Invocation, res report.Result, err error, took time.Duration) {
 	s := res.Summary
 	attrs := []any{
-		"source", string(inv.Source), "requested", s.Requested, "successful", s.Successful,
+		"source", string(inv.Source), "requested", s.Requested, "successful", s.Successful, "updated", s.Updated,
 		"failed", s.Failed, "deduplicated", s.Deduplicated, "unprocessed", s.Unprocessed,
 		"calls", s.Calls, "retries", s.Retries, "throttles", s.Throttles, "durationMs", took.Milliseconds(),
 	}
@@ -155,9 +178,9 @@ func (h *Handler) observe(ctx context.Context, inv event.Invocation, res report.
 		Function: fn,
 		Source:   string(inv.Source),
 		Counts: map[string]int{
-			"Requested": s.Requested, "Successful": s.Successful, "Failed": s.Failed,
+			"Requested": s.Requested, "Successful": s.Successful, "Updated": s.Updated, "Failed": s.Failed,
 			"Deduplicated": s.Deduplicated, "Unprocessed": s.Unprocessed,
-			"Calls": s.Calls, "Retries": s.Retries, "Throttles": s.Throttles,
+			"Calls": s.Calls, "Retries": s.Retries, "Throttles": s.Throttles, "Reads": s.Reads,
 		},
 		CallLatency: res.CallLatencies,
 		Time:        h.now(),

@@ -17,14 +17,17 @@ import (
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
 // fakeEngine records the job and answers with a canned result.
 type fakeEngine struct {
-	job associate.Job
-	res func(associate.Job) report.Result
-	err error
+	dryRuns int
+	job     associate.Job
+	res     func(associate.Job) report.Result
+	err     error
 }
 
 func (f *fakeEngine) Run(_ context.Context, j associate.Job) (report.Result, error) {
@@ -36,6 +39,16 @@ func (f *fakeEngine) Run(_ context.Context, j associate.Job) (report.Result, err
 	r.Summary.Requested = len(j.Request.Items)
 	r.Tally()
 	return r, f.err
+}
+
+func (f *fakeEngine) DryRun(_ context.Context, req *request.Request) (report.Plan, error) {
+	f.dryRuns++
+	p := report.Plan{DryRun: true}
+	for _, it := range req.Items {
+		p.Actions = append(p.Actions, report.Action{Entry: it.Entry, Action: report.ActionCreate})
+	}
+	p.Summary.Requested, p.Summary.Create = len(req.Items), len(req.Items)
+	return p, f.err
 }
 
 // succeedAll is an engine answer: every item successful.
@@ -244,4 +257,30 @@ func TestUnavailableUnwraps(t *testing.T) {
 	if !errors.Is(err, associate.ErrUnavailable) {
 		t.Fatalf("err %v", err)
 	}
+}
+
+func TestDryRunRunsNothingAndStartsNoJob(t *testing.T) {
+	eng := &fakeEngine{res: succeedAll}
+	h, _, _ := newHandler(t, eng)
+	jobs := &countingSubmitter{}
+	h.WithJobs(jobs, nil)
+	body := `{"DryRun":true,"Async":true,"Entries":[{"Name":"AWS-UpdateSSMAgent","InstanceId":"i-0123456789abcdef0"}]}`
+	out, err := h.Invoke(context.Background(), restEvent(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(out)
+	if eng.dryRuns != 1 || eng.job.Request != nil || jobs.n != 0 {
+		t.Fatalf("dry runs %d, run %v, jobs %d: a dry run must only plan", eng.dryRuns, eng.job.Request != nil, jobs.n)
+	}
+	if !strings.Contains(string(b), `\"DryRun\":true`) || !strings.Contains(string(b), `\"Action\":\"create\"`) {
+		t.Errorf("answer %s", b)
+	}
+}
+
+type countingSubmitter struct{ n int }
+
+func (c *countingSubmitter) Submit(context.Context, *request.Request) (jobs.Accepted, error) {
+	c.n++
+	return jobs.Accepted{}, nil
 }

@@ -10,10 +10,13 @@ import (
 // Chunk is the body of one queue message: part of a job's entries, already
 // validated and free of in-request duplicates.
 type Chunk struct {
-	JobID                         string          `json:"JobId"`
-	Index                         int             `json:"Chunk"` // 1-based; 0 is the submission's own outcomes
-	AssociationDispatchAssumeRole *string         `json:"AssociationDispatchAssumeRole,omitempty"`
-	Entries                       []request.Entry `json:"Entries"`
+	JobID                         string  `json:"JobId"`
+	Index                         int     `json:"Chunk"` // 1-based; 0 is the submission's own outcomes
+	AssociationDispatchAssumeRole *string `json:"AssociationDispatchAssumeRole,omitempty"`
+	// OnExisting is the request's: what to do with an association that
+	// exists with other settings.
+	OnExisting string          `json:"OnExisting,omitempty"`
+	Entries    []request.Entry `json:"Entries"`
 }
 
 // MaxMessageBytes bounds a chunk message and a SendMessageBatch call. SQS
@@ -21,22 +24,25 @@ type Chunk struct {
 // everywhere; the margin leaves room for the message attributes.
 const MaxMessageBytes = 250 << 10
 
-// Split packs entries into chunks of at most maxEntries entries and
-// maxBytes of JSON each, in order. An entry too large for a message on its
-// own is returned in tooLarge instead (it cannot be queued).
-func Split(jobID string, role *string, entries []request.Entry, maxEntries, maxBytes int) (chunks []Chunk, tooLarge []request.Entry, err error) {
-	overhead, err := json.Marshal(Chunk{JobID: jobID, Index: 1 << 30, AssociationDispatchAssumeRole: role})
+// Split packs entries into chunks like head (the job, and the request's
+// members every chunk carries) of at most maxEntries entries and maxBytes
+// of JSON each, in order. An entry too large for a message on its own is
+// returned in tooLarge instead (it cannot be queued).
+func Split(head Chunk, entries []request.Entry, maxEntries, maxBytes int) (chunks []Chunk, tooLarge []request.Entry, err error) {
+	head.Index, head.Entries = 1<<30, nil
+	overhead, err := json.Marshal(head)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode chunk: %w", err)
 	}
-	cur := Chunk{JobID: jobID, AssociationDispatchAssumeRole: role}
+	head.Index = 0
+	cur := head
 	size := len(overhead)
 	flush := func() {
 		if len(cur.Entries) > 0 {
 			cur.Index = len(chunks) + 1
 			chunks = append(chunks, cur)
 		}
-		cur = Chunk{JobID: jobID, AssociationDispatchAssumeRole: role}
+		cur = head
 		size = len(overhead)
 	}
 	for _, e := range entries {
@@ -62,7 +68,10 @@ func Split(jobID string, role *string, entries []request.Entry, maxEntries, maxB
 // Request turns a chunk back into a request for the engine; paths name the
 // chunk so messages stay meaningful in the job's outcomes.
 func (c Chunk) Request() *request.Request {
-	req := &request.Request{AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole, Items: make([]request.Item, len(c.Entries))}
+	req := &request.Request{AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole, OnExisting: c.OnExisting, Items: make([]request.Item, len(c.Entries))}
+	if req.OnExisting != request.OnExistingUpdate {
+		req.OnExisting = request.OnExistingSkip
+	}
 	for i, e := range c.Entries {
 		path := fmt.Sprintf("Chunk[%d].Entries[%d]", c.Index, i)
 		// Validated at submission; checked again because a queue message

@@ -47,13 +47,14 @@ type dynamoAPI interface {
 type Counts struct {
 	Requested    int `json:"Requested" dynamodbav:"requested"`
 	Successful   int `json:"Successful" dynamodbav:"successful"`
+	Updated      int `json:"Updated" dynamodbav:"updated"`
 	Failed       int `json:"Failed" dynamodbav:"failed"`
 	Deduplicated int `json:"Deduplicated" dynamodbav:"deduplicated"`
 	Unprocessed  int `json:"Unprocessed" dynamodbav:"unprocessed"`
 }
 
 func countsOf(r report.Result) Counts {
-	return Counts{Successful: len(r.Successful), Failed: len(r.Failed), Deduplicated: len(r.Deduplicated), Unprocessed: len(r.Unprocessed)}
+	return Counts{Successful: len(r.Successful), Updated: len(r.Updated), Failed: len(r.Failed), Deduplicated: len(r.Deduplicated), Unprocessed: len(r.Unprocessed)}
 }
 
 // Meta is a job's summary record.
@@ -78,7 +79,7 @@ func (m Meta) finalState() string {
 	switch {
 	case m.Failed == 0 && m.Unprocessed == 0 && m.ChunksPoisoned == 0:
 		return StateSucceeded
-	case m.Successful+m.Deduplicated == 0:
+	case m.Successful+m.Updated+m.Deduplicated == 0:
 		return StateFailed
 	default:
 		return StatePartial
@@ -237,6 +238,7 @@ func (s *Store) Record(ctx context.Context, jobID string, chunk int, r report.Re
 		done = "chunksPoisoned"
 	}
 	counts := expression.Add(expression.Name("successful"), expression.Value(c.Successful)).
+		Add(expression.Name("updated"), expression.Value(c.Updated)).
 		Add(expression.Name("failed"), expression.Value(c.Failed)).
 		Add(expression.Name("deduplicated"), expression.Value(c.Deduplicated)).
 		Add(expression.Name("unprocessed"), expression.Value(c.Unprocessed)).
@@ -357,6 +359,7 @@ func (s *Store) Outcomes(ctx context.Context, jobID string, limit int32, token s
 		page.Outcomes.Successful = append(page.Outcomes.Successful, r.Successful...)
 		page.Outcomes.Failed = append(page.Outcomes.Failed, r.Failed...)
 		page.Outcomes.Deduplicated = append(page.Outcomes.Deduplicated, r.Deduplicated...)
+		page.Outcomes.Updated = append(page.Outcomes.Updated, r.Updated...)
 		page.Outcomes.Unprocessed = append(page.Outcomes.Unprocessed, r.Unprocessed...)
 	}
 	page.Outcomes.Tally()

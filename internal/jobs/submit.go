@@ -55,7 +55,8 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted,
 	for i, it := range items {
 		entries[i] = it.Entry
 	}
-	chunks, tooLarge, err := Split(jobID, req.AssociationDispatchAssumeRole, entries, s.chunkSize, s.maxMessage)
+	head := Chunk{JobID: jobID, AssociationDispatchAssumeRole: req.AssociationDispatchAssumeRole, OnExisting: req.OnExisting}
+	chunks, tooLarge, err := Split(head, entries, s.chunkSize, s.maxMessage)
 	if err != nil {
 		return Accepted{}, err
 	}

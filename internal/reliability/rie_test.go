@@ -131,5 +131,5 @@ func keysOf(items []claimItem) map[string]bool {
 // claimKey is the table key of a document/node outcome key.
 func claimKey(k string) string {
 	doc, node, _ := strings.Cut(k, "/")
-	return dedupe.NodeKey(doc, node)
+	return dedupe.NodeKey(doc, "", node)
 }

@@ -17,6 +17,7 @@ import (
 // Result is the function's answer.
 type Result struct {
 	Successful   []Association  `json:"Successful"`
+	Updated      []Updated      `json:"Updated"`
 	Failed       []Failure      `json:"Failed"`
 	Deduplicated []Deduplicated `json:"Deduplicated"`
 	Unprocessed  []Unprocessed  `json:"Unprocessed"`
@@ -28,7 +29,7 @@ type Result struct {
 
 // New returns an empty result whose lists marshal as [] rather than null.
 func New() Result {
-	return Result{Successful: []Association{}, Failed: []Failure{}, Deduplicated: []Deduplicated{}, Unprocessed: []Unprocessed{}}
+	return Result{Successful: []Association{}, Updated: []Updated{}, Failed: []Failure{}, Deduplicated: []Deduplicated{}, Unprocessed: []Unprocessed{}}
 }
 
 // Fault values, as SSM reports them.
@@ -55,6 +56,10 @@ const (
 	ReasonAlreadyAssociated  = "already associated"
 	ReasonInProgress         = "in progress elsewhere"
 	ReasonAlreadyExists      = "already exists in SSM"
+	// ReasonDifferentSettings: the node has an association of the same
+	// document and name whose settings differ; Differences names them.
+	// Sent with "OnExisting": "update", it is updated instead.
+	ReasonDifferentSettings = "associated with different settings"
 )
 
 // Deduplicated is an entry, or one node of an entry, that was not sent
@@ -63,6 +68,18 @@ type Deduplicated struct {
 	Entry         request.Entry `json:"Entry"`
 	Reason        string        `json:"Reason"`
 	AssociationId string        `json:"AssociationId,omitempty"`
+	// Differences names the settings that differ from the existing
+	// association's (ReasonDifferentSettings): names only, never values.
+	Differences []string `json:"Differences,omitempty"`
+}
+
+// Updated is an entry, or one node of an entry, whose existing association
+// ("OnExisting": "update") was updated to the entry's settings.
+type Updated struct {
+	Entry              request.Entry `json:"Entry"`
+	AssociationId      string        `json:"AssociationId"`
+	AssociationVersion string        `json:"AssociationVersion"`
+	Differences        []string      `json:"Differences"`
 }
 
 // Unprocessed is an entry this invocation did not finish. Either it was not
@@ -79,6 +96,7 @@ type Unprocessed struct {
 type Summary struct {
 	Requested    int `json:"Requested"`
 	Successful   int `json:"Successful"`
+	Updated      int `json:"Updated"`
 	Failed       int `json:"Failed"`
 	Deduplicated int `json:"Deduplicated"`
 	Unprocessed  int `json:"Unprocessed"`
@@ -93,6 +111,7 @@ type Summary struct {
 // Tally fills the list counts of the summary from the lists.
 func (r *Result) Tally() {
 	r.Summary.Successful = len(r.Successful)
+	r.Summary.Updated = len(r.Updated)
 	r.Summary.Failed = len(r.Failed)
 	r.Summary.Deduplicated = len(r.Deduplicated)
 	r.Summary.Unprocessed = len(r.Unprocessed)
@@ -129,6 +148,7 @@ func (r Result) Redacted() Result {
 	out.Successful = redactEach(r.Successful, func(a *Association) {
 		a.Parameters = request.Entry{Parameters: a.Parameters}.Redacted().Parameters
 	})
+	out.Updated = redactEach(r.Updated, func(u *Updated) { u.Entry = u.Entry.Redacted() })
 	out.Failed = redactEach(r.Failed, func(f *Failure) { f.Entry = f.Entry.Redacted() })
 	out.Deduplicated = redactEach(r.Deduplicated, func(d *Deduplicated) { d.Entry = d.Entry.Redacted() })
 	out.Unprocessed = redactEach(r.Unprocessed, func(u *Unprocessed) { u.Entry = u.Entry.Redacted() })

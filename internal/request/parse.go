@@ -39,9 +39,22 @@ type Request struct {
 	// Async asks for the request to run as an asynchronous job even when it
 	// would fit the synchronous budget (member "Async": true).
 	Async bool
+	// OnExisting says what to do with a node whose association of the same
+	// document and name exists with other settings: OnExistingSkip (the
+	// default) reports it, OnExistingUpdate updates it.
+	OnExisting string
+	// DryRun asks for the plan only: validated and deduplicated against the
+	// claim table, with nothing written (member "DryRun": true).
+	DryRun bool
 }
 
-var topLevelMembers = []string{"Entries", "AssociationDispatchAssumeRole", "Association", "InstanceIds", "Async"}
+// Values of OnExisting.
+const (
+	OnExistingSkip   = "skip"
+	OnExistingUpdate = "update"
+)
+
+var topLevelMembers = []string{"Entries", "AssociationDispatchAssumeRole", "Association", "InstanceIds", "Async", "OnExisting", "DryRun"}
 
 // Parse decodes and validates a request body. It accepts the
 // CreateAssociationBatch shape ({"Entries": [...]}) and the fan-out shape
@@ -72,7 +85,7 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 	if !ok {
 		return nil, badRequest("request body must be a JSON object, got " + kindOf(body))
 	}
-	var entries, association, instanceIDs, role, async json.RawMessage
+	var entries, association, instanceIDs, role, async, onExisting, dryRun json.RawMessage
 	for _, m := range members {
 		switch m.name {
 		case "Entries":
@@ -85,6 +98,10 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 			role = m.value
 		case "Async":
 			async = m.value
+		case "OnExisting":
+			onExisting = m.value
+		case "DryRun":
+			dryRun = m.value
 		default:
 			d.unknown("", m.name, topLevelMembers)
 		}
@@ -93,9 +110,22 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 	hasEntries := entries != nil && !isNull(entries)
 	hasAssociation := association != nil && !isNull(association)
 
-	req := &Request{}
+	req := &Request{OnExisting: OnExistingSkip}
 	if async != nil {
 		req.Async = d.boolean(async, "Async")
+	}
+	if dryRun != nil {
+		req.DryRun = d.boolean(dryRun, "DryRun")
+	}
+	if onExisting != nil {
+		if v := d.str(onExisting, "OnExisting"); v != nil {
+			switch *v {
+			case OnExistingSkip, OnExistingUpdate:
+				req.OnExisting = *v
+			default:
+				d.fail("OnExisting", "must be %q (report an association that exists with other settings) or %q (update it), got %q", OnExistingSkip, OnExistingUpdate, *v)
+			}
+		}
 	}
 	if role != nil {
 		req.AssociationDispatchAssumeRole = d.str(role, "AssociationDispatchAssumeRole")

@@ -278,3 +278,45 @@ func TestUnpairedSurrogates(t *testing.T) {
 		t.Errorf("lone surrogate in a name: %v", err)
 	}
 }
+
+func TestOnExistingAndDryRun(t *testing.T) {
+	const entries = `"Entries":[{"Name":"AWS-UpdateSSMAgent","InstanceId":"i-0123456789abcdef0"}]`
+	tests := []struct {
+		body       string
+		onExisting string
+		dryRun     bool
+		wantErr    string
+	}{
+		{`{` + entries + `}`, OnExistingSkip, false, ""},
+		{`{"OnExisting":"update",` + entries + `}`, OnExistingUpdate, false, ""},
+		{`{"OnExisting":"skip","DryRun":true,` + entries + `}`, OnExistingSkip, true, ""},
+		{`{"OnExisting":"update","DryRun":true,"Association":{"Name":"AWS-UpdateSSMAgent"},"InstanceIds":["i-0123456789abcdef0"]}`, OnExistingUpdate, true, ""},
+		{`{"OnExisting":"replace",` + entries + `}`, "", false, `OnExisting: must be "skip"`},
+		{`{"OnExisting":true,` + entries + `}`, "", false, "OnExisting"},
+		{`{"DryRun":"yes",` + entries + `}`, "", false, "DryRun"},
+	}
+	for _, tt := range tests {
+		req, err := Parse([]byte(tt.body), Limits{})
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(errorText(err), tt.wantErr) {
+				t.Errorf("%s: error %v, want one naming %q", tt.body, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || req.OnExisting != tt.onExisting || req.DryRun != tt.dryRun {
+			t.Errorf("%s: OnExisting %q DryRun %v err %v", tt.body, req.OnExisting, req.DryRun, err)
+		}
+	}
+}
+
+// errorText is a rejection's message and its field errors, as a client sees them.
+func errorText(err error) string {
+	out := err.Error()
+	var e *Error
+	if errors.As(err, &e) {
+		for _, fe := range e.Errors {
+			out += "; " + fe.Error()
+		}
+	}
+	return out
+}

@@ -374,9 +374,10 @@ type grants map[string][]string
 var wantGrants = map[string]grants{
 	functionID: {
 		// dedupe.Store: Claim (PutItem), CompleteAll (BatchWriteItem),
-		// MarkPossiblySent and RenewOwner (UpdateItem), the liveness of
-		// another owner (GetItem), Release (DeleteItem).
-		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		// MarkPossiblySent, RenewOwner, ClaimUpdate and Complete
+		// (UpdateItem), the liveness of another owner (GetItem), Peek for a
+		// dry run (BatchGetItem), Release (DeleteItem).
+		"DedupeTable.Arn": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Submitter: Create (PutItem); Record of chunks not queued
 		// (UpdateItem, alone or inside TransactWriteItems, which IAM
 		// authorises per item action) and Meta (GetItem); the status route:
@@ -386,7 +387,7 @@ var wantGrants = map[string]grants{
 		"JobsQueue.Arn": {"sqs:SendMessage"},
 	},
 	workerID: {
-		"DedupeTable.Arn": {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		"DedupeTable.Arn": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Worker: Started, Record, Finish (UpdateItem, alone or inside
 		// TransactWriteItems); Outcome and Meta (GetItem).
 		"JobsTable.Arn": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
@@ -466,14 +467,16 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 			}
 		}
 		// CreateAssociationBatch needs both create actions; the read back
-		// of entries in doubt needs the two reads.
-		for _, a := range []string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch", "ssm:DescribeAssociation", "ssm:ListAssociations"} {
+		// of entries in doubt needs the two reads; "OnExisting": "update"
+		// needs UpdateAssociation.
+		called := []string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch", "ssm:DescribeAssociation", "ssm:ListAssociations", "ssm:UpdateAssociation"}
+		for _, a := range called {
 			if !slices.Contains(ssmActions, a) {
 				t.Errorf("%s: ssm actions %v lack %s", id, ssmActions, a)
 			}
 		}
 		for _, a := range ssmActions {
-			if !slices.Contains([]string{"ssm:CreateAssociation", "ssm:CreateAssociationBatch", "ssm:DescribeAssociation", "ssm:ListAssociations"}, a) {
+			if !slices.Contains(called, a) {
 				t.Errorf("%s: ssm action %s, which the code does not call", id, a)
 			}
 		}

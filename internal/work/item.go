@@ -23,6 +23,9 @@ type Item struct {
 	// Keys are the dedupe keys: one per node, in the order of Nodes, or a
 	// single targets key.
 	Keys []string
+	// Settings fingerprints the entry's settings (dedupe.SettingsOf): what
+	// its claim records, to tell a rerun with changed settings.
+	Settings map[string]string
 	// Attempts counts the times the entry was sent to SSM.
 	Attempts int
 	// Stage is where the entry is in its life (internal/associate moves it).

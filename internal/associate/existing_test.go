@@ -1,0 +1,126 @@
+package associate
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+)
+
+// patchRequest is AWS-RunPatchBaseline on nodes as a fan-out request would
+// expand it: named, with an Operation and a schedule.
+func patchRequest(name, operation, schedule string, onExisting string, nodes ...int) *request.Request {
+	req := &request.Request{OnExisting: onExisting}
+	for i, n := range nodes {
+		req.Items = append(req.Items, request.Item{Path: fmt.Sprintf("InstanceIds[%d]", i), Entry: request.Entry{
+			Name: "AWS-RunPatchBaseline", AssociationName: aws.String(name),
+			Targets:            []request.Target{{Key: "InstanceIds", Values: []string{node(n)}}},
+			Parameters:         map[string][]string{"Operation": {operation}},
+			ScheduleExpression: aws.String(schedule),
+		}})
+	}
+	return req
+}
+
+func TestScanThenInstallBothAssociate(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	scan := runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(1 day)", request.OnExistingSkip, 1, 2, 3)))
+	install := runJob(t, s, c, settings(), job(patchRequest("patch-install", "Install", "rate(1 day)", request.OnExistingSkip, 1, 2, 3)))
+	if scan.Summary.Successful != 3 || install.Summary.Successful != 3 || len(s.ledger) != 6 {
+		t.Fatalf("scan %+v, install %+v, %d associations", scan.Summary, install.Summary, len(s.ledger))
+	}
+}
+
+func TestChangedSettingsAreNeverDroppedSilently(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	first := runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(1 day)", request.OnExistingSkip, 1, 2)))
+	ids := map[string]string{}
+	for _, a := range first.Successful {
+		ids[a.Targets[0].Values[0]] = a.AssociationId
+	}
+	// The same again: already associated.
+	again := runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(1 day)", request.OnExistingSkip, 1, 2)))
+	if again.Summary.Deduplicated != 2 || again.Deduplicated[0].Reason != report.ReasonAlreadyAssociated || s.calls != 1 {
+		t.Fatalf("same settings: %+v", again.Deduplicated)
+	}
+	// Another schedule: reported, with what differs and the association's ID.
+	changed := runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(7 days)", request.OnExistingSkip, 1, 2)))
+	for _, d := range changed.Deduplicated {
+		n := d.Entry.Targets[0].Values[0]
+		if d.Reason != report.ReasonDifferentSettings || !slices.Equal(d.Differences, []string{"ScheduleExpression"}) || d.AssociationId != ids[n] {
+			t.Errorf("changed schedule: %+v", d)
+		}
+	}
+	if s.calls != 1 || s.updates != 0 {
+		t.Errorf("%d calls and %d updates for a change that was only to be reported", s.calls, s.updates)
+	}
+}
+
+func TestOnExistingUpdate(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(1 day)", request.OnExistingSkip, 1, 2)))
+	res := runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(7 days)", request.OnExistingUpdate, 1, 2)))
+	if res.Summary.Updated != 2 || s.updates != 2 {
+		t.Fatalf("summary %+v, %d updates", res.Summary, s.updates)
+	}
+	for _, u := range res.Updated {
+		if u.AssociationVersion != "2" || !slices.Equal(u.Differences, []string{"ScheduleExpression"}) || u.AssociationId == "" {
+			t.Errorf("updated %+v", u)
+		}
+	}
+	for _, d := range s.ledger {
+		if aws.ToString(d.ScheduleExpression) != "rate(7 days)" || d.Parameters["Operation"][0] != "Scan" {
+			t.Errorf("association after the update: schedule %q parameters %v", aws.ToString(d.ScheduleExpression), d.Parameters)
+		}
+	}
+	// The same update again: the table has the new settings, no call.
+	again := runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(7 days)", request.OnExistingUpdate, 1, 2)))
+	if s.updates != 2 || again.Summary.Deduplicated != 2 || again.Deduplicated[0].Reason != report.ReasonAlreadyAssociated {
+		t.Errorf("second update: %d updates, %+v", s.updates, again.Summary)
+	}
+	if left := c.inProgress(); len(left) != 0 {
+		t.Errorf("claims left: %v", left)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(1 day)", request.OnExistingSkip, 1, 2)))
+	opsBefore := fmt.Sprint(c.ops)
+	callsBefore := s.calls
+	req := patchRequest("patch-scan", "Scan", "rate(7 days)", request.OnExistingUpdate, 1, 2, 3, 4, 5)
+	req.Items = append(req.Items, req.Items[4]) // node 5 twice
+	p, err := New(s, c, settings(), nil).DryRun(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.calls != callsBefore || s.updates != 0 || s.reads != 0 {
+		t.Errorf("a dry run called SSM: %d calls, %d updates, %d reads", s.calls-callsBefore, s.updates, s.reads)
+	}
+	if c.ops["peek"] != 1 {
+		t.Errorf("%d reads of the claim table, want one Peek", c.ops["peek"])
+	}
+	delete(c.ops, "peek")
+	if after := fmt.Sprint(c.ops); after != opsBefore {
+		t.Errorf("a dry run wrote to the claim table: %s, before %s", after, opsBefore)
+	}
+	want := map[string]int{report.ActionUpdate: 2, report.ActionCreate: 3, report.ActionSkip: 1}
+	got := map[string]int{}
+	for _, a := range p.Actions {
+		got[a.Action]++
+		if a.Action == report.ActionUpdate && !slices.Equal(a.Differences, []string{"ScheduleExpression"}) {
+			t.Errorf("update %+v", a)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(p.Actions) != 6 {
+		t.Errorf("actions %v, want %v, one per node", got, want)
+	}
+	// settings(): batch 3, so 3 creates in 1 call; 2 updates cost 2 calls each.
+	if p.Summary.Calls != 1+4 || p.Summary.Requested != 6 || p.Summary.Create != 3 || p.Summary.Update != 2 {
+		t.Errorf("summary %+v", p.Summary)
+	}
+}

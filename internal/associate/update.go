@@ -1,0 +1,355 @@
+package associate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/reconcile"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
+)
+
+// Changing an existing association ("OnExisting": "update"), one
+// association at a time, after the creates:
+//
+//	recorded with other settings ──ClaimUpdate──► ours ──Describe──┬─ already as wanted ─► recorded (new settings)
+//	taken over while another was changing it ─────► ours           └─ UpdateAssociation(version) ─┬─ done ─► Updated
+//	                                                                     ▲                         ├─ version moved, throttled,
+//	                                                                     └──── Describe again ◄────┤  never sent, no answer
+//	                                                                                               └─ refused ─► Failed, record restored
+//
+// Every resend is preceded by a DescribeAssociation, so an update whose
+// answer was lost is never sent twice for the same settings, and the
+// AssociationVersion of the describe makes SSM refuse an update over a
+// version someone else wrote meanwhile.
+
+// pendingUpdate is one existing association and the nodes (keys) that lead
+// to it.
+type pendingUpdate struct {
+	id     string
+	entry  request.Entry // the wanted settings
+	nodes  []work.Item   // one per key
+	claimd bool          // the keys are ours already (taken over, or claimed to create)
+	change bool          // update it if it differs; otherwise report the difference
+	// inSSM: found in SSM, not in the claim table: as wanted, it is
+	// "already exists in SSM" rather than "already associated".
+	inSSM bool
+}
+
+// existingAssociation queues an existing association to settle once the
+// creates are done: id names it; claimed says the keys of it are this
+// invocation's already; inSSM, that it was found in SSM rather than in the
+// table.
+func (r *run) existingAssociation(it work.Item, id string, claimed, inSSM bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.updates == nil {
+		r.updates = map[string]*pendingUpdate{}
+	}
+	u := r.updates[id]
+	if u == nil {
+		u = &pendingUpdate{id: id, entry: it.Entry, claimd: claimed, inSSM: inSSM,
+			change: r.job.Request.OnExisting == request.OnExistingUpdate}
+		r.updates[id] = u
+	}
+	u.nodes = append(u.nodes, it)
+}
+
+// updateAll settles every queued association, MaxConcurrency at a time.
+func (r *run) updateAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, r.set.MaxConcurrency)
+	for _, u := range r.updates {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r.settleExisting(ctx, u)
+		})
+	}
+	wg.Wait()
+}
+
+// settleExisting takes the association's keys, reads it, and updates it
+// until it has the entry's settings, or reports why not.
+func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
+	if !u.claimd {
+		u.nodes = r.claimForUpdate(ctx, u)
+	}
+	if len(u.nodes) == 0 {
+		return
+	}
+	var (
+		sent     bool   // an update may have reached SSM
+		attempts int    // updates sent
+		lastErr  string // why the last attempt did not do it
+	)
+	for reads := 0; reads < 2*r.set.MaxAttempts; reads++ {
+		if !r.waitTurn(ctx) {
+			r.leaveExisting(ctx, u, nil, sent)
+			return
+		}
+		d, err := r.describe(ctx, u.id)
+		var gone *ssmtypes.AssociationDoesNotExist
+		switch {
+		case errors.As(err, &gone):
+			// The record outlived the association: give the keys back, and
+			// a rerun creates it.
+			r.failExisting(ctx, u, nil, report.FaultClient, fmt.Sprintf("association %s recorded for this node no longer exists in SSM; its record was removed, send the request again to create it", u.id))
+			return
+		case err != nil:
+			lastErr = "DescribeAssociation: " + apiMessage(err)
+			if !r.sleep(ctx, r.backoff(reads+1)) {
+				r.leaveExisting(ctx, u, nil, sent)
+				return
+			}
+			continue
+		}
+		diff := reconcile.Differences(u.entry, *d)
+		switch {
+		case len(diff) == 0:
+			r.existingDone(ctx, u, d, sent)
+			return
+		case !u.change:
+			r.differs(ctx, u, d, diff)
+			return
+		case attempts >= r.set.MaxAttempts:
+			r.failExisting(ctx, u, d, report.FaultServer, fmt.Sprintf("not updated after %d attempts: %s", attempts, lastErr))
+			return
+		}
+		if !r.waitTurn(ctx) {
+			r.leaveExisting(ctx, u, d, sent)
+			return
+		}
+		attempts++
+		out, err := r.ssm.UpdateAssociation(ctx, updateInput(u.entry, *d), r.updateOptions()...)
+		r.record(func(res *report.Result) { res.Summary.Calls++ })
+		if err == nil {
+			r.updated(ctx, u, out.AssociationDescription, diff)
+			return
+		}
+		c := classify(ctx, err)
+		lastErr = "UpdateAssociation: " + c.message
+		var stale *ssmtypes.InvalidAssociationVersion
+		switch {
+		case errors.As(err, &stale):
+			// Someone else changed it since the describe: read it again.
+		case c.verdict == refused:
+			r.failExisting(ctx, u, d, report.FaultClient, lastErr)
+			return
+		case c.verdict == unknown:
+			if !sent {
+				sent = true
+				r.doubtExisting(ctx, u)
+			}
+			if !r.sleep(ctx, max(r.backoff(attempts), r.set.ReconcileDelay)) {
+				r.leaveExisting(ctx, u, d, sent)
+				return
+			}
+		default:
+			if !r.sleep(ctx, r.backoff(attempts)) {
+				r.leaveExisting(ctx, u, d, sent)
+				return
+			}
+		}
+	}
+	r.failExisting(ctx, u, nil, report.FaultServer, "SSM could not be read: "+lastErr)
+}
+
+// claimForUpdate takes the keys of u for this invocation, and returns the
+// nodes whose keys it got; the others are being changed elsewhere.
+func (r *run) claimForUpdate(ctx context.Context, u *pendingUpdate) []work.Item {
+	var mine []work.Item
+	for _, it := range u.nodes {
+		ok, err := r.claims.ClaimUpdate(ctx, it.Keys[0], r.job.Owner, r.job.LeaseUntil, u.id)
+		switch {
+		case err != nil:
+			r.record(func(res *report.Result) {
+				res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: fmt.Sprintf("dedupe table unavailable: %v", err)})
+			})
+		case !ok:
+			r.record(func(res *report.Result) {
+				res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonInProgress, AssociationId: u.id})
+			})
+		default:
+			mine = append(mine, it)
+		}
+	}
+	return mine
+}
+
+func (r *run) describe(ctx context.Context, id string) (*ssmtypes.AssociationDescription, error) {
+	out, err := r.ssm.DescribeAssociation(ctx, &ssm.DescribeAssociationInput{AssociationId: aws.String(id)})
+	r.record(func(res *report.Result) { res.Summary.Reads++ })
+	if err != nil {
+		return nil, err
+	}
+	if out.AssociationDescription == nil {
+		return nil, &smithy.GenericAPIError{Code: "EmptyAnswer", Message: "DescribeAssociation answered no association"}
+	}
+	return out.AssociationDescription, nil
+}
+
+// updateOptions are CreateAssociationBatch's: an UpdateAssociation whose
+// answer is lost is read back, never resent blind.
+func (r *run) updateOptions() []func(*ssm.Options) { return r.callOptions() }
+
+// updateInput is the whole association as wanted: UpdateAssociation clears
+// every optional member it is not given, so what tells the association
+// apart (document, targets, name, target maps) comes from SSM, and every
+// setting from the entry. AssociationVersion makes SSM refuse the update if
+// the association changed since it was read.
+func updateInput(e request.Entry, d ssmtypes.AssociationDescription) *ssm.UpdateAssociationInput {
+	s := e.SDK()
+	return &ssm.UpdateAssociationInput{
+		AssociationId:                 d.AssociationId,
+		AssociationVersion:            d.AssociationVersion,
+		Name:                          d.Name,
+		Targets:                       d.Targets,
+		TargetMaps:                    d.TargetMaps,
+		AssociationName:               d.AssociationName,
+		DocumentVersion:               s.DocumentVersion,
+		Parameters:                    s.Parameters,
+		ScheduleExpression:            s.ScheduleExpression,
+		ScheduleOffset:                s.ScheduleOffset,
+		Duration:                      s.Duration,
+		ApplyOnlyAtCronInterval:       s.ApplyOnlyAtCronInterval,
+		OutputLocation:                s.OutputLocation,
+		MaxErrors:                     s.MaxErrors,
+		MaxConcurrency:                s.MaxConcurrency,
+		ComplianceSeverity:            s.ComplianceSeverity,
+		SyncCompliance:                s.SyncCompliance,
+		CalendarNames:                 s.CalendarNames,
+		AlarmConfiguration:            s.AlarmConfiguration,
+		TargetLocations:               s.TargetLocations,
+		AutomationTargetParameterName: s.AutomationTargetParameterName,
+	}
+}
+
+// updated files the nodes of an association this invocation updated.
+func (r *run) updated(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, diff []string) {
+	version := ""
+	if d != nil {
+		version = aws.ToString(d.AssociationVersion)
+	}
+	r.record(func(res *report.Result) {
+		for _, it := range u.nodes {
+			res.Updated = append(res.Updated, report.Updated{Entry: it.Entry, AssociationId: u.id, AssociationVersion: version, Differences: diff})
+		}
+	})
+	r.recordExisting(ctx, u, dedupe.SettingsOf(u.entry))
+}
+
+// existingDone files an association found with the entry's settings: our
+// own update whose answer was lost, or one already as wanted.
+func (r *run) existingDone(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, sent bool) {
+	if sent {
+		r.updated(ctx, u, d, nil)
+		return
+	}
+	reason := report.ReasonAlreadyAssociated
+	if u.inSSM {
+		reason = report.ReasonAlreadyExists
+	}
+	r.record(func(res *report.Result) {
+		for _, it := range u.nodes {
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: reason, AssociationId: u.id})
+		}
+	})
+	r.recordExisting(ctx, u, dedupe.SettingsOf(u.entry))
+}
+
+// differs files an association left as it is, with what differs.
+func (r *run) differs(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, diff []string) {
+	r.record(func(res *report.Result) {
+		for _, it := range u.nodes {
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonDifferentSettings, AssociationId: u.id, Differences: diff})
+		}
+	})
+	r.recordExisting(ctx, u, settingsOf(d))
+}
+
+// failExisting files an association that was not changed, and gives its
+// keys back as they were (recorded with the settings SSM shows), or, with
+// d nil, releases them.
+func (r *run) failExisting(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, fault, message string) {
+	r.record(func(res *report.Result) {
+		for _, it := range u.nodes {
+			res.Failed = append(res.Failed, report.Failure{Entry: it.Entry, Fault: fault, Message: message})
+		}
+	})
+	if d != nil {
+		r.recordExisting(ctx, u, settingsOf(d))
+		return
+	}
+	for _, it := range u.nodes {
+		r.letGo(ctx, it)
+	}
+}
+
+// leaveExisting files an association left when time ran out: its keys are
+// kept if an update may be in flight, otherwise given back as they were.
+func (r *run) leaveExisting(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, sent bool) {
+	r.record(func(res *report.Result) {
+		reason := reasonDeadline
+		if sent {
+			reason = reasonUnknown
+		}
+		for _, it := range u.nodes {
+			res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reason})
+		}
+	})
+	if !sent && d != nil {
+		r.recordExisting(ctx, u, settingsOf(d))
+	}
+}
+
+// doubtExisting marks the keys of an association whose update may have
+// reached SSM without an answer.
+func (r *run) doubtExisting(ctx context.Context, u *pendingUpdate) {
+	for i := range u.nodes {
+		u.nodes[i] = r.doubt(ctx, u.nodes[i], work.Unknown)
+	}
+}
+
+// recordExisting closes the keys of an association, recorded with the
+// settings it has now.
+func (r *run) recordExisting(ctx context.Context, u *pendingUpdate, settings dedupe.Settings) {
+	for _, it := range u.nodes {
+		key := it.Keys[0]
+		r.book.do(ctx, key, r.job.AnswerBy, func(ctx context.Context) error {
+			return r.claims.Complete(ctx, key, r.job.Owner, dedupe.Association{Key: key, AssociationID: u.id, Settings: settings})
+		})
+	}
+}
+
+// settingsOf fingerprints an association as SSM describes it. The SDK's
+// description and request.Entry share the SSM API's member names, so JSON
+// carries one into the other; members an entry lacks are dropped.
+func settingsOf(d *ssmtypes.AssociationDescription) dedupe.Settings {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil
+	}
+	var e request.Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil
+	}
+	return dedupe.SettingsOf(e)
+}
+
+// takenOverUpdate is true for a claim taken over from an invocation that
+// was changing an existing association (its record named one).
+func takenOverUpdate(c dedupe.Claim) bool {
+	return c.Outcome == dedupe.TakenOver && c.AssociationID != ""
+}
+
