@@ -36,7 +36,9 @@ func (c *memoryClaims) Peek(_ context.Context, keys []string) ([]dedupe.Claim, e
 	return make([]dedupe.Claim, len(keys)), nil
 }
 
-func (c *memoryClaims) Complete(context.Context, string, string, dedupe.Association) error { return nil }
+func (c *memoryClaims) Complete(context.Context, string, string, dedupe.Association) error {
+	return nil
+}
 
 func (c *memoryClaims) ClaimUpdate(context.Context, string, string, time.Time, string) (bool, error) {
 	return false, nil

@@ -352,4 +352,3 @@ func settingsOf(d *ssmtypes.AssociationDescription) dedupe.Settings {
 func takenOverUpdate(c dedupe.Claim) bool {
 	return c.Outcome == dedupe.TakenOver && c.AssociationID != ""
 }
-
