@@ -105,7 +105,9 @@ func (h *heapSampler) Stop() uint64 {
 // countingProxy forwards every request to target and counts them by the
 // operation of their X-Amz-Target header ("DynamoDB_20120810.PutItem" counts
 // as "PutItem"), and counts the items of batch and transactional writes,
-// which are billed per item. Its transport keeps enough idle connections for
+// which are billed per item, and apart the writes of owner records (the
+// invocation's heartbeat, dedupe/owner.go), which are in the operation
+// counts too. Its transport keeps enough idle connections for
 // the engine's 16 concurrent claims, so the proxy adds no connection churn.
 type countingProxy struct {
 	rp     *httputil.ReverseProxy
@@ -116,6 +118,16 @@ type countingProxy struct {
 // itemsSuffix marks the item count of an operation in counts:
 // "BatchWriteItem" counts requests, "BatchWriteItem items" their items.
 const itemsSuffix = " items"
+
+// ownerMark marks the owner-record writes of an operation in counts:
+// "owner PutItem" (StartOwner), "owner UpdateItem" (RenewOwner). They are
+// counted in "PutItem" and "UpdateItem" as well.
+const ownerMark = "owner "
+
+// ownerKey is how an owner record's key reads in a request body: the
+// dedupe store keys them "owner#<owner>" (claim keys start with a document
+// name).
+var ownerKey = []byte(`{"S":"owner#`)
 
 func newCountingProxy(target string) (*countingProxy, error) {
 	u, err := url.Parse(target)
@@ -137,20 +149,28 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if i := strings.LastIndexByte(op, '.'); i >= 0 {
 		op = op[i+1:]
 	}
-	items := 0
-	if op == "BatchWriteItem" || op == "TransactWriteItems" {
+	items, owner := 0, false
+	switch op {
+	case "BatchWriteItem", "TransactWriteItems", "PutItem", "UpdateItem":
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		items = countWriteItems(body)
+		if op == "PutItem" || op == "UpdateItem" {
+			owner = bytes.Contains(body, ownerKey)
+		} else {
+			items = countWriteItems(body)
+		}
 	}
 	p.mu.Lock()
 	p.counts[op]++
 	if items > 0 {
 		p.counts[op+itemsSuffix] += items
+	}
+	if owner {
+		p.counts[ownerMark+op]++
 	}
 	p.mu.Unlock()
 	p.rp.ServeHTTP(w, r)
@@ -286,13 +306,24 @@ func writeCost(counts map[string]int) (requests, units int) {
 	return requests, units
 }
 
-// requestsOnly drops the item counts.
+// requestsOnly drops the item and owner-record counts.
 func requestsOnly(counts map[string]int) map[string]int {
 	out := make(map[string]int, len(counts))
 	for op, c := range counts {
-		if !strings.HasSuffix(op, itemsSuffix) {
+		if !strings.HasSuffix(op, itemsSuffix) && !strings.HasPrefix(op, ownerMark) {
 			out[op] = c
 		}
 	}
 	return out
+}
+
+// ownerWrites is the owner-record writes of the counts (each 1 WCU).
+func ownerWrites(counts map[string]int) int {
+	n := 0
+	for op, c := range counts {
+		if strings.HasPrefix(op, ownerMark) {
+			n += c
+		}
+	}
+	return n
 }
