@@ -63,6 +63,8 @@ type params struct {
 	TargetBursts []int `json:"targetBursts"`
 	// Job is the asynchronous-job run (Job.N 0: none).
 	Job jobParams `json:"job"`
+	// Reconcile are the runs with and without lost answers (N 0: none).
+	Reconcile reconcileParams `json:"reconcile"`
 	// ClaimCostN is the keys of the DynamoDB write comparison.
 	ClaimCostN int `json:"claimCostN"`
 	// WarmUp is the size of the unrecorded engine run made first.
@@ -71,6 +73,10 @@ type params struct {
 	Only    []string `json:"only,omitempty"`
 	profile *os.File
 	trace   string // folder for the runs' call arrival times; "": none
+	// lostAnswerRate and errorAfterCreateRate are the emulator's answers
+	// lost after executing (ssmlocal LostAnswerRate, ErrorAfterCreateRate);
+	// only the read-back runs set them.
+	lostAnswerRate, errorAfterCreateRate float64
 }
 
 // idealCalls is the fewest CreateAssociationBatch calls n entries need:
@@ -159,11 +165,44 @@ type Record struct {
 	Deduplicated        int     `json:"deduplicated"`
 	Unprocessed         int     `json:"unprocessed"`
 
+	// CreateCalls are the CreateAssociationBatch calls among SSMCalls,
+	// ReadCalls the ListAssociations and DescribeAssociation calls, Listings
+	// the ListAssociations calls that start a listing (no NextToken), each a
+	// read-back round. SSMReads is the engine's own count (Summary.Reads).
+	CreateCalls int `json:"createCalls"`
+	ReadCalls   int `json:"readCalls"`
+	Listings    int `json:"listings"`
+	ListPages   int `json:"listPages"`
+	SSMReads    int `json:"ssmReads"`
+	// ReadSpanSeconds is from the arrival of the first read to the last's.
+	ReadSpanSeconds float64 `json:"readSpanSeconds,omitempty"`
+	// ReadWaitSeconds is from the arrival of the last CreateAssociationBatch
+	// call before the first read to that read: the call's own answer, the
+	// round's end, then max(backoff, RECONCILE_DELAY's rest).
+	ReadWaitSeconds float64 `json:"readWaitSeconds,omitempty"`
+	// LostAnswers are the calls the emulator executed and then answered
+	// with a closed connection (DroppedConnections) or HTTP 500
+	// (ErrorsAfterCreate).
+	LostAnswers        int `json:"lostAnswers"`
+	DroppedConnections int `json:"droppedConnections"`
+	ErrorsAfterCreate  int `json:"errorsAfterCreate"`
+	// DoubleAssociations are associations created for what one already
+	// covered (a Targets-form entry sent again after SSM created it).
+	DoubleAssociations int `json:"doubleAssociations"`
+	ActiveAssociations int `json:"activeAssociations"`
+
 	DynamoDBRequests         map[string]int `json:"dynamoDBRequests"`
 	DynamoDBWriteRequests    int            `json:"dynamoDBWriteRequests"`
 	DynamoDBWriteUnits       int            `json:"dynamoDBWriteUnits"`
 	WriteUnitsPerEntry       float64        `json:"writeUnitsPerEntry"`
 	WriteRequestsPerNewEntry float64        `json:"writeRequestsPerNewEntry"`
+	// OwnerWriteRequests are the owner-record writes among the write
+	// requests (StartOwner's PutItem, RenewOwner's UpdateItem; 1 WCU each),
+	// OwnerStarts the invocations that wrote one (one StartOwner each).
+	// EntryWriteRequestsPerNewEntry is WriteRequestsPerNewEntry without them.
+	OwnerWriteRequests            int     `json:"ownerWriteRequests"`
+	OwnerStarts                   int     `json:"ownerStarts"`
+	EntryWriteRequestsPerNewEntry float64 `json:"entryWriteRequestsPerNewEntry"`
 
 	// CPU of this whole process (engine or client, SDK, and the in-process
 	// SSM emulator and DynamoDB proxy), and of the DynamoDB Local JVM.
@@ -177,18 +216,19 @@ type Record struct {
 
 // Results is bench/results.json.
 type Results struct {
-	Generated   time.Time     `json:"generated"`
-	Machine     Machine       `json:"machine"`
-	Params      params        `json:"params"`
-	Records     []Record      `json:"records"`
-	Targets     []Record      `json:"targetChecks,omitempty"`
-	Jobs        []JobRecord   `json:"jobs,omitempty"`
-	ClaimCosts  []ClaimCost   `json:"claimCosts,omitempty"`
-	Pipeline    *PipelineCost `json:"pipeline100k,omitempty"`
-	GoBench     []GoBench     `json:"goBenchmarks,omitempty"`
-	GoBenchCmd  string        `json:"goBenchmarkCommand,omitempty"`
-	ColdStart   *ColdStart    `json:"coldStart,omitempty"`
-	TotalSecond float64       `json:"totalSeconds"`
+	Generated   time.Time      `json:"generated"`
+	Machine     Machine        `json:"machine"`
+	Params      params         `json:"params"`
+	Records     []Record       `json:"records"`
+	Targets     []Record       `json:"targetChecks,omitempty"`
+	Jobs        []JobRecord    `json:"jobs,omitempty"`
+	Reconcile   []ReconcileRun `json:"reconcile,omitempty"`
+	ClaimCosts  []ClaimCost    `json:"claimCosts,omitempty"`
+	Pipeline    *PipelineCost  `json:"pipeline100k,omitempty"`
+	GoBench     []GoBench      `json:"goBenchmarks,omitempty"`
+	GoBenchCmd  string         `json:"goBenchmarkCommand,omitempty"`
+	ColdStart   *ColdStart     `json:"coldStart,omitempty"`
+	TotalSecond float64        `json:"totalSeconds"`
 }
 
 func main() {
@@ -233,14 +273,27 @@ func main() {
 	flag.IntVar(&p.Job.WorkerBatch, "job-batch", 1, "asynchronous job: messages per worker invocation (WorkerBatchSize, 1 to 10)")
 	flag.IntVar(&p.Job.WorkerTimeoutSeconds, "job-worker-timeout", 60, "asynchronous job: worker deadline and queue visibility timeout, seconds")
 	flag.IntVar(&p.Job.MaxReceives, "job-max-receives", 5, "asynchronous job: MAX_RECEIVES")
+	flag.IntVar(&p.Reconcile.N, "reconcile-n", 3000, "read-back runs: fan-out nodes, run with and without lost answers (0: none; at most 500 with -quick)")
+	flag.Float64Var(&p.Reconcile.LostRate, "lost-rate", 0.10, "read-back runs: share of CreateAssociationBatch calls that execute and then lose their answer (half a closed connection, half HTTP 500)")
+	flag.DurationVar(&p.Reconcile.Delay, "reconcile-delay", 200*time.Millisecond, "read-back runs: the engine's RECONCILE_DELAY")
+	flag.DurationVar(&p.Reconcile.DefaultDelay, "reconcile-default-delay", 5*time.Second, "read-back runs: also run with lost answers at this RECONCILE_DELAY (the shipped default; 0: not; not with -quick)")
+	reconcileBatches := flag.String("reconcile-batches", "20,10", "read-back runs: BATCH_SIZEs (the emulator's E follows; only the first with -quick)")
 	flag.Parse()
 	if p.Job.Burst <= 0 {
 		p.Job.Burst = p.Job.Workers
 	}
 	p.LatencyMs = float64(p.Latency) / float64(time.Millisecond)
 	p.JitterMs = float64(p.Jitter) / float64(time.Millisecond)
+	for f := range strings.SplitSeq(*reconcileBatches, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > 0 {
+			p.Reconcile.Batches = append(p.Reconcile.Batches, v)
+		}
+	}
 	if p.Quick {
 		sizes = "1000"
+		p.Reconcile.N = min(p.Reconcile.N, 500)
+		p.Reconcile.DefaultDelay = 0
+		p.Reconcile.Batches = p.Reconcile.Batches[:min(len(p.Reconcile.Batches), 1)]
 		p.TargetRate = 0
 		p.Job.N = 0
 		p.WarmUp = min(p.WarmUp, 1000)
@@ -250,6 +303,8 @@ func main() {
 		out = filepath.Join(out, "quick")
 		md = ""
 	}
+	p.Reconcile.DelayMs = float64(p.Reconcile.Delay) / float64(time.Millisecond)
+	p.Reconcile.DefaultDelayMs = float64(p.Reconcile.DefaultDelay) / float64(time.Millisecond)
 	for f := range strings.SplitSeq(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
@@ -402,6 +457,14 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 	if p.profile != nil {
 		pprof.StopCPUProfile()
 	}
+	var broken []string
+	if p.Reconcile.N > 0 && len(p.Reconcile.Batches) > 0 && (len(p.Only) == 0 || slices.Contains(p.Only, "reconcile")) {
+		res.Reconcile, broken, err = b.measureReconcile(ctx, p)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+	}
+
 	for _, burst := range p.TargetBursts {
 		if p.TargetRate <= 0 || p.TargetN <= 0 {
 			break
@@ -473,7 +536,13 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 		}
 	}
 	res.TotalSecond = round(time.Since(begin).Seconds(), 1)
-	return write(res, root, out, md)
+	if err := write(res, root, out, md); err != nil {
+		return err
+	}
+	if len(broken) > 0 {
+		return fmt.Errorf("exactly once broken in %d read-back run(s): %s", len(broken), strings.Join(broken, "; "))
+	}
+	return nil
 }
 
 // rerender redraws the outputs of an earlier run.
@@ -540,6 +609,26 @@ func printTable(w *os.File, res Results) {
 	for _, j := range res.Jobs {
 		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.0f\t\n", j.N, fmt.Sprintf("job(%d workers)", j.Job.Workers), j.WallSeconds, j.IdealSeconds,
 			j.WallRatio, j.SSMCalls, j.IdealCalls, j.ThrottledCalls, j.ResentAfterSuccess, j.WriteRequestsPerNewEntry, j.CPUSeconds, j.PeakRSSMiB)
+	}
+	tw.Flush()
+	if len(res.Reconcile) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "n\tbatch\tlost\tdelay\twall s\t×ideal\tcreate calls\tlost answers\treads\treads/lost\textra s\textra s/lost\tdoubles\trefused\towner writes\t")
+	for _, r := range res.Reconcile {
+		perLost, extra, extraPer := "-", "-", "-"
+		if r.LostAnswers > 0 {
+			perLost = fmt.Sprintf("%.1f", float64(r.SSMReads)/float64(r.LostAnswers))
+			if base := baseline(res.Reconcile, r.BatchSize); base != nil {
+				extra = fmt.Sprintf("%.1f", r.WallSeconds-base.WallSeconds)
+				extraPer = fmt.Sprintf("%.2f", (r.WallSeconds-base.WallSeconds)/float64(r.LostAnswers))
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%g%%\t%v\t%.1f\t%.2f\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t\n", r.N, r.BatchSize, r.LostAnswerRate*100,
+			durMs(r.ReconcileDelayMs), r.WallSeconds, r.WallRatio, r.CreateCalls, r.LostAnswers, r.SSMReads,
+			perLost, extra, extraPer, r.DoubleAssociations, r.ResentAfterSuccess, r.OwnerWriteRequests)
 	}
 	tw.Flush()
 }

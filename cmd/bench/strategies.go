@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -50,6 +52,16 @@ type bench struct {
 	// current run arrived (unix ns; 0: none yet).
 	firstBatch atomic.Int64
 	tables     atomic.Int64
+	// listings counts the ListAssociations calls of the current run that
+	// start a listing (no NextToken): one per read-back of a document.
+	listings atomic.Int64
+	// firstRead and lastRead are when the first and the last
+	// ListAssociations or DescribeAssociation call of the current run
+	// arrived (unix ns; 0: none yet).
+	firstRead, lastRead atomic.Int64
+	// lastCreate is when the latest CreateAssociationBatch call arrived;
+	// readWait the time from it to the first read (unix ns, ns).
+	lastCreate, readWait atomic.Int64
 	// calls records the arrival of CreateAssociationBatch calls while on.
 	calls callLog
 }
@@ -58,10 +70,26 @@ func newBench(ctx context.Context, p params) (*bench, error) {
 	b := &bench{}
 	b.setEmulator(p)
 	b.ssm = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".CreateAssociationBatch") {
+		switch target := r.Header.Get("X-Amz-Target"); {
+		case strings.HasSuffix(target, ".CreateAssociationBatch"):
 			now := time.Now()
 			b.firstBatch.CompareAndSwap(0, now.UnixNano())
+			b.lastCreate.Store(now.UnixNano())
 			b.calls.add(now)
+		case strings.HasSuffix(target, ".DescribeAssociation"):
+			b.noteRead()
+		case strings.HasSuffix(target, ".ListAssociations"):
+			b.noteRead()
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var in struct{ NextToken *string }
+			if json.Unmarshal(body, &in) == nil && in.NextToken == nil {
+				b.listings.Add(1)
+			}
 		}
 		b.emu.ServeHTTP(w, r)
 	}))
@@ -83,18 +111,31 @@ func newBench(ctx context.Context, p params) (*bench, error) {
 	return b, nil
 }
 
+// noteRead records the arrival of a read.
+func (b *bench) noteRead() {
+	now := time.Now().UnixNano()
+	if b.firstRead.CompareAndSwap(0, now) {
+		if lc := b.lastCreate.Load(); lc != 0 {
+			b.readWait.Store(now - lc)
+		}
+	}
+	b.lastRead.Store(now)
+}
+
 // setEmulator replaces the SSM emulator behind the server with one
 // configured by p; call it only between runs.
 func (b *bench) setEmulator(p params) {
 	b.p = p
 	b.emu = ssmlocal.New(ssmlocal.Options{
-		MaxBatch:       p.MaxBatch,
-		Rate:           p.Rate,
-		Burst:          p.Burst,
-		Latency:        p.Latency,
-		Jitter:         p.Jitter,
-		EntryFaultRate: p.FaultRate,
-		Seed:           p.Seed,
+		MaxBatch:             p.MaxBatch,
+		Rate:                 p.Rate,
+		Burst:                p.Burst,
+		Latency:              p.Latency,
+		Jitter:               p.Jitter,
+		EntryFaultRate:       p.FaultRate,
+		LostAnswerRate:       p.lostAnswerRate,
+		ErrorAfterCreateRate: p.errorAfterCreateRate,
+		Seed:                 p.Seed,
 	})
 }
 
@@ -118,6 +159,7 @@ func (b *bench) ssmConfig() aws.Config {
 type outcome struct {
 	successful, failed, deduplicated, unprocessed int
 	retries, throttles                            int
+	reads                                         int // Summary.Reads
 	measured                                      int // entries actually run (< n when extrapolated)
 	start                                         time.Time
 	// wall, when set, is the strategy's own measure of its time (the job's:
@@ -129,6 +171,11 @@ type outcome struct {
 func (b *bench) measure(ctx context.Context, strategy, desc string, n int, settings map[string]any, run func(context.Context) (outcome, error)) (Record, error) {
 	b.emu.Reset()
 	b.firstBatch.Store(0)
+	b.listings.Store(0)
+	b.firstRead.Store(0)
+	b.lastRead.Store(0)
+	b.lastCreate.Store(0)
+	b.readWait.Store(0)
 	runtime.GC()
 	resetPeakRSS()
 	hs := startHeapSampler()
@@ -190,6 +237,16 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 		FaultedEntries:      sc(st.EntriesFailedByInjection),
 		ResentAfterSuccess:  sc(st.DuplicatesRefused),
 		AssociationsCreated: sc(st.AssociationsCreated),
+		CreateCalls:         sc(st.Operations["CreateAssociationBatch"]),
+		ReadCalls:           sc(st.Operations["ListAssociations"] + st.Operations["DescribeAssociation"]),
+		Listings:            sc(int(b.listings.Load())),
+		ListPages:           sc(st.Operations["ListAssociations"]),
+		SSMReads:            sc(out.reads),
+		LostAnswers:         sc(st.DroppedConnections + st.ErrorsAfterCreate),
+		DroppedConnections:  sc(st.DroppedConnections),
+		ErrorsAfterCreate:   sc(st.ErrorsAfterCreate),
+		DoubleAssociations:  sc(st.DoubleAssociations),
+		ActiveAssociations:  sc(st.ActiveAssociations),
 		Successful:          sc(out.successful),
 		Failed:              sc(out.failed),
 		Deduplicated:        sc(out.deduplicated),
@@ -211,8 +268,15 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 	if n > 0 {
 		rec.WriteUnitsPerEntry = round(float64(rec.DynamoDBWriteUnits)/float64(n), 3)
 	}
+	if fr := b.firstRead.Load(); fr != 0 {
+		rec.ReadSpanSeconds = round(time.Duration(b.lastRead.Load()-fr).Seconds(), 3)
+		rec.ReadWaitSeconds = round(time.Duration(b.readWait.Load()).Seconds(), 3)
+	}
+	rec.OwnerWriteRequests = ownerWrites(dAll)
+	rec.OwnerStarts = dAll[ownerMark+"PutItem"]
 	if rec.Successful > 0 {
 		rec.WriteRequestsPerNewEntry = round(float64(rec.DynamoDBWriteRequests)/float64(rec.Successful), 3)
+		rec.EntryWriteRequestsPerNewEntry = round(float64(rec.DynamoDBWriteRequests-rec.OwnerWriteRequests)/float64(rec.Successful), 3)
 	}
 	b.p.fillIdeal(&rec)
 	return rec, nil
@@ -278,7 +342,7 @@ func (b *bench) runEngineWith(set associate.Settings, inMemory bool) func(contex
 			}
 			s := res.Summary
 			return outcome{successful: s.Successful, failed: s.Failed, deduplicated: s.Deduplicated,
-				unprocessed: s.Unprocessed, retries: s.Retries, throttles: s.Throttles}, nil
+				unprocessed: s.Unprocessed, retries: s.Retries, throttles: s.Throttles, reads: s.Reads}, nil
 		}
 	}
 }
