@@ -297,8 +297,8 @@ func main() {
 		p.TargetRate = 0
 		p.Job.N = 0
 		p.WarmUp = min(p.WarmUp, 1000)
-		if p.PerNodeLimit == 0 || p.PerNodeLimit > 300 {
-			p.PerNodeLimit = 300
+		if p.PerNodeLimit == 0 || p.PerNodeLimit > 100 {
+			p.PerNodeLimit = 100
 		}
 		out = filepath.Join(out, "quick")
 		md = ""
