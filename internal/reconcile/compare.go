@@ -101,7 +101,10 @@ var settings = []setting{
 // equals the default SSM may fill in (DocumentVersion "$DEFAULT",
 // ComplianceSeverity "UNSPECIFIED", SyncCompliance "AUTO"); an empty list or
 // map equals an absent one; lists other than Parameters values compare as
-// sets. Document and targets are not settings: Find compares them.
+// sets. Document and targets are not settings. AssociationName is both: it
+// is part of an association's identity (document, targets and TargetMaps as
+// sets, AssociationName), which Find and Match compare first, so it never
+// differs in a near match.
 func Differences(e request.Entry, d ssmtypes.AssociationDescription) []string {
 	return differences(entryView(e), descriptionView(d))
 }
@@ -116,22 +119,32 @@ func differences(a, b view) []string {
 	return out
 }
 
-// matches reports whether d is the association the entry seen as v
-// would have created.
-func matches(v view, d ssmtypes.AssociationDescription) bool {
-	dv := descriptionView(d)
-	return sameDocument(v.Name, dv.Name) && sameTargets(v, dv) && len(differences(v, dv)) == 0
+// isExact reports whether the association seen as d is the one the entry
+// seen as e would have created.
+func isExact(e, d view) bool {
+	return sameIdentity(e, d) && len(differences(e, d)) == 0
+}
+
+// sameIdentity reports whether a and b are the same association but for
+// their settings: same document, targets and TargetMaps as sets, same
+// AssociationName.
+func sameIdentity(a, b view) bool {
+	return sameDocument(a.Name, b.Name) && sameTargets(a, b) && aws.ToString(a.AssociationName) == aws.ToString(b.AssociationName)
+}
+
+// summaryView is what a ListAssociations summary tells of identity.
+func summaryView(s ssmtypes.Association) view {
+	return view{
+		Name: aws.ToString(s.Name), InstanceId: s.InstanceId, Targets: s.Targets, TargetMaps: s.TargetMaps,
+		AssociationName: s.AssociationName,
+	}
 }
 
 // summaryMayMatch rules out, from a ListAssociations summary, associations
 // that cannot be the entry. A member the summary lacks rules nothing out:
 // the description decides.
 func summaryMayMatch(v view, s ssmtypes.Association) bool {
-	sv := view{
-		Name: aws.ToString(s.Name), InstanceId: s.InstanceId, Targets: s.Targets, TargetMaps: s.TargetMaps,
-		AssociationName: s.AssociationName,
-	}
-	if !sameDocument(v.Name, sv.Name) || !sameTargets(v, sv) || aws.ToString(v.AssociationName) != aws.ToString(sv.AssociationName) {
+	if !sameIdentity(v, summaryView(s)) {
 		return false
 	}
 	if s.DocumentVersion != nil && orDefault(aws.ToString(v.DocumentVersion), "$DEFAULT") != orDefault(*s.DocumentVersion, "$DEFAULT") {

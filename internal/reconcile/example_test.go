@@ -81,3 +81,50 @@ func ExampleDifferences() {
 	fmt.Println(reconcile.Differences(entry, existing))
 	// Output: [Parameters MaxErrors]
 }
+
+// An entry in doubt whose identity SSM already holds with other settings:
+// report it (or update that association), never create a second one.
+func ExampleReader_Match() {
+	srv := httptest.NewServer(ssmlocal.New(ssmlocal.Options{}))
+	defer srv.Close()
+	client := ssm.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(srv.URL),
+	})
+	ctx := context.Background()
+	existing := request.Entry{
+		Name:               "AWS-RunPatchBaseline",
+		AssociationName:    aws.String("patch-scan"),
+		Targets:            []request.Target{{Key: request.InstanceIDsKey, Values: []string{"i-0123456789abcdef0"}}},
+		Parameters:         map[string][]string{"Operation": {"Scan"}},
+		ScheduleExpression: aws.String("cron(0 2 ? * SUN *)"),
+	}
+	if _, err := client.CreateAssociationBatch(ctx, &ssm.CreateAssociationBatchInput{
+		Entries: []ssmtypes.CreateAssociationBatchRequestEntry{existing.SDK()},
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	entry := existing
+	entry.ScheduleExpression = aws.String("cron(0 3 ? * SUN *)")
+
+	r := reconcile.New(client, nil)
+	ms, err := r.Match(ctx, []request.Entry{entry})
+	if err != nil {
+		fmt.Println("still in doubt:", err)
+		return
+	}
+	switch m := ms[0]; {
+	case m.Exact != nil:
+		fmt.Println("exists: settle it")
+	case m.Same != nil:
+		fmt.Println("associated with different settings:", m.Differences)
+	default:
+		fmt.Println("absent: resend it")
+	}
+	fmt.Println("SSM calls:", r.Reads())
+	// Output:
+	// associated with different settings: [ScheduleExpression]
+	// SSM calls: 2
+}

@@ -48,6 +48,8 @@ type recorder struct {
 	mu     sync.Mutex
 	events []string
 	lists  []ssm.ListAssociationsInput
+	// described are the AssociationIds described, in order.
+	described []string
 	// afterList, when set, runs after each ListAssociations answer.
 	afterList func()
 }
@@ -82,6 +84,9 @@ func (r *recorder) ListAssociations(ctx context.Context, in *ssm.ListAssociation
 
 func (r *recorder) DescribeAssociation(ctx context.Context, in *ssm.DescribeAssociationInput, opts ...func(*ssm.Options)) (*ssm.DescribeAssociationOutput, error) {
 	r.log("describe")
+	r.mu.Lock()
+	r.described = append(r.described, aws.ToString(in.AssociationId))
+	r.mu.Unlock()
 	return r.ssm.DescribeAssociation(ctx, in, opts...)
 }
 

@@ -2,7 +2,9 @@
 // unknown. CreateAssociationBatch is not idempotent and SSM creates a second
 // identical Targets-form association without complaint, so an entry whose
 // answer was lost must never be resent blindly: Find tells which of them SSM
-// already holds.
+// already holds, and Match also which have an association of the same
+// identity (document, targets, TargetMaps, AssociationName) with other
+// settings, which must not get a second one.
 //
 // Reads rely only on the ListAssociations Name and AssociationName filters
 // and on DescribeAssociation by AssociationId; never on the InstanceId
@@ -52,18 +54,58 @@ func New(client reader, wait func(context.Context) error) *Reader {
 // plus DescribeAssociation calls, failed ones included.
 func (r *Reader) Reads() int { return int(r.reads.Load()) }
 
+// Match is what SSM holds for one entry.
+type Match struct {
+	// Exact is the association that is this entry (same identity, no
+	// Differences), or nil.
+	Exact *ssmtypes.AssociationDescription
+	// Same is, when there is no exact one, an association of the same
+	// identity with other settings, and Differences names them (never
+	// values). nil when SSM holds none.
+	Same        *ssmtypes.AssociationDescription
+	Differences []string
+}
+
 // Find returns, for each entry (same index), the association SSM holds that
-// is this entry, or nil when SSM holds none: same document, targets and
-// TargetMaps compared as sets (an InstanceId entry equals an InstanceIds
-// target of that one node), same AssociationName and no Differences. Of
-// several such associations (doubles) the earliest by Date is returned, and
-// no association is given to two entries.
+// is this entry, or nil when SSM holds none: same identity (document,
+// targets and TargetMaps compared as sets, an InstanceId entry equal to an
+// InstanceIds target of that one node, same AssociationName) and no
+// Differences. Of several such associations (doubles) the earliest by Date
+// is returned, and no association is given to two entries.
 //
 // Each document's associations are listed once; every candidate that the
 // summaries do not rule out is then described by AssociationId. An error
-// leaves every entry in doubt.
+// leaves every entry in doubt. Find is Match without the near matches, and
+// without the describes they cost.
 func (r *Reader) Find(ctx context.Context, entries []request.Entry) ([]*ssmtypes.AssociationDescription, error) {
+	ms, err := r.match(ctx, entries, false)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*ssmtypes.AssociationDescription, len(entries))
+	for i, m := range ms {
+		out[i] = m.Exact
+	}
+	return out, nil
+}
+
+// Match returns, for each entry (same index), what SSM holds for it: the
+// association that is this entry, as Find finds it (Exact); or else one of
+// the same identity with other settings (Same, with the names of the
+// differing settings), which an entry in doubt must not get a second of.
+// Both are chosen earliest by Date first, an exact match is preferred to a
+// near one, and no association is given to two entries.
+//
+// Reads: the listing of Find and its describes; then, only for entries
+// left without an exact match, a describe of each further association
+// whose summary has the entry's identity (the earliest needs every Date).
+// An entry that has an exact match costs no describe more than Find.
+func (r *Reader) Match(ctx context.Context, entries []request.Entry) ([]Match, error) {
+	return r.match(ctx, entries, true)
+}
+
+func (r *Reader) match(ctx context.Context, entries []request.Entry, near bool) ([]Match, error) {
+	out := make([]Match, len(entries))
 	var docs []string
 	groups := map[string][]int{}
 	for i, e := range entries {
@@ -73,7 +115,7 @@ func (r *Reader) Find(ctx context.Context, entries []request.Entry) ([]*ssmtypes
 		groups[e.Name] = append(groups[e.Name], i)
 	}
 	for _, doc := range docs {
-		if err := r.findDocument(ctx, doc, entries, groups[doc], out); err != nil {
+		if err := r.matchDocument(ctx, doc, entries, groups[doc], near, out); err != nil {
 			return nil, err
 		}
 	}
@@ -83,11 +125,13 @@ func (r *Reader) Find(ctx context.Context, entries []request.Entry) ([]*ssmtypes
 // candidate is a described association and its place in the listing, the
 // tie-break between equal creation dates.
 type candidate struct {
-	desc *ssmtypes.AssociationDescription
-	pos  int
+	desc  *ssmtypes.AssociationDescription
+	view  view
+	pos   int
+	taken bool
 }
 
-func (r *Reader) findDocument(ctx context.Context, doc string, entries []request.Entry, idx []int, out []*ssmtypes.AssociationDescription) error {
+func (r *Reader) matchDocument(ctx context.Context, doc string, entries []request.Entry, idx []int, near bool, out []Match) error {
 	filters := []ssmtypes.AssociationFilter{{Key: ssmtypes.AssociationFilterKeyName, Value: aws.String(doc)}}
 	if name, ok := commonAssociationName(entries, idx); ok {
 		filters = append(filters, ssmtypes.AssociationFilter{Key: ssmtypes.AssociationFilterKeyAssociationName, Value: aws.String(name)})
@@ -96,43 +140,98 @@ func (r *Reader) findDocument(ctx context.Context, doc string, entries []request
 	if err != nil {
 		return err
 	}
-
-	// Rule out what the summaries can; describe each remaining candidate once.
 	views := make(map[int]view, len(idx))
-	wanted := make([]bool, len(summaries))
 	for _, i := range idx {
-		v := entryView(entries[i])
-		views[i] = v
+		views[i] = entryView(entries[i])
+	}
+
+	// 1. Describe each association whose summary may be one of the
+	// entries, and give each entry the earliest that is.
+	tried := make([]bool, len(summaries))
+	var cands []*candidate
+	describe := func(want func(j int, sv view) bool) error {
 		for j, s := range summaries {
-			wanted[j] = wanted[j] || summaryMayMatch(v, s)
+			if tried[j] || !want(j, summaryView(s)) {
+				continue
+			}
+			tried[j] = true
+			d, err := r.describe(ctx, aws.ToString(s.AssociationId))
+			if err != nil {
+				return err
+			}
+			if d != nil {
+				cands = append(cands, &candidate{desc: d, view: descriptionView(*d), pos: j})
+			}
+		}
+		slices.SortStableFunc(cands, func(a, b *candidate) int {
+			if c := compareDates(a.desc, b.desc); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.pos, b.pos)
+		})
+		return nil
+	}
+	assignExact := func(pending []int) {
+		for _, i := range pending {
+			for _, c := range cands {
+				if !c.taken && isExact(views[i], c.view) {
+					c.taken = true
+					out[i].Exact = c.desc
+					break
+				}
+			}
 		}
 	}
-	described := make([]candidate, 0, len(summaries))
-	for j, s := range summaries {
-		if !wanted[j] {
+	err = describe(func(j int, _ view) bool {
+		for _, i := range idx {
+			if summaryMayMatch(views[i], summaries[j]) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	assignExact(idx)
+	if !near {
+		return nil
+	}
+
+	// 2. For the entries left without one, describe the rest of the
+	// associations of their identity; give each the earliest exact one
+	// (a summary that disagreed with its description), or else the
+	// earliest of its identity.
+	var pending []int
+	for _, i := range idx {
+		if out[i].Exact == nil {
+			pending = append(pending, i)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	err = describe(func(_ int, sv view) bool {
+		for _, i := range pending {
+			if sameIdentity(views[i], sv) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	assignExact(pending)
+	for _, i := range pending {
+		if out[i].Exact != nil {
 			continue
 		}
-		d, err := r.describe(ctx, aws.ToString(s.AssociationId))
-		if err != nil {
-			return err
-		}
-		if d != nil {
-			described = append(described, candidate{desc: d, pos: j})
-		}
-	}
-	slices.SortStableFunc(described, func(a, b candidate) int {
-		if c := compareDates(a.desc, b.desc); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.pos, b.pos)
-	})
-
-	taken := make([]bool, len(described))
-	for _, i := range idx {
-		for k, c := range described {
-			if !taken[k] && matches(views[i], *c.desc) {
-				taken[k] = true
-				out[i] = c.desc
+		for _, c := range cands {
+			if !c.taken && sameIdentity(views[i], c.view) {
+				c.taken = true
+				out[i].Same = c.desc
+				out[i].Differences = differences(views[i], c.view)
 				break
 			}
 		}
