@@ -155,3 +155,36 @@ func describe(t *testing.T, e *env, id string) *ssmtypes.AssociationDescription 
 	}
 	return out.AssociationDescription
 }
+
+// With no record in the table, SSM's own association is found when an
+// answer is in doubt: one of the same document, targets and name with
+// other settings is reported (not created a second time).
+func TestIntegrationInDoubtFindsTheSameAssociationWithOtherSettings(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions())
+	pre, err := e.ssm.CreateAssociationBatch(context.Background(), &ssm.CreateAssociationBatchInput{Entries: []ssmtypes.CreateAssociationBatchRequestEntry{{
+		Name: aws.String("AWS-RunPatchBaseline"), AssociationName: aws.String("patch-scan"),
+		Targets:            []ssmtypes.Target{{Key: aws.String("InstanceIds"), Values: []string{nodeID(1)}}},
+		Parameters:         map[string][]string{"Operation": {"Scan"}},
+		ScheduleExpression: aws.String("rate(1 day)"), MaxErrors: aws.String("10%"),
+	}}})
+	if err != nil || len(pre.Successful) != 1 {
+		t.Fatalf("create outside the function: %v %+v", err, pre)
+	}
+	// The function's call fails with a 500 before SSM acts: in doubt.
+	e.emu.FailCalls(1, "", 0)
+	eng := e.engine(associate.Settings{BatchSize: 10, MaxConcurrency: 1, MaxAttempts: 3, Backoff: 10 * time.Millisecond})
+	res := runRequest(t, eng, patchBody("patch-scan", "Scan", "rate(7 days)", "", []int{1}), "doubt")
+	if len(res.Deduplicated) != 1 {
+		t.Fatalf("result %+v", res.Summary)
+	}
+	d := res.Deduplicated[0]
+	if d.Reason != report.ReasonDifferentSettings || !slices.Equal(d.Differences, []string{"ScheduleExpression"}) || d.AssociationId != aws.ToString(pre.Successful[0].AssociationId) {
+		t.Errorf("deduplicated %+v", d)
+	}
+	if n := len(e.emu.Ledger()); n != 1 || e.emu.Stats().DoubleAssociations != 0 {
+		t.Errorf("%d associations, %d doubles: the entry was created again", n, e.emu.Stats().DoubleAssociations)
+	}
+	if left := e.claimsLeft(t); len(left) != 0 {
+		t.Errorf("claims left: %v", left)
+	}
+}

@@ -56,7 +56,9 @@ func (r *run) reconcile(ctx context.Context, doubt []work.Item) (again, still []
 // One found and created after this invocation first sent the entry is its
 // own: Successful. One found otherwise (an earlier invocation's, or
 // someone else's identical association) is Deduplicated "already exists in
-// SSM". None found: SSM did not create it, and it may be sent again.
+// SSM". One of the same identity with other settings is settled as an
+// existing association (update.go). None found: SSM did not create it, and
+// it may be sent again.
 func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []work.Item) {
 	if len(items) == 0 {
 		return nil, nil
@@ -65,15 +67,27 @@ func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []w
 	for i, it := range items {
 		entries[i] = it.Entry
 	}
-	found, err := r.reader.Find(ctx, entries)
+	found, err := r.reader.Match(ctx, entries)
 	if err != nil {
 		r.log.WarnContext(ctx, "SSM could not be read to settle entries in doubt; they stay in doubt", "entries", len(items), "error", err.Error())
 		return nil, items
 	}
 	var mine []createdEntry
 	for i, it := range items {
-		d := found[i]
+		d := found[i].Exact
 		switch {
+		case d == nil && found[i].Same != nil:
+			// Not ours (ours would be equal): an association of the same
+			// document, targets and name with other settings. Sending the
+			// entry would make a second one; settle it as an existing
+			// association instead (reported, or updated).
+			for k := range it.Keys {
+				single := it
+				if len(it.Nodes) > 0 {
+					single = it.Single(k)
+				}
+				r.existingAssociation(single, aws.ToString(found[i].Same.AssociationId), true, true)
+			}
 		case d == nil && it.Attempts >= r.set.MaxAttempts:
 			r.failed(ctx, it, report.FaultUnknown, fmt.Sprintf("sent %d times without an answer, and SSM holds no such association", it.Attempts))
 		case d == nil:

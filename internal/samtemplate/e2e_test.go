@@ -104,9 +104,24 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 		}
 	}()
 
+	// The dry run first: it plans the update sample's nodes, and writes
+	// nothing; then the update sample creates them (nothing to update yet).
+	dry, err := rie.Invoke(ctx, readEvent(t, "dry-run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan report.Plan
+	if err := json.Unmarshal(dry, &plan); err != nil || !plan.DryRun || len(plan.Actions) != 3 || plan.Summary.Create != 3 || plan.Summary.Calls != 1 {
+		t.Errorf("dry-run.json: %s (%v)", dry, err)
+	}
+	if st := emu.Stats(); st.Calls != 0 {
+		t.Errorf("dry-run.json: %d SSM calls, want none", st.Calls)
+	}
+	t.Logf("%-27s %+v", "dry-run.json", plan.Summary)
+
 	for _, name := range []string{
 		"direct.json", "fanout.json", "schedule.json", "eventbridge-associate.json",
-		"api-rest-post.json", "api-http-post.json", "api-rest-malformed.json", statusEvent,
+		"api-rest-post.json", "api-http-post.json", "api-rest-malformed.json", statusEvent, "update.json",
 	} {
 		source := eventFiles[name]
 		body, err := rie.Invoke(ctx, readEvent(t, name))

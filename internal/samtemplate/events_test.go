@@ -37,6 +37,8 @@ var eventFiles = map[string]event.Source{
 	"schedule.json":              event.Direct,
 	"direct.json":                event.Direct,
 	"fanout.json":                event.Direct,
+	"update.json":                event.Direct, // "OnExisting": "update"
+	"dry-run.json":               event.Direct, // "DryRun": true
 }
 
 // workerEventFiles are the sample events of WorkerFunction (an SQS batch of
