@@ -23,6 +23,7 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/handler"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
 // refusingEngine is the engine of the hostile-input tests: no malformed
@@ -37,6 +38,11 @@ func (e *refusingEngine) Run(_ context.Context, j associate.Job) (report.Result,
 	}
 	r.Tally()
 	return r, nil
+}
+
+func (e *refusingEngine) DryRun(_ context.Context, req *request.Request) (report.Plan, error) {
+	e.calls++
+	return report.Plan{DryRun: true, Summary: report.PlanSummary{Requested: len(req.Items)}}, nil
 }
 
 func hostileHandler(t testing.TB) (*handler.Handler, *refusingEngine) {
