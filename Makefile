@@ -35,7 +35,7 @@ test-unit: ## unit tests only (no local services)
 	$(GO) test -race -short $(PKGS)
 
 demo: tools ## run the real function against the SSM emulator and DynamoDB Local and print the outcome
-	$(GO) run ./cmd/demo
+	$(GO) run ./cmd/demo $(ARGS)
 
 lint: ## go vet, gofmt and cfn-lint on template.yaml
 	$(GO) vet $(PKGS)

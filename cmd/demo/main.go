@@ -1,7 +1,12 @@
 // Command demo runs the real function, built and started under the AWS
 // Lambda Runtime Interface Emulator, against the project's SSM emulator and
-// DynamoDB Local, and prints what happened to every entry of a sample
-// request: twice, to show that the second run sends nothing.
+// DynamoDB Local, and prints what happened to every entry of a request:
+// twice, to show that the second run sends nothing.
+//
+// The request is cmd/demo/request.json unless -request names another file,
+// which holds what a direct invoke's payload would (either request shape, an
+// EventBridge event, an API Gateway event: `make demo ARGS="-request
+// events/update.json"`).
 package main
 
 import (
@@ -36,7 +41,7 @@ var sampleRequest []byte
 func main() {
 	faults := flag.Float64("entry-fault-rate", 0.2, "share of entries the SSM emulator fails with Fault Server")
 	rate := flag.Float64("ssm-rate", 4, "calls per second the SSM emulator accepts before it throttles")
-	reqFile := flag.String("request", "", "request file to send instead of the built-in sample")
+	reqFile := flag.String("request", "", "file with the payload of a direct invoke to send instead of cmd/demo/request.json (a request of either shape, or an event from events/)")
 	flag.Parse()
 	if err := run(*faults, *rate, *reqFile); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -47,13 +52,13 @@ func main() {
 func run(faultRate, ssmRate float64, reqFile string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	body := sampleRequest
+	body, source := sampleRequest, "cmd/demo/request.json (built in)"
 	if reqFile != "" {
 		b, err := os.ReadFile(reqFile)
 		if err != nil {
 			return err
 		}
-		body = b
+		body, source = b, reqFile
 	}
 	root, err := testinfra.ProjectRoot()
 	if err != nil {
@@ -81,6 +86,7 @@ func run(faultRate, ssmRate float64, reqFile string) error {
 		return fmt.Errorf("create table: %w", err)
 	}
 
+	step(fmt.Sprintf("request: %s", source))
 	step(fmt.Sprintf("starting the SSM emulator (%.0f%% entry faults, throttling above %.0f calls/s, the answer of the first call lost after SSM executed it)", faultRate*100, ssmRate))
 	opts := ssmlocal.DefaultOptions()
 	opts.EntryFaultRate, opts.Rate, opts.Burst, opts.Seed = faultRate, ssmRate, 1, 42
@@ -110,12 +116,13 @@ func run(faultRate, ssmRate float64, reqFile string) error {
 		return err
 	}
 	defer logFile.Close()
-	rie, err := testinfra.StartRIE(ctx, bootstrap, []string{
+	settings := []string{"BATCH_SIZE=4", "CALLS_PER_SECOND=5", "MAX_CONCURRENCY=3", "RECONCILE_DELAY=200ms"}
+	step(fmt.Sprintf("function settings: %v (the rest at their defaults, see the README)", settings))
+	rie, err := testinfra.StartRIE(ctx, bootstrap, append([]string{
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
 		"AWS_ENDPOINT_URL_SSM=" + ssmURL, "AWS_ENDPOINT_URL_DYNAMODB=" + ddb.Endpoint(),
 		"DEDUPE_TABLE=" + table, "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_FUNCTION_TIMEOUT=120",
-		"BATCH_SIZE=4", "CALLS_PER_SECOND=5", "MAX_CONCURRENCY=3", "RECONCILE_DELAY=200ms",
-	}, testinfra.WithOutput(logFile))
+	}, settings...), testinfra.WithOutput(logFile))
 	if err != nil {
 		return fmt.Errorf("runtime interface emulator: %w", err)
 	}
@@ -133,8 +140,16 @@ func run(faultRate, ssmRate float64, reqFile string) error {
 		if err := os.WriteFile(filepath.Join(out, fmt.Sprintf("outcome-%d.json", i+1)), answer, 0o644); err != nil {
 			return err
 		}
-		step(fmt.Sprintf("%s: %s, %d SSM calls (%d throttled), %d entries failed by injected faults",
-			title, took.Round(time.Millisecond), after.Calls-before.Calls, after.ThrottledCalls-before.ThrottledCalls,
+		// Counted by the emulator, so in SSM's terms: every attempt, the
+		// throttled ones included. The Summary below counts the function's
+		// calls, and an attempt the SDK retried after a throttle belongs
+		// to the same call.
+		creates := after.Operations["CreateAssociationBatch"] - before.Operations["CreateAssociationBatch"]
+		reads := after.Operations["ListAssociations"] + after.Operations["DescribeAssociation"] -
+			before.Operations["ListAssociations"] - before.Operations["DescribeAssociation"]
+		step(fmt.Sprintf("%s: %s. SSM saw %d CreateAssociationBatch attempts and %d reads, %d of them throttled; %d entries failed by injected faults. "+
+			"(Summary.Calls counts the function's calls: a call retried by the SDK after a throttle is one call of several attempts.)",
+			title, took.Round(time.Millisecond), creates, reads, after.ThrottledCalls-before.ThrottledCalls,
 			after.EntriesFailedByInjection-before.EntriesFailedByInjection))
 		if err := printOutcome(answer); err != nil {
 			return err
@@ -181,6 +196,7 @@ func printOutcome(answer []byte) error {
 	}
 	s, _ := json.Marshal(res.Summary)
 	fmt.Printf("Summary: %s\n", s)
+	fmt.Println("(One row per outcome: an entry created for several nodes at once is one Successful row, and one row per node otherwise; Requested counts the request's entries.)")
 	return nil
 }
 
