@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
@@ -640,36 +640,90 @@ func (d *decoder) stringListMapAt(raw json.RawMessage, path *jpath) map[string][
 	return out
 }
 
-// checkSyntax reports whether body is exactly one JSON value. The message
-// names the byte offset but not the offending character, which may belong to
-// a parameter value; the returned error keeps encoding/json's own text for
-// logs that opt into it through errors.As.
-func checkSyntax(body []byte) (message string, err error) {
-	if json.Valid(body) {
-		return "", nil
+// CheckJSON rejects data that is not exactly one JSON value: a *Error with
+// status 400, the message "<what> is not valid JSON", and one FieldError at
+// path "" (the document as a whole) saying what is wrong and where, as a line,
+// a column and a byte offset. It names the position but never the offending
+// character, which may belong to a parameter value; the error it wraps keeps
+// encoding/json's own text for logs that opt into it through errors.As. It
+// returns nil for valid JSON, at the cost of one json.Valid.
+func CheckJSON(data []byte, what string) *Error {
+	if json.Valid(data) {
+		return nil
 	}
-	// Slow path, for the message only.
-	dec := json.NewDecoder(bytes.NewReader(body))
+	// Slow path, for the message only. Unmarshal checks the whole input
+	// before decoding anything, so every problem is a *json.SyntaxError:
+	// trailing data and a truncated document included.
 	var v json.RawMessage
-	if err := dec.Decode(&v); err != nil {
-		var syn *json.SyntaxError
-		switch {
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return "unexpected end of JSON input", fmt.Errorf("decoding body: %w", err)
-		case errors.As(err, &syn) && strings.Contains(syn.Error(), "exceeded max depth"):
-			return "JSON nested too deeply", fmt.Errorf("decoding body: %w", err)
-		case errors.As(err, &syn):
-			return fmt.Sprintf("syntax error at byte %d", syn.Offset), fmt.Errorf("decoding body: %w", err)
-		default:
-			return fmt.Sprintf("syntax error near byte %d", dec.InputOffset()), fmt.Errorf("decoding body: %w", err)
-		}
+	err := json.Unmarshal(data, &v)
+	var syn *json.SyntaxError
+	if !errors.As(err, &syn) {
+		// Not expected; still a rejection, without a position.
+		return NewError(http.StatusBadRequest, what+" is not valid JSON", fmt.Errorf("decoding %s: %w", what, err),
+			FieldError{Message: "syntax error"})
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		off := dec.InputOffset()
-		return fmt.Sprintf("unexpected data after the JSON value at byte %d", off),
-			fmt.Errorf("decoding body: %w at byte %d", errTrailingData, off)
+	off := int(syn.Offset) - 1 // the offending byte
+	var problem string
+	text := syn.Error()
+	switch {
+	case strings.HasPrefix(text, "unexpected end of JSON input"):
+		problem, off = "unexpected end of JSON input", len(data)
+	case strings.Contains(text, "exceeded max depth"):
+		problem = "JSON nested too deeply (more than 10000 levels)"
+	case strings.HasSuffix(text, "after top-level value"):
+		problem = "unexpected data after the JSON value"
+		err = fmt.Errorf("%w: %w", errTrailingData, err)
+	default:
+		problem = syntaxProblem(text)
 	}
-	return "", nil
+	off = max(0, min(off, len(data)))
+	line, col := position(data, off)
+	return NewError(http.StatusBadRequest, what+" is not valid JSON", fmt.Errorf("decoding %s: %w", what, err),
+		FieldError{Message: fmt.Sprintf("%s at line %d, column %d (byte offset %d)", problem, line, col, off)})
+}
+
+// syntaxProblem is encoding/json's description of a syntax error without the
+// character it quotes ("invalid character 'x' after object key"), said the
+// way a person fixing the body would want it.
+func syntaxProblem(text string) string {
+	const prefix = "invalid character "
+	if !strings.HasPrefix(text, prefix) {
+		return "syntax error"
+	}
+	rest := text[len(prefix):]
+	// The character is quoted as 'c', '\'' or '\x01'; what follows the
+	// closing quote and a space is the context.
+	i := strings.Index(rest[min(1, len(rest)):], "' ")
+	if i < 0 {
+		return "unexpected character"
+	}
+	context := rest[i+1+2:]
+	switch context {
+	case "looking for beginning of value":
+		return "unexpected character, expected a value"
+	case "looking for beginning of object key string":
+		return `unexpected character, expected a member name in double quotes`
+	case "after object key":
+		return `unexpected character, expected ':' after a member name`
+	case "after object key:value pair":
+		return `unexpected character, expected ',' or '}' after a member`
+	case "after array element":
+		return `unexpected character, expected ',' or ']' after an array element`
+	case "in string literal":
+		return "control character in a string (escape it, e.g. \\n)"
+	}
+	return "unexpected character " + context
+}
+
+// position returns the 1-based line and column of byte offset off in data.
+// Columns count characters, as editors do; data is valid UTF-8 wherever
+// Parse asks (the UTF-8 check comes first), and an invalid byte counts as
+// one character anyway.
+func position(data []byte, off int) (line, col int) {
+	before := data[:off]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	lineStart := bytes.LastIndexByte(before, '\n') + 1
+	return line, 1 + utf8.RuneCount(before[lineStart:])
 }
 
 // errTrailingData is the cause of a rejection for bytes after the JSON value.

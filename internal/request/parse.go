@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"unicode/utf8"
 )
 
@@ -68,22 +67,26 @@ var topLevelMembers = []string{"Entries", "AssociationDispatchAssumeRole", "Asso
 // valid entries can still be sent. Entries are neither reordered nor
 // deduplicated.
 func Parse(body []byte, lim Limits) (*Request, error) {
+	// Every rejection of the body as a whole still lists one problem at
+	// path "" (the body), so that a caller can always read errors[0].
 	if len(body) == 0 {
-		return nil, badRequest("request body is empty")
+		return nil, badRequest("request body is empty", FieldError{Message: "required: a JSON object"})
 	}
 	// encoding/json would quietly turn invalid UTF-8 into U+FFFD, and SSM
 	// would then create an association for a name nobody sent.
 	if !utf8.Valid(body) {
-		return nil, badRequest("request body is not valid UTF-8")
+		return nil, badRequest("request body is not valid UTF-8", invalidUTF8(body))
 	}
-	if msg, err := checkSyntax(body); err != nil {
-		return nil, NewError(http.StatusBadRequest, "request body is not valid JSON: "+msg, err)
+	if err := CheckJSON(body, "request body"); err != nil {
+		return nil, err
 	}
 
 	d := &decoder{}
 	members, ok := d.object(body, "", "a JSON object")
 	if !ok {
-		return nil, badRequest("request body must be a JSON object, got " + kindOf(body))
+		kind := kindOf(body)
+		return nil, badRequest("request body must be a JSON object, got "+kind,
+			FieldError{Message: "expected a JSON object, got " + kind})
 	}
 	var entries, association, instanceIDs, role, async, onExisting, dryRun json.RawMessage
 	for _, m := range members {
@@ -199,6 +202,20 @@ func checkCount(raw json.RawMessage, path, what string, lim Limits) (int, *Error
 	}
 	fe := FieldError{Path: path, Message: fmt.Sprintf("at most %d %s per request", lim.MaxEntries, what)}
 	return 0, badRequest(fmt.Sprintf("too many %s: the limit is %d", what, lim.MaxEntries), fe)
+}
+
+// invalidUTF8 locates the first byte of body that is not UTF-8.
+func invalidUTF8(body []byte) FieldError {
+	off := 0
+	for off < len(body) {
+		r, n := utf8.DecodeRune(body[off:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		off += n
+	}
+	line, col := position(body, off)
+	return FieldError{Message: fmt.Sprintf("invalid UTF-8 at line %d, column %d (byte offset %d)", line, col, off)}
 }
 
 // isEmptyArray reports whether raw is [] (with any whitespace inside).

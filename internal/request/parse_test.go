@@ -19,16 +19,19 @@ func TestParseRejectsWholeRequest(t *testing.T) {
 		path     string // path of the expected FieldError; "-" means check Message only
 		fragment string
 	}{
-		{"empty body", ``, Limits{}, "-", "request body is empty"},
-		{"not json", `hello`, Limits{}, "-", "not valid JSON: syntax error at byte 1"},
-		{"truncated", `{"Entries":[`, Limits{}, "-", "unexpected end of JSON input"},
-		{"trailing garbage", `{"Entries":[` + validEntry + `]}}`, Limits{}, "-", "unexpected data after the JSON value"},
-		{"two values", `{"Entries":[` + validEntry + `]} {}`, Limits{}, "-", "unexpected data after the JSON value"},
-		{"invalid utf-8", "{\"Entries\":[{\"Name\":\"AWS-\xff\",\"InstanceId\":\"" + node1 + "\"}]}", Limits{}, "-", "not valid UTF-8"},
-		{"deeply nested", `{"Entries":` + deep + `}`, Limits{}, "-", "nested too deeply"},
-		{"array", `[` + validEntry + `]`, Limits{}, "-", "must be a JSON object, got array"},
-		{"null", `null`, Limits{}, "-", "must be a JSON object, got null"},
-		{"string", `"x"`, Limits{}, "-", "must be a JSON object, got string"},
+		{"empty body", ``, Limits{}, "", "required: a JSON object"},
+		{"not json", `hello`, Limits{}, "", "unexpected character, expected a value at line 1, column 1 (byte offset 0)"},
+		{"not json, second line", "{\"Entries\":\n  [1,]}", Limits{}, "", "expected a value at line 2, column 6 (byte offset 17)"},
+		{"missing colon", `{"Entries" []}`, Limits{}, "", "expected ':' after a member name at line 1, column 12 (byte offset 11)"},
+		{"control character", "{\"Entries\":\"\x01\"}", Limits{}, "", "control character in a string"},
+		{"truncated", `{"Entries":[`, Limits{}, "", "unexpected end of JSON input at line 1, column 13 (byte offset 12)"},
+		{"trailing garbage", `{"Entries":[` + validEntry + `]}}`, Limits{}, "", "unexpected data after the JSON value"},
+		{"two values", `{"Entries":[` + validEntry + `]} {}`, Limits{}, "", "unexpected data after the JSON value"},
+		{"invalid utf-8", "{\"Entries\":[{\"Name\":\"AWS-\xff\",\"InstanceId\":\"" + node1 + "\"}]}", Limits{}, "", "invalid UTF-8 at line 1, column 26 (byte offset 25)"},
+		{"deeply nested", `{"Entries":` + deep + `}`, Limits{}, "", "nested too deeply"},
+		{"array", `[` + validEntry + `]`, Limits{}, "", "expected a JSON object, got array"},
+		{"null", `null`, Limits{}, "", "expected a JSON object, got null"},
+		{"string", `"x"`, Limits{}, "", "expected a JSON object, got string"},
 		{"neither", `{}`, Limits{}, "", "needs Entries (a CreateAssociationBatch request) or Association"},
 		{"entries null", `{"Entries":null}`, Limits{}, "", "needs Entries"},
 		{"both", `{"Entries":[` + validEntry + `],"Association":{"Name":"AWS-X"},"InstanceIds":["` + node1 + `"]}`, Limits{}, "", "not both"},
@@ -98,6 +101,9 @@ func TestParseRejectsWholeRequest(t *testing.T) {
 				t.Errorf("got a request along with the error")
 			}
 			re := rejection(t, err, http.StatusBadRequest)
+			if len(re.Errors) == 0 {
+				t.Errorf("rejection %q lists no problem", re.Message)
+			}
 			if tt.path == "-" {
 				if !strings.Contains(re.Message, tt.fragment) {
 					t.Fatalf("message %q does not contain %q", re.Message, tt.fragment)
