@@ -95,7 +95,7 @@ func (d *decoder) entryAt(raw json.RawMessage, path *jpath) Entry {
 		case "AlarmConfiguration":
 			e.AlarmConfiguration = d.alarmConfiguration(v, &p)
 		default:
-			d.unknownAt(path, m.name, entryMembers)
+			d.unknownHinted(path, m.name, entryMembers, entryElsewhere)
 		}
 	}
 	d.release(members)

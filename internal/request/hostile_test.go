@@ -1,8 +1,10 @@
 package request_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
@@ -60,5 +62,39 @@ func TestHostileLoneSurrogateInParameters(t *testing.T) {
 	v := it.Entry.Parameters["commands"][0]
 	if strings.ContainsRune(v, utf8.RuneError) {
 		t.Errorf("the value %q would be sent with U+FFFD in place of the lone surrogate the caller wrote", v)
+	}
+}
+
+// TestHostileUnknownMembers: suggestions for unknown members are cheap for
+// names of any length and for any number of them — a 5 MB name is not
+// compared, and past the hundredth problem no suggestion is computed.
+func TestHostileUnknownMembers(t *testing.T) {
+	long := strings.Repeat("Name", 5<<18)
+	var b strings.Builder
+	b.WriteString(`{"Entries":[`)
+	for i := range 20000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{"Nmae":"AWS-UpdateSSMAgent","InstanceId":"i-0123456789abcdef0"}`)
+	}
+	b.WriteString(`],"` + long + `":1}`)
+	start := time.Now()
+	_, err := request.Parse([]byte(b.String()), request.Limits{MaxEntries: 50000})
+	var re *request.Error
+	if !errors.As(err, &re) || len(re.Errors) == 0 {
+		t.Fatalf("not rejected: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	// The top level is read first: the long name, then the entries.
+	if len(re.Errors) < 2 || re.Errors[0].Message != "unknown member" || !strings.Contains(re.Errors[1].Message, `did you mean "Name"?`) {
+		t.Errorf("problems %.500q", re.Errors)
+	}
+	for _, fe := range re.Errors {
+		if len(fe.Path) > 200 || len(fe.Message) > 1000 {
+			t.Errorf("problem of %d+%d bytes", len(fe.Path), len(fe.Message))
+		}
 	}
 }

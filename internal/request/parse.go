@@ -106,7 +106,8 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 		case "DryRun":
 			dryRun = m.value
 		default:
-			d.unknown("", m.name, topLevelMembers)
+			top := rootPath("")
+			d.unknownHinted(&top, m.name, topLevelMembers, topLevelElsewhere)
 		}
 	}
 	// null is absent for the choice between the two shapes, too.
