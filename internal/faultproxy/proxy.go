@@ -90,6 +90,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		drop(w)
 	case Unprocessed:
 		p.writeUnprocessed(w, r)
+	case TransactionConflict:
+		p.writeConflict(w, r)
 	default:
 		io.Copy(io.Discard, r.Body)
 		p.writeError(w, fault)
@@ -110,6 +112,38 @@ func (p *Proxy) writeUnprocessed(w http.ResponseWriter, r *http.Request) {
 		UnprocessedItems json.RawMessage
 	}{in.RequestItems})
 	p.writeJSON(w, http.StatusOK, body)
+}
+
+// writeConflict answers a TransactWriteItems as DynamoDB does when another
+// transaction holds one of its items: 400 TransactionCanceledException, one
+// cancellation reason per item, TransactionConflict for the last one.
+func (p *Proxy) writeConflict(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		TransactItems []json.RawMessage
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.TransactItems) == 0 {
+		http.Error(w, "faultproxy: TransactionConflict needs a TransactWriteItems body with TransactItems", http.StatusBadRequest)
+		return
+	}
+	type reason struct {
+		Code    string
+		Message string `json:",omitempty"`
+	}
+	reasons := make([]reason, len(in.TransactItems))
+	codes := make([]string, len(in.TransactItems))
+	for i := range reasons {
+		reasons[i], codes[i] = reason{Code: "None"}, "None"
+	}
+	last := len(reasons) - 1
+	reasons[last] = reason{Code: "TransactionConflict", Message: "Transaction is ongoing for the item"}
+	codes[last] = "TransactionConflict"
+	body, _ := json.Marshal(struct {
+		Type                string `json:"__type"`
+		Message             string `json:"Message"`
+		CancellationReasons []reason
+	}{"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+		"Transaction cancelled, please refer cancellation reasons for specific reasons [" + strings.Join(codes, ", ") + "]", reasons})
+	p.writeJSON(w, http.StatusBadRequest, body)
 }
 
 // operation is the operation an awsJson request names in X-Amz-Target

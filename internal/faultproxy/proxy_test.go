@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -549,12 +550,52 @@ func TestUnprocessedHandsTheBatchBack(t *testing.T) {
 	}
 }
 
+// TransactionConflict cancels a transaction as DynamoDB does when another
+// one holds an item: the SDK returns a TransactionCanceledException whose
+// reasons, item by item, name the conflict; nothing is written, and the
+// same transaction sent again is applied.
+func TestTransactionConflictCancelsTheTransaction(t *testing.T) {
+	p, url := serve(t, 1)
+	table := newTable(t, url)
+	c := client(url, standard)
+	p.SetRules(Rule{Operation: "TransactWriteItems", Count: 1, Fault: TransactionConflict})
+	put := func(pk string) types.TransactWriteItem {
+		return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(table), Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}}}
+	}
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{put("a"), put("b")}}
+	_, err := c.TransactWriteItems(context.Background(), in)
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		t.Fatalf("TransactWriteItems: %v, want a TransactionCanceledException", err)
+	}
+	var codes []string
+	for _, r := range tce.CancellationReasons {
+		codes = append(codes, aws.ToString(r.Code))
+	}
+	if !slices.Equal(codes, []string{"None", "TransactionConflict"}) {
+		t.Fatalf("cancellation reasons %v, want [None TransactionConflict]", codes)
+	}
+	if stored(t, table, "a") || stored(t, table, "b") {
+		t.Fatal("a cancelled transaction wrote")
+	}
+	if _, err := c.TransactWriteItems(context.Background(), in); err != nil {
+		t.Fatalf("sent again: %v", err)
+	}
+	if !stored(t, table, "a") || !stored(t, table, "b") {
+		t.Fatal("the transaction sent again was not applied")
+	}
+	if got, want := p.Stats()["TransactWriteItems"], (OpStats{Forwarded: 1, Injected: map[Fault]int{TransactionConflict: 1}}); !equal(got, want) {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
 // SetRules panics on a rule it cannot carry out: a fault it does not know,
 // or Unprocessed (a BatchWriteItem answer) for another operation.
 func TestSetRulesRejectsImpossibleRules(t *testing.T) {
 	for name, rule := range map[string]Rule{
-		"unknown fault":          {Fault: Fault(99)},
-		"Unprocessed on PutItem": {Operation: "PutItem", Fault: Unprocessed},
+		"unknown fault":                     {Fault: Fault(99)},
+		"Unprocessed on PutItem":            {Operation: "PutItem", Fault: Unprocessed},
+		"TransactionConflict on UpdateItem": {Operation: "UpdateItem", Fault: TransactionConflict},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, err := New("http://127.0.0.1:1", 0)

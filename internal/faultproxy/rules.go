@@ -28,11 +28,18 @@ const (
 	// whole batch: the request succeeds, so the SDK does not retry it, and
 	// the caller must send the items again. Only for BatchWriteItem rules.
 	Unprocessed
+	// TransactionConflict answers a TransactWriteItems with HTTP 400
+	// TransactionCanceledException whose CancellationReasons name
+	// TransactionConflict for the last item and None for the others, as
+	// DynamoDB does when another transaction is changing that item: nothing
+	// is written, and the SDK does not retry it. Only for TransactWriteItems
+	// rules.
+	TransactionConflict
 
 	numFaults = iota
 )
 
-var faultNames = [numFaults]string{"Throttle", "ServerError", "Unavailable", "DropBeforeForward", "DropAfterForward", "Unprocessed"}
+var faultNames = [numFaults]string{"Throttle", "ServerError", "Unavailable", "DropBeforeForward", "DropAfterForward", "Unprocessed", "TransactionConflict"}
 
 func (f Fault) String() string {
 	if f < 0 || f >= numFaults {
@@ -79,6 +86,9 @@ func (s *ruleSet) set(rules []Rule) {
 		}
 		if r.Fault == Unprocessed && r.Operation != "BatchWriteItem" {
 			panic(fmt.Sprintf("faultproxy: rule %d: Unprocessed is a BatchWriteItem answer, not one for %q", i, r.Operation))
+		}
+		if r.Fault == TransactionConflict && r.Operation != "TransactWriteItems" {
+			panic(fmt.Sprintf("faultproxy: rule %d: TransactionConflict is a TransactWriteItems answer, not one for %q", i, r.Operation))
 		}
 		s.rules[i] = rule{Rule: r, left: r.Count}
 	}
