@@ -14,7 +14,8 @@ import (
 )
 
 // Decode recognises the envelope of payload and extracts the request body.
-// Errors are *request.Error with status 400 or 413. Source is set whenever
+// Errors are *request.Error with status 400, or 413 for a body over
+// MaxBodyBytes (which Lambda never delivers). Source is set whenever
 // the envelope was recognised, even with an error, so an API caller can be
 // answered with an HTTP response; a payload that matches no envelope is
 // Direct.
@@ -23,8 +24,8 @@ func Decode(payload []byte) (Invocation, error) {
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return inv, badRequest("payload is empty", nil)
 	}
-	if !json.Valid(payload) {
-		return inv, badRequest("payload is not valid JSON", nil)
+	if err := request.CheckJSON(payload, "payload"); err != nil {
+		return inv, err
 	}
 	// Members by exact name: the envelopes are recognised by their own
 	// spelling, and a request that merely resembles one stays Direct.

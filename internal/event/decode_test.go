@@ -71,7 +71,8 @@ func TestDecode(t *testing.T) {
 		{"eventbridge", eventBridgeEvent(body), EventBridge, body, "eb-id-1", 0, ""},
 
 		{"empty payload", ``, Direct, "", "", 400, "payload is empty"},
-		{"not json", `{"Entries":`, Direct, "", "", 400, "not valid JSON"},
+		{"not json", `{"Entries":`, Direct, "", "", 400, "payload is not valid JSON; unexpected end of JSON input at line 1, column 12 (byte offset 11)"},
+		{"not json, second line", "{\"Entries\":\n[}", Direct, "", "", 400, "payload is not valid JSON; unexpected character, expected a value at line 2, column 2 (byte offset 13)"},
 		{"not json at all", `hello`, Direct, "", "", 400, "not valid JSON"},
 		{"rest get", restEvent("GET", `null`, false), RESTAPI, "", "rest-req-1", 400, `GET needs a job ID`},
 		{"http put", httpEvent("PUT", quote(body), false), HTTPAPI, "", "http-req-1", 400, `method "PUT" not allowed`},
@@ -113,8 +114,14 @@ func TestDecode(t *testing.T) {
 			if re.Status != tt.status {
 				t.Fatalf("status %d, want %d", re.Status, tt.status)
 			}
-			if !strings.Contains(re.Message, tt.fragment) {
-				t.Fatalf("message %q does not contain %q", re.Message, tt.fragment)
+			// The message and the problems, as a direct invocation's
+			// error reads them.
+			text := re.Message
+			for _, fe := range re.Errors {
+				text += "; " + fe.Error()
+			}
+			if !strings.Contains(text, tt.fragment) {
+				t.Fatalf("message %q does not contain %q", text, tt.fragment)
 			}
 		})
 	}

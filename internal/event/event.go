@@ -21,13 +21,19 @@ const (
 	EventBridge Source = "eventbridge"
 )
 
-// MaxBodyBytes bounds a request body. 6 MiB is Lambda's limit for a
-// synchronous invocation's payload, so no larger body can arrive through any
-// trigger (API Gateway's own limit is 10 MB, but the Lambda payload — body
-// plus envelope — is capped first, and asynchronous deliveries such as
-// EventBridge's are smaller still). A body this size that arrives base64-
-// encoded, or a payload built by a test, is rejected with 413 rather than
-// decoded and validated at any cost.
+// MaxBodyBytes bounds a request body: 6 MiB (6,291,456 bytes), Lambda's
+// limit for the payload of a synchronous invocation. Lambda refuses a larger
+// payload before the function runs — Invoke answers
+// RequestEntityTooLargeException (HTTP 413) to its caller, API Gateway
+// answers its own caller 500 — and a body is only part of its payload (the
+// API Gateway envelope, the EventBridge event around it; a base64 body
+// decodes to three quarters of its size), so behind Lambda no body reaches
+// this bound and the function never answers 413 itself. The check stays for
+// callers of Decode with nothing in front of them (tests, a harness invoking
+// the handler directly), so that no body is decoded and validated at any
+// cost. (The Runtime Interface Emulator does not refuse large payloads: it
+// cuts them at 6,291,556 bytes, and the runtime library then fails to read
+// the truncated JSON before the handler is called.)
 const MaxBodyBytes = 6 << 20
 
 // Invocation is a recognised invocation and its request body.
