@@ -69,8 +69,8 @@ type rejection struct {
 // invokeHostile runs payload through the handler and checks that it was
 // rejected as the caller's mistake: a *handler.InvalidRequestError with
 // status 400/413 for direct and EventBridge invocations, an HTTP 400/413
-// with a JSON {"message", "errors"} body for API ones — never a panic, a
-// 5xx, another error, or a call to the engine.
+// with a JSON {"message", "errors"} body, errors never empty, for API ones —
+// never a panic, a 5xx, another error, or a call to the engine.
 func invokeHostile(t *testing.T, h *handler.Handler, eng *refusingEngine, what string, payload []byte) (rej rejection) {
 	t.Helper()
 	defer func() {
@@ -127,6 +127,9 @@ func invokeHostile(t *testing.T, h *handler.Handler, eng *refusingEngine, what s
 	}
 	if err := json.Unmarshal([]byte(body), &eb); err != nil || strings.TrimSpace(eb.Message) == "" {
 		t.Errorf("%s: body %.300q is not {\"message\": …}", what, body)
+	}
+	if len(eb.Errors) == 0 {
+		t.Errorf("%s: HTTP %d %.300s lists no errors", what, status, body)
 	}
 	text := eb.Message
 	for _, fe := range eb.Errors {

@@ -14,7 +14,9 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
-// errorBody is the body of a 4xx/5xx API answer.
+// errorBody is the body of a 4xx/5xx API answer. A 4xx always carries at
+// least one entry in errors (respond sees to it), so that a client can read
+// errors[0] whatever went wrong; path "" is the request as a whole.
 type errorBody struct {
 	Message string      `json:"message"`
 	Errors  []pathError `json:"errors,omitempty"`
@@ -85,6 +87,13 @@ func (h *Handler) respond(inv event.Invocation, status int, body any, errIfNotAP
 			return nil, errIfNotAPI
 		}
 		return body, nil
+	}
+	if eb, ok := body.(errorBody); ok && status >= 400 && status < 500 && len(eb.Errors) == 0 {
+		// A rejection that names no member (a method, an empty body, an
+		// envelope that does not decode) is one problem with the request as
+		// a whole.
+		eb.Errors = []pathError{{Path: "", Message: eb.Message}}
+		body = eb
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
