@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -32,7 +30,16 @@ const (
 	StateSucceeded = "SUCCEEDED"
 	StatePartial   = "PARTIAL"
 	StateFailed    = "FAILED"
+	// StateStalled is a job that made no progress for longer than the
+	// reaper allows (JOB_STALL_AFTER). It is not final: a chunk that is
+	// counted later moves it on, and it still finishes.
+	StateStalled = "STALLED"
 )
+
+// Final reports whether state is a finished job's.
+func Final(state string) bool {
+	return state == StateSucceeded || state == StatePartial || state == StateFailed
+}
 
 // The DynamoDB calls the store makes; template.yaml grants exactly these.
 type dynamoAPI interface {
@@ -41,6 +48,7 @@ type dynamoAPI interface {
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 // Counts are a job's outcome counts.
@@ -69,6 +77,15 @@ type Meta struct {
 	CreatedAt      int64           `json:"CreatedAt" dynamodbav:"createdAt"` // epoch ms
 	UpdatedAt      int64           `json:"UpdatedAt" dynamodbav:"updatedAt"`
 	Expiration     int64           `json:"-" dynamodbav:"expiration"`
+	// FinishedBy names the Finish call that moved the job to its final
+	// state ("submit" for a job settled at submission), so that the same
+	// call sent again after a lost answer knows it won.
+	FinishedBy string `json:"-" dynamodbav:"finishedBy,omitempty"`
+	// AnnouncedAt (epoch ms) is set once the completion event is on the
+	// bus; Announcer and AnnounceUntil hold the claim of whoever sends it.
+	AnnouncedAt   int64  `json:"-" dynamodbav:"announcedAt,omitempty"`
+	Announcer     string `json:"-" dynamodbav:"announcer,omitempty"`
+	AnnounceUntil int64  `json:"-" dynamodbav:"announceUntil,omitempty"`
 }
 
 // finished reports whether every chunk has been counted.
@@ -89,10 +106,17 @@ func (m Meta) finalState() string {
 // outcome is a chunk's item: its outcomes so far and, once the chunk is
 // counted into the job, when. A counted chunk's outcomes never change
 // again, so a late redelivery cannot overwrite them.
+//
+// Outcomes larger than one part (partBytes of JSON) are split: the chunk's
+// item holds the first part, and items CHUNK#nnnnnn#<run>#pp the others;
+// Run names the Record call whose parts are the chunk's, so the parts of an
+// earlier, unfinished run are ignored.
 type outcome struct {
 	JobID      string `dynamodbav:"jobId"`
 	SK         string `dynamodbav:"sk"`
-	Result     string `dynamodbav:"result"` // report.Result JSON, redacted
+	Result     string `dynamodbav:"result"` // report.Result JSON, redacted (the first part)
+	Run        string `dynamodbav:"run,omitempty"`
+	Parts      int    `dynamodbav:"parts,omitempty"` // 0 or 1: Result is all of it
 	CountedAt  int64  `dynamodbav:"countedAt,omitempty"`
 	Expiration int64  `dynamodbav:"expiration"`
 }
@@ -103,11 +127,18 @@ type Store struct {
 	table  string
 	ttl    time.Duration
 	now    func() time.Time
+	// retry paces the store's own retries of transaction conflicts and
+	// throttling, which the SDK does not retry (or has given up on).
+	retry backoff
+	// announceLease is how long a claim to send a completion event holds
+	// before another caller (the reaper) may send it.
+	announceLease time.Duration
 }
 
 // NewStore returns a store on table, keeping jobs for ttl after creation.
 func NewStore(client dynamoAPI, table string, ttl time.Duration) *Store {
-	return &Store{client: client, table: table, ttl: ttl, now: time.Now}
+	return &Store{client: client, table: table, ttl: ttl, now: time.Now,
+		retry: backoff{base: 25 * time.Millisecond, max: 2 * time.Second, attempts: 12}, announceLease: 5 * time.Minute}
 }
 
 func chunkSK(i int) string { return fmt.Sprintf("CHUNK#%06d", i) }
@@ -142,6 +173,7 @@ func (s *Store) Create(ctx context.Context, jobID string, requested, chunks int,
 	m.Requested = requested
 	if m.finished() {
 		m.State = m.finalState()
+		m.FinishedBy = "submit"
 	}
 	item, err := attributevalue.MarshalMap(m)
 	if err != nil {
@@ -151,147 +183,6 @@ func (s *Store) Create(ctx context.Context, jobID string, requested, chunks int,
 		return fmt.Errorf("create job %s: %w", jobID, err)
 	}
 	return nil
-}
-
-// Outcome returns the outcomes recorded for a chunk so far, if any.
-func (s *Store) Outcome(ctx context.Context, jobID string, chunk int) (report.Result, bool, error) {
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: s.key(jobID, chunkSK(chunk)), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return report.Result{}, false, fmt.Errorf("read outcomes of %s chunk %d: %w", jobID, chunk, err)
-	}
-	if out.Item == nil {
-		return report.Result{}, false, nil
-	}
-	var o outcome
-	if err := attributevalue.UnmarshalMap(out.Item, &o); err != nil {
-		return report.Result{}, false, fmt.Errorf("unmarshal outcomes: %w", err)
-	}
-	var r report.Result
-	if err := json.Unmarshal([]byte(o.Result), &r); err != nil {
-		return report.Result{}, false, fmt.Errorf("decode outcomes: %w", err)
-	}
-	return r, true, nil
-}
-
-// Started marks a queued job running; a job already running or finished is
-// left alone.
-func (s *Store) Started(ctx context.Context, jobID string) error {
-	cond := expression.Name("state").Equal(expression.Value(StateQueued))
-	upd := expression.Set(expression.Name("state"), expression.Value(StateRunning)).
-		Set(expression.Name("updatedAt"), expression.Value(s.now().UnixMilli()))
-	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(upd).Build()
-	if err != nil {
-		return fmt.Errorf("build start of %s: %w", jobID, err)
-	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: s.key(jobID, metaSK),
-		ConditionExpression: expr.Condition(), UpdateExpression: expr.Update(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	var ccf *ddbtypes.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("start job %s: %w", jobID, err)
-	}
-	return nil
-}
-
-// Record stores a chunk's outcomes. When final, it also counts the chunk
-// into the job, once: the chunk's item and the job's counters change in one
-// transaction whose condition fails if the chunk was counted before, and a
-// counted chunk's outcomes are never overwritten. It returns the job as it
-// stands after the update, and whether this call counted the chunk.
-func (s *Store) Record(ctx context.Context, jobID string, chunk int, r report.Result, final, poisoned bool) (Meta, bool, error) {
-	now := s.now()
-	b, err := json.Marshal(r.Redacted())
-	if err != nil {
-		return Meta{}, false, fmt.Errorf("encode outcomes: %w", err)
-	}
-	set := expression.Set(expression.Name("result"), expression.Value(string(b))).
-		Set(expression.Name(TTLAttribute), expression.Value(now.Add(s.ttl).Unix()))
-	if final {
-		set = set.Set(expression.Name("countedAt"), expression.Value(now.UnixMilli()))
-	}
-	chunkExpr, err := expression.NewBuilder().
-		WithCondition(expression.AttributeNotExists(expression.Name("countedAt"))).
-		WithUpdate(set).Build()
-	if err != nil {
-		return Meta{}, false, fmt.Errorf("build chunk update: %w", err)
-	}
-	chunkUpdate := &ddbtypes.Update{TableName: aws.String(s.table), Key: s.key(jobID, chunkSK(chunk)),
-		ConditionExpression: chunkExpr.Condition(), UpdateExpression: chunkExpr.Update(),
-		ExpressionAttributeNames: chunkExpr.Names(), ExpressionAttributeValues: chunkExpr.Values()}
-	var ccf *ddbtypes.ConditionalCheckFailedException
-	if !final {
-		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: chunkUpdate.TableName, Key: chunkUpdate.Key,
-			ConditionExpression: chunkUpdate.ConditionExpression, UpdateExpression: chunkUpdate.UpdateExpression,
-			ExpressionAttributeNames: chunkUpdate.ExpressionAttributeNames, ExpressionAttributeValues: chunkUpdate.ExpressionAttributeValues})
-		if err != nil && !errors.As(err, &ccf) {
-			return Meta{}, false, fmt.Errorf("record chunk %d of %s: %w", chunk, jobID, err)
-		}
-		return Meta{}, false, nil
-	}
-	c := countsOf(r)
-	done := "chunksDone"
-	if poisoned {
-		done = "chunksPoisoned"
-	}
-	counts := expression.Add(expression.Name("successful"), expression.Value(c.Successful)).
-		Add(expression.Name("updated"), expression.Value(c.Updated)).
-		Add(expression.Name("failed"), expression.Value(c.Failed)).
-		Add(expression.Name("deduplicated"), expression.Value(c.Deduplicated)).
-		Add(expression.Name("unprocessed"), expression.Value(c.Unprocessed)).
-		Add(expression.Name(done), expression.Value(1)).
-		Set(expression.Name("updatedAt"), expression.Value(now.UnixMilli()))
-	countsExpr, err := expression.NewBuilder().
-		WithCondition(expression.AttributeExists(expression.Name(PartitionKey))).
-		WithUpdate(counts).Build()
-	if err != nil {
-		return Meta{}, false, fmt.Errorf("build job counts: %w", err)
-	}
-	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
-		{Update: chunkUpdate},
-		{Update: &ddbtypes.Update{TableName: aws.String(s.table), Key: s.key(jobID, metaSK),
-			ConditionExpression: countsExpr.Condition(), UpdateExpression: countsExpr.Update(),
-			ExpressionAttributeNames: countsExpr.Names(), ExpressionAttributeValues: countsExpr.Values()}},
-	}})
-	counted := true
-	var tce *ddbtypes.TransactionCanceledException
-	if errors.As(err, &tce) && len(tce.CancellationReasons) > 0 && aws.ToString(tce.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-		counted = false // a redelivery of a chunk already counted
-	} else if err != nil {
-		return Meta{}, false, fmt.Errorf("count chunk %d of %s: %w", chunk, jobID, err)
-	}
-	m, err := s.Meta(ctx, jobID)
-	return m, counted, err
-}
-
-// Finish moves a job whose chunks are all counted to its final state. Only
-// one caller wins; it alone returns true and announces the job.
-func (s *Store) Finish(ctx context.Context, m Meta) (Meta, bool, error) {
-	final := m.finalState()
-	cond := expression.Name("state").In(expression.Value(StateQueued), expression.Value(StateRunning))
-	upd := expression.Set(expression.Name("state"), expression.Value(final)).
-		Set(expression.Name("updatedAt"), expression.Value(s.now().UnixMilli()))
-	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(upd).Build()
-	if err != nil {
-		return m, false, fmt.Errorf("build finish of %s: %w", m.JobID, err)
-	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: s.key(m.JobID, metaSK),
-		ConditionExpression: expr.Condition(), UpdateExpression: expr.Update(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	var ccf *ddbtypes.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return m, false, nil
-	}
-	if err != nil {
-		return m, false, fmt.Errorf("finish job %s: %w", m.JobID, err)
-	}
-	m.State = final
-	return m, true, nil
 }
 
 // Meta reads a job's summary; ErrNoJob when there is none.
@@ -314,62 +205,6 @@ func (s *Store) Meta(ctx context.Context, jobID string) (Meta, error) {
 
 // ErrNoJob means no job has that ID (or it has expired).
 var ErrNoJob = errors.New("no such job")
-
-// Page is one page of a job's outcomes.
-type Page struct {
-	Outcomes  report.Result
-	NextToken string
-}
-
-// Outcomes returns up to limit chunks' outcomes, merged into one result,
-// from the position token names ("" for the start).
-func (s *Store) Outcomes(ctx context.Context, jobID string, limit int32, token string) (Page, error) {
-	keyCond := expression.Key(PartitionKey).Equal(expression.Value(jobID)).
-		And(expression.Key(SortKey).BeginsWith("CHUNK#"))
-	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
-	if err != nil {
-		return Page{}, fmt.Errorf("build outcome query: %w", err)
-	}
-	in := &dynamodb.QueryInput{
-		TableName: aws.String(s.table), KeyConditionExpression: expr.KeyCondition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		Limit: aws.Int32(limit), ConsistentRead: aws.Bool(true),
-	}
-	if token != "" {
-		sk, err := base64.RawURLEncoding.DecodeString(token)
-		if err != nil {
-			return Page{}, ErrBadToken
-		}
-		in.ExclusiveStartKey = s.key(jobID, string(sk))
-	}
-	out, err := s.client.Query(ctx, in)
-	if err != nil {
-		return Page{}, fmt.Errorf("query outcomes of %s: %w", jobID, err)
-	}
-	page := Page{Outcomes: report.New()}
-	for _, item := range out.Items {
-		var o outcome
-		if err := attributevalue.UnmarshalMap(item, &o); err != nil {
-			return Page{}, fmt.Errorf("unmarshal outcomes: %w", err)
-		}
-		var r report.Result
-		if err := json.Unmarshal([]byte(o.Result), &r); err != nil {
-			return Page{}, fmt.Errorf("decode outcomes: %w", err)
-		}
-		page.Outcomes.Successful = append(page.Outcomes.Successful, r.Successful...)
-		page.Outcomes.Failed = append(page.Outcomes.Failed, r.Failed...)
-		page.Outcomes.Deduplicated = append(page.Outcomes.Deduplicated, r.Deduplicated...)
-		page.Outcomes.Updated = append(page.Outcomes.Updated, r.Updated...)
-		page.Outcomes.Unprocessed = append(page.Outcomes.Unprocessed, r.Unprocessed...)
-	}
-	page.Outcomes.Tally()
-	if lek := out.LastEvaluatedKey; lek != nil {
-		if sk, ok := lek[SortKey].(*ddbtypes.AttributeValueMemberS); ok {
-			page.NextToken = base64.RawURLEncoding.EncodeToString([]byte(sk.Value))
-		}
-	}
-	return page, nil
-}
 
 // ErrBadToken means a NextToken that this store did not hand out.
 var ErrBadToken = errors.New("invalid NextToken")

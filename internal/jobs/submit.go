@@ -28,12 +28,22 @@ type Submitter struct {
 	store      *Store
 	chunkSize  int
 	maxMessage int
+	events     announcer
 }
 
 // NewSubmitter returns a submitter sending chunks of at most chunkSize
 // entries to queueURL.
 func NewSubmitter(client sendBatchAPI, queueURL string, store *Store, chunkSize int) *Submitter {
 	return &Submitter{sqs: client, queueURL: queueURL, store: store, chunkSize: max(chunkSize, 1), maxMessage: MaxMessageBytes}
+}
+
+// WithAnnouncer makes the submitter announce the jobs it settles itself:
+// those settled entirely at submission, and those whose queued chunks all
+// finished before it had counted the chunks it could not queue. Without
+// it, the reaper announces them on its next run.
+func (s *Submitter) WithAnnouncer(a *Announcer) *Submitter {
+	s.events = a
+	return s
 }
 
 // Accepted is the answer to a submitted job.
@@ -69,6 +79,16 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted,
 	if err := s.store.Create(ctx, jobID, len(req.Items), len(chunks), settled); err != nil {
 		return Accepted{}, err
 	}
+	if len(chunks) == 0 {
+		// Settled at submission: the job is final already; announce it.
+		m, err := s.store.Meta(ctx, jobID)
+		if err == nil {
+			err = s.settle(ctx, m)
+		}
+		if err != nil {
+			return Accepted{}, fmt.Errorf("job %s: settled at submission, not announced (the reaper will): %w", jobID, err)
+		}
+	}
 	sent, sendErr := s.send(ctx, chunks)
 	for _, ch := range chunks {
 		if sent[ch.Index] {
@@ -80,7 +100,13 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted,
 		for _, e := range ch.Entries {
 			lost.Unprocessed = append(lost.Unprocessed, report.Unprocessed{Entry: e, Reason: "could not be queued: " + sendErr.Error()})
 		}
-		if _, _, err := s.store.Record(ctx, jobID, ch.Index, lost, true, true); err != nil {
+		m, _, err := s.store.Record(ctx, jobID, ch.Index, lost, true, true)
+		if err == nil {
+			// The queued chunks may all have finished already: then nobody
+			// else sees every chunk counted.
+			err = s.settle(ctx, m)
+		}
+		if err != nil {
 			return Accepted{}, fmt.Errorf("job %s: %w; settling the chunks not queued: %w", jobID, sendErr, err)
 		}
 	}
@@ -94,6 +120,20 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted,
 		state = Meta{Counts: c}.finalState()
 	}
 	return Accepted{JobID: jobID, State: state, Chunks: len(chunks), Counts: c}, nil
+}
+
+// settle finishes the job if every chunk is counted, and announces it when
+// the submitter has an announcer (else the reaper does).
+func (s *Submitter) settle(ctx context.Context, m Meta) error {
+	if s.events != nil {
+		_, err := s.store.Settle(ctx, s.events, m)
+		return err
+	}
+	if m.finished() && !Final(m.State) {
+		_, _, err := s.store.Finish(ctx, m)
+		return err
+	}
+	return nil
 }
 
 // send queues the chunks with SendMessageBatch: at most 10 messages and

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -86,16 +87,23 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 	var c Chunk
 	if err := json.Unmarshal([]byte(msg.Body), &c); err != nil || c.JobID == "" || c.Index < 1 {
 		if last {
-			w.poisoned(ctx, msg)
+			return w.poisoned(ctx, msg)
 		}
 		return fmt.Errorf("chunk message cannot be read: %v", err)
 	}
 	if err := w.store.Started(ctx, c.JobID); err != nil {
 		return err
 	}
-	earlier, _, err := w.store.Outcome(ctx, c.JobID, c.Index)
+	earlier, err := w.store.Outcome(ctx, c.JobID, c.Index)
 	if err != nil {
 		return err
+	}
+	if earlier.Counted {
+		// A redelivery of a chunk already counted (its message was not
+		// deleted, or came back): its outcomes are final, so running it
+		// again would change nothing. Only make sure the job is finished.
+		w.log.InfoContext(ctx, "chunk already counted; not run again", "jobId", c.JobID, "chunk", c.Index, "receive", receives)
+		return w.settle(ctx, c.JobID)
 	}
 	res, runErr := w.engine.Run(ctx, associate.Job{
 		Request:    c.Request(),
@@ -104,7 +112,7 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 		LeaseUntil: end,
 		AnswerBy:   end.Add(-500 * time.Millisecond),
 	})
-	res = merge(earlier, res)
+	res = merge(earlier.Result, res)
 	// "In progress elsewhere" inside a job is most often this chunk's own
 	// earlier run that died holding its claims: come back when the lease
 	// has passed rather than settle those nodes as deduplicated.
@@ -114,10 +122,15 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 		return err
 	}
 	w.log.InfoContext(ctx, "chunk processed", "jobId", c.JobID, "chunk", c.Index, "receive", receives,
-		"final", final, "successful", len(res.Successful), "failed", len(res.Failed),
+		"final", final, "counted", counted, "successful", len(res.Successful), "updated", len(res.Updated), "failed", len(res.Failed),
 		"deduplicated", len(res.Deduplicated), "unprocessed", len(res.Unprocessed))
-	if counted && m.finished() {
-		w.finish(ctx, m)
+	if final {
+		// Whether or not this call counted the chunk (an answer lost after
+		// the write makes it look as if it did not), the job's state says
+		// whether it is done.
+		if err := w.settleMeta(ctx, m); err != nil {
+			return err
+		}
 	}
 	switch {
 	case runErr != nil && !final:
@@ -130,37 +143,49 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 
 // poisoned counts an unreadable chunk in its job on its last receive,
 // before SQS moves it to the dead-letter queue.
-func (w *Worker) poisoned(ctx context.Context, msg events.SQSMessage) {
+func (w *Worker) poisoned(ctx context.Context, msg events.SQSMessage) error {
 	jobID := attr(msg, JobIDAttribute)
 	chunk, _ := strconv.Atoi(attr(msg, ChunkAttribute))
 	if jobID == "" || chunk < 1 {
 		w.log.ErrorContext(ctx, "unreadable chunk names no job; it goes to the dead-letter queue uncounted", "messageId", msg.MessageId)
-		return
+		return errors.New("unreadable chunk names no job")
 	}
-	m, counted, err := w.store.Record(ctx, jobID, chunk, report.New(), true, true)
+	earlier, err := w.store.Outcome(ctx, jobID, chunk)
 	if err != nil {
-		w.log.ErrorContext(ctx, "poisoned chunk not counted", "jobId", jobID, "chunk", chunk, "error", err.Error())
-		return
+		return err
 	}
-	if counted && m.finished() {
-		w.finish(ctx, m)
+	m, _, err := w.store.Record(ctx, jobID, chunk, poisonResult(earlier.Result, nil, ""), true, true)
+	if err != nil {
+		return fmt.Errorf("poisoned chunk %d of %s not counted: %w", chunk, jobID, err)
 	}
+	if err := w.settleMeta(ctx, m); err != nil {
+		return err
+	}
+	return errors.New("chunk message cannot be read; counted as poisoned")
 }
 
-func (w *Worker) finish(ctx context.Context, m Meta) {
-	m, won, err := w.store.Finish(ctx, m)
+// settle reads the job and settles it.
+func (w *Worker) settle(ctx context.Context, jobID string) error {
+	m, err := w.store.Meta(ctx, jobID)
 	if err != nil {
-		w.log.ErrorContext(ctx, "job not finished", "jobId", m.JobID, "error", err.Error())
-		return
+		return err
 	}
-	if !won {
-		return
+	return w.settleMeta(ctx, m)
+}
+
+// settleMeta finishes and announces the job if every chunk is counted; its
+// error makes the message come back, so that the job is finished then.
+func (w *Worker) settleMeta(ctx context.Context, m Meta) error {
+	before := m.State
+	m, err := w.store.Settle(ctx, w.events, m)
+	if err != nil {
+		return fmt.Errorf("job %s not settled: %w", m.JobID, err)
 	}
-	if err := w.events.Completed(ctx, m); err != nil {
-		w.log.ErrorContext(ctx, "completion event not sent", "jobId", m.JobID, "error", err.Error())
+	if Final(m.State) && !Final(before) {
+		w.log.InfoContext(ctx, "job finished", "jobId", m.JobID, "state", m.State, "successful", m.Successful, "updated", m.Updated,
+			"failed", m.Failed, "deduplicated", m.Deduplicated, "unprocessed", m.Unprocessed)
 	}
-	w.log.InfoContext(ctx, "job finished", "jobId", m.JobID, "state", m.State, "successful", m.Successful,
-		"failed", m.Failed, "deduplicated", m.Deduplicated, "unprocessed", m.Unprocessed)
+	return nil
 }
 
 func attr(msg events.SQSMessage, name string) string {
