@@ -101,6 +101,56 @@ var WorkerVariables = []Variable{
 	{"MAX_RECEIVES", "5", "receives of a chunk before it goes to the dead-letter queue (the queue's maxReceiveCount)"},
 }
 
+// ReaperVariables are what the reaper function reads: it only needs the
+// jobs table and the bus (JOB_TTL keeps the outcomes it records as long as
+// the others).
+var ReaperVariables = []Variable{
+	{"JOBS_TABLE", "", "DynamoDB table of asynchronous jobs (required)"},
+	{"EVENT_BUS_NAME", "", "EventBridge bus for 'Association Job Completed' events; empty: none are sent"},
+	{"JOB_TTL", "168h", "how long a job's status and outcomes are kept"},
+	{"JOB_STALL_AFTER", "6h", "a job that is not finished and made no progress for this long is marked STALLED"},
+}
+
+// Reaper is the reaper function's configuration.
+type Reaper struct {
+	JobsTable    string        // JOBS_TABLE
+	EventBusName string        // EVENT_BUS_NAME
+	JobTTL       time.Duration // JOB_TTL
+	StallAfter   time.Duration // JOB_STALL_AFTER
+}
+
+// LoadReaper reads the reaper's configuration from the process environment.
+func LoadReaper() (Reaper, error) { return ReaperFromLookup(os.LookupEnv) }
+
+// ReaperFromLookup reads the reaper's configuration through lookup.
+func ReaperFromLookup(lookup func(string) (string, bool)) (Reaper, error) {
+	get := func(name string) string {
+		if v, ok := lookup(name); ok && v != "" {
+			return v
+		}
+		for _, v := range ReaperVariables {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		return ""
+	}
+	var (
+		c    Reaper
+		errs []error
+	)
+	if c.JobsTable = get("JOBS_TABLE"); c.JobsTable == "" {
+		errs = append(errs, errors.New("JOBS_TABLE: required, the name of the jobs DynamoDB table"))
+	}
+	c.EventBusName = get("EVENT_BUS_NAME")
+	c.JobTTL = durationVar(get, "JOB_TTL", time.Hour, 366*24*time.Hour, &errs)
+	c.StallAfter = durationVar(get, "JOB_STALL_AFTER", time.Minute, 366*24*time.Hour, &errs)
+	if err := errors.Join(errs...); err != nil {
+		return Reaper{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
 // Load reads the configuration from the process environment.
 func Load() (Config, error) { return FromLookup(os.LookupEnv) }
 

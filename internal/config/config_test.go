@@ -90,3 +90,27 @@ func TestWorkerShareOfTheAccountRate(t *testing.T) {
 		t.Error("async on without a jobs table")
 	}
 }
+
+func TestReaper(t *testing.T) {
+	c, err := ReaperFromLookup(lookup(map[string]string{"JOBS_TABLE": "jobs"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Reaper{JobsTable: "jobs", JobTTL: 168 * time.Hour, StallAfter: 6 * time.Hour}); c != want {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+	for env, msg := range map[string]map[string]string{
+		"JOBS_TABLE: required":             {},
+		"JOB_STALL_AFTER: 1s out of range": {"JOBS_TABLE": "j", "JOB_STALL_AFTER": "1s"},
+		`JOB_STALL_AFTER: "soon" is not`:   {"JOBS_TABLE": "j", "JOB_STALL_AFTER": "soon"},
+	} {
+		if _, err := ReaperFromLookup(lookup(msg)); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%v: error %v, want %q", msg, err, env)
+		}
+	}
+	for _, v := range ReaperVariables {
+		if v.Doc == "" {
+			t.Errorf("variable %+v", v)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-// Package wiring builds what both functions run on — configuration, AWS
+// Package wiring builds what the functions run on — configuration, AWS
 // clients, the claim store and the engine — so that the two main packages
 // stay thin and cannot drift apart.
 package wiring
@@ -6,6 +6,7 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -52,4 +53,20 @@ func (d Deps) Engine(callsPerSecond float64, log *slog.Logger) *associate.Engine
 // JobStore is the store of asynchronous jobs.
 func (d Deps) JobStore() *jobs.Store {
 	return jobs.NewStore(awsclient.DynamoDB(d.AWS), d.Config.JobsTable, d.Config.JobTTL)
+}
+
+// Reaper builds the reaper function's handler from its own, smaller
+// configuration (config.ReaperVariables): it needs the jobs table and the
+// bus, never SSM or the claims.
+func Reaper(ctx context.Context, log *slog.Logger, metrics io.Writer) (*jobs.Reaper, error) {
+	cfg, err := config.LoadReaper()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsclient.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	store := jobs.NewStore(awsclient.DynamoDB(awsCfg), cfg.JobsTable, cfg.JobTTL)
+	return jobs.NewReaper(store, jobs.NewAnnouncer(awsclient.EventBridge(awsCfg), cfg.EventBusName), cfg.StallAfter, log, metrics), nil
 }

@@ -1,0 +1,27 @@
+// Command reaper is the Lambda function that finishes what the workers
+// cannot: it counts the chunks that reach the jobs dead-letter queue as
+// poisoned (their entries Unprocessed, with a reason) and settles their
+// jobs; on a schedule, it finishes and announces jobs whose chunks are all
+// counted, and marks jobs without progress for JOB_STALL_AFTER as STALLED
+// (metric JobsStalled).
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/wiring"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	r, err := wiring.Reaper(context.Background(), log, os.Stdout)
+	if err != nil {
+		log.Error("reaper cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(r.Handle)
+}
