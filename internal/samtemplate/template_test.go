@@ -20,13 +20,19 @@ import (
 )
 
 // The functions: AssociateFunction answers every trigger; WorkerFunction
-// runs the chunks of asynchronous jobs from the jobs queue.
+// runs the chunks of asynchronous jobs from the jobs queue; ReaperFunction
+// settles dead-lettered chunks and unfinished or stalled jobs.
 const (
 	functionID = "AssociateFunction"
 	workerID   = "WorkerFunction"
+	reaperID   = "ReaperFunction"
 )
 
-var functionIDs = []string{functionID, workerID}
+var functionIDs = []string{functionID, workerID, reaperID}
+
+// engineFunctions run the engine: they call SSM and may pass the dispatch
+// role.
+var engineFunctions = []string{functionID, workerID}
 
 func resource(t *testing.T, tpl node, id, typ string) node {
 	t.Helper()
@@ -111,6 +117,9 @@ var resourceVariables = map[string]struct{ id, typ string }{
 // function config.Variables, the worker config.Variables and
 // config.WorkerVariables.
 func functionVariables(id string) []config.Variable {
+	if id == reaperID {
+		return config.ReaperVariables
+	}
 	if id == workerID {
 		return append(slices.Clone(config.Variables), config.WorkerVariables...)
 	}
@@ -187,6 +196,19 @@ func TestEnvironmentMatchesConfig(t *testing.T) {
 func checkParameterAgainstCode(t *testing.T, v config.Variable, param string, p node) {
 	t.Helper()
 	load := func(value string) error {
+		if !slices.ContainsFunc(append(slices.Clone(config.Variables), config.WorkerVariables...), func(w config.Variable) bool { return w.Name == v.Name }) {
+			// A reaper-only variable.
+			_, err := config.ReaperFromLookup(func(name string) (string, bool) {
+				switch name {
+				case "JOBS_TABLE":
+					return "jobs", true
+				case v.Name:
+					return value, true
+				}
+				return "", false
+			})
+			return err
+		}
 		_, err := config.FromLookup(func(name string) (string, bool) {
 			switch name {
 			case "DEDUPE_TABLE":
@@ -380,20 +402,32 @@ var wantGrants = map[string]grants{
 		"DedupeTable.Arn": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Submitter: Create (PutItem); Record of chunks not queued
 		// (UpdateItem, alone or inside TransactWriteItems, which IAM
-		// authorises per item action) and Meta (GetItem); the status route:
-		// Meta (GetItem) and Outcomes (Query).
-		"JobsTable.Arn": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+		// authorises per item action; PutItem and ConditionCheckItem for the
+		// parts of large outcomes), Finish and Settle (UpdateItem) and Meta
+		// (GetItem); the status route: Meta (GetItem) and Outcomes (Query,
+		// GetItem).
+		"JobsTable.Arn": {"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 		// SendMessageBatch is authorised by sqs:SendMessage.
 		"JobsQueue.Arn": {"sqs:SendMessage"},
 	},
 	workerID: {
 		"DedupeTable.Arn": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-		// jobs.Worker: Started, Record, Finish (UpdateItem, alone or inside
+		// jobs.Worker: Started, Record, Finish, the announcement claim
+		// (UpdateItem, alone or inside TransactWriteItems); the parts of
+		// large outcomes (PutItem, ConditionCheckItem inside
 		// TransactWriteItems); Outcome and Meta (GetItem).
-		"JobsTable.Arn": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		"JobsTable.Arn": {"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		// jobs.Announcer: the completion event.
 		"EventBus.Arn": {"events:PutEvents"},
 		// The SQS poller's permissions come with the SQS event (SAM).
+	},
+	reaperID: {
+		// jobs.Reaper: what the worker does to count a chunk and settle a
+		// job, without the engine; OpenJobs (Scan); MarkStalled
+		// (UpdateItem).
+		"JobsTable.Arn": {"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
+		"EventBus.Arn":  {"events:PutEvents"},
+		// The dead-letter queue's poller permissions come with the SQS event.
 	},
 }
 
@@ -465,6 +499,12 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 			if _, ok := want[r]; !ok {
 				t.Errorf("%s: %v granted on %s, which the code does not touch", id, actions, r)
 			}
+		}
+		if !slices.Contains(engineFunctions, id) {
+			if len(ssmActions) > 0 || passRole {
+				t.Errorf("%s runs no engine: ssm actions %v, iam:PassRole %v, want none", id, ssmActions, passRole)
+			}
+			continue
 		}
 		// CreateAssociationBatch needs both create actions; the read back
 		// of entries in doubt needs the two reads; "OnExisting": "update"
@@ -719,7 +759,7 @@ func TestOutputs(t *testing.T) {
 	all := strings.Join(refs, " ")
 	for _, want := range []string{
 		"RestApi", "HttpApi", "AssociateFunction.Arn", "DedupeTable", "EventBus", "AssociateFunctionAssociateNodes", "AssociateFunctionScheduled",
-		"JobsTable", "JobsQueue", "JobsDeadLetterQueue", "WorkerFunction.Arn",
+		"JobsTable", "JobsQueue", "JobsDeadLetterQueue", "WorkerFunction.Arn", "ReaperFunction.Arn",
 	} {
 		if !slices.Contains(strings.Fields(all), want) && !strings.Contains(all, "${"+want+"}") {
 			t.Errorf("no output refers to %s", want)

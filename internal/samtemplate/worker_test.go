@@ -3,7 +3,6 @@ package samtemplate_test
 import (
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -79,25 +78,48 @@ func TestJobsQueue(t *testing.T) {
 	}
 
 	// AWS: a visibility timeout of 6 x the function timeout. CloudFormation
-	// cannot multiply, so the defaults are checked here.
-	vt := queue.get("VisibilityTimeout").ref()
+	// cannot multiply: the queue's is looked up in a mapping keyed by the
+	// worker's timeout, which only allows the mapping's keys; checked here
+	// for every allowed value.
 	timeout := tpl.get("Resources", workerID, "Properties", "Timeout").ref()
-	if vt == "" || timeout == "" {
-		t.Fatalf("JobsQueue VisibilityTimeout and %s Timeout must be !Ref parameters", workerID)
+	if timeout == "" {
+		t.Fatalf("%s Timeout must be !Ref a parameter", workerID)
 	}
-	vtDefault, err1 := strconv.Atoi(tpl.get("Parameters", vt, "Default").str())
-	toDefault, err2 := strconv.Atoi(tpl.get("Parameters", timeout, "Default").str())
-	if err1 != nil || err2 != nil {
-		t.Fatalf("defaults of %s and %s are not integers", vt, timeout)
+	f, arg := queue.get("VisibilityTimeout").fn()
+	args := arg.items()
+	if f != "FindInMap" || len(args) != 3 || args[1].ref() != timeout {
+		t.Fatalf("JobsQueue VisibilityTimeout: want !FindInMap [<mapping>, !Ref %s, <key>]", timeout)
 	}
-	if vtDefault < 6*toDefault {
-		t.Errorf("%s default %d < 6 x %s default %d", vt, vtDefault, timeout, toDefault)
+	mapping, key := args[0].str(), args[2].str()
+	allowed := tpl.get("Parameters", timeout, "AllowedValues").strs()
+	if len(allowed) == 0 {
+		t.Fatalf("parameter %s: want AllowedValues, the keys of mapping %s", timeout, mapping)
 	}
-	if min, _ := strconv.Atoi(tpl.get("Parameters", vt, "MinValue").str()); min < 30 {
-		t.Errorf("%s MinValue = %d: Lambda refuses a visibility timeout below the function timeout (at least 30)", vt, min)
+	if !slices.Contains(allowed, tpl.get("Parameters", timeout, "Default").str()) {
+		t.Errorf("parameter %s: its default is not an allowed value", timeout)
 	}
-	if !strings.Contains(tpl.get("Parameters", vt, "Description").str(), timeout) {
-		t.Errorf("%s's description must say it goes with %s", vt, timeout)
+	keys := tpl.get("Mappings", mapping).keys()
+	slices.Sort(keys)
+	want := slices.Clone(allowed)
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Errorf("mapping %s has keys %v, want exactly %s's allowed values %v", mapping, keys, timeout, allowed)
+	}
+	for _, v := range allowed {
+		to, err := strconv.Atoi(v)
+		if err != nil || to < 1 || to > 900 {
+			t.Errorf("%s allows %q: not a Lambda timeout (1 to 900 s)", timeout, v)
+			continue
+		}
+		vt, err := strconv.Atoi(tpl.get("Mappings", mapping, v, key).str())
+		switch {
+		case err != nil:
+			t.Errorf("mapping %s[%s].%s is not a number", mapping, v, key)
+		case vt < 6*to:
+			t.Errorf("%s %d: visibility timeout %d < 6 x %d", timeout, to, vt, to)
+		case vt > 43200:
+			t.Errorf("%s %d: visibility timeout %d > 43200, the SQS maximum", timeout, to, vt)
+		}
 	}
 
 	if got := dlq.get("MessageRetentionPeriod").str(); got != "1209600" {
@@ -152,5 +174,41 @@ func TestQueuesAreEncryptedAndTLSOnly(t *testing.T) {
 	}
 	if queues < 4 {
 		t.Errorf("%d queues, want the failure, event dead-letter, jobs and jobs dead-letter queues", queues)
+	}
+}
+
+// TestReaperFunction: the reaper reads the jobs dead-letter queue (every
+// chunk that reaches it is counted into its job) and runs on a schedule;
+// the dead-letter queue's visibility timeout covers 6 x its largest
+// timeout.
+func TestReaperFunction(t *testing.T) {
+	tpl := loadTemplate(t)
+	fn := resource(t, tpl, reaperID, "AWS::Serverless::Function")
+	if n := len(fn.get("Properties", "Events").keys()); n != 2 {
+		t.Errorf("%s has %d events, want the dead-letter queue and the schedule", reaperID, n)
+	}
+	sqsEvents := eventsOfType(t, tpl, reaperID, "SQS")
+	if len(sqsEvents) != 1 || sqsEvents[0].get("Queue").getAtt() != "JobsDeadLetterQueue.Arn" {
+		t.Fatalf("%s: want one SQS event on !GetAtt JobsDeadLetterQueue.Arn", reaperID)
+	}
+	if got := sqsEvents[0].get("FunctionResponseTypes").strs(); !slices.Equal(got, []string{"ReportBatchItemFailures"}) {
+		t.Errorf("%s SQS event FunctionResponseTypes = %v, want [ReportBatchItemFailures]", reaperID, got)
+	}
+	sched := eventsOfType(t, tpl, reaperID, "Schedule")
+	if len(sched) != 1 || sched[0].get("Schedule").ref() == "" || sched[0].get("Enabled").str() != "true" {
+		t.Errorf("%s: want one enabled Schedule event from a parameter", reaperID)
+	}
+	timeout := fn.get("Properties", "Timeout").ref()
+	maxTimeout, err := strconv.Atoi(tpl.get("Parameters", timeout, "MaxValue").str())
+	if err != nil {
+		t.Fatalf("parameter %s: want a MaxValue", timeout)
+	}
+	dlq := resource(t, tpl, "JobsDeadLetterQueue", "AWS::SQS::Queue").get("Properties")
+	if vt, _ := strconv.Atoi(dlq.get("VisibilityTimeout").str()); vt < 6*maxTimeout {
+		t.Errorf("JobsDeadLetterQueue VisibilityTimeout %d < 6 x the largest %s (%d)", vt, timeout, maxTimeout)
+	}
+	alarm := resource(t, tpl, "JobsStalledAlarm", "AWS::CloudWatch::Alarm").get("Properties")
+	if alarm.get("MetricName").str() != "JobsStalled" || alarm.get("Namespace").str() != "SSMAssociationBatcher" {
+		t.Errorf("JobsStalledAlarm watches %s/%s, want SSMAssociationBatcher/JobsStalled", alarm.get("Namespace").str(), alarm.get("MetricName").str())
 	}
 }
