@@ -145,8 +145,12 @@ type Record struct {
 	// CreateAssociationBatch call (the engine claims every key first);
 	// DispatchSeconds the rest, DispatchRatio that rest against the ideal.
 	FirstCallAfterSeconds float64 `json:"firstCallAfterSeconds,omitempty"`
-	DispatchSeconds       float64 `json:"dispatchSeconds,omitempty"`
-	DispatchRatio         float64 `json:"dispatchRatio,omitempty"`
+	// LastCallAfterSeconds: from the start of the run to the arrival of the
+	// last CreateAssociationBatch call; the wall time after it is that
+	// call's answer and the run's end (bookkeeping, the owner record).
+	LastCallAfterSeconds float64 `json:"lastCallAfterSeconds,omitempty"`
+	DispatchSeconds      float64 `json:"dispatchSeconds,omitempty"`
+	DispatchRatio        float64 `json:"dispatchRatio,omitempty"`
 	// RateCallsPerSecond is the emulator's R for this record (the target
 	// check runs at a lower one than the rest).
 	RateCallsPerSecond float64 `json:"rateCallsPerSecond"`

@@ -207,7 +207,7 @@ func writeEngineTime(b *strings.Builder, res Results) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	w("## Where the engine's time goes\n\n")
 	w("`Engine.Run` claims the keys in DynamoDB (one conditional `PutItem` each, 16 in flight) **batch by batch as the calls go out**, so the first `CreateAssociationBatch` call waits only for the first batch's claims. The keys a call associated are recorded together, in one `BatchWriteItem` per call, on a pool of their own, off the call path. Entries that fail retryably are packed into retry batches as they come; a full one goes out within the round after a short backoff, and what is left goes in the next round. The SDK's own retries of a throttled call wait for the engine's rate limiter like any call.\n\n")
-	w("| n | R | burst | wall s | ideal s | wall − ideal s | first SSM call after s | rest × ideal | SSM calls / ideal | throttled | CPU s (process) | CPU s (DynamoDB Local) | Lambda GB-s at 256 MB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("| n | R | burst | wall s | ideal s | wall − ideal s | first SSM call after s | slots lost between the first and the last call s | after the last call s | rest × ideal | SSM calls / ideal | throttled | CPU s (process) | CPU s (DynamoDB Local) | Lambda GB-s at 256 MB |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	rows := []Record{}
 	for _, r := range res.Records {
 		if strings.HasPrefix(r.Strategy, "engine") {
@@ -223,10 +223,15 @@ func writeEngineTime(b *strings.Builder, res Results) {
 		case diagnosticStrategy:
 			name = " (claims in memory)"
 		}
-		w("| %s%s | %g | %d | %.1f | %.1f | %.1f | %.2f | %.3f | %.3f | %d | %.1f | %.1f | %.1f |\n", num(r.N), name, r.RateCallsPerSecond, r.Burst, r.WallSeconds, r.IdealSeconds,
-			r.WallSeconds-r.IdealSeconds, r.FirstCallAfterSeconds, r.DispatchRatio, r.CallsRatio, r.ThrottledCalls, r.CPUSeconds, r.DynamoDBLocalCPUSeconds, r.WallSeconds*0.25)
+		lost, after := "–", "–"
+		if r.LastCallAfterSeconds > 0 {
+			lost = fmt.Sprintf("%.2f", slotsLost(r))
+			after = fmt.Sprintf("%.2f", r.WallSeconds-r.LastCallAfterSeconds)
+		}
+		w("| %s%s | %g | %d | %.1f | %.1f | %.1f | %.2f | %s | %s | %.3f | %.3f | %d | %.1f | %.1f | %.1f |\n", num(r.N), name, r.RateCallsPerSecond, r.Burst, r.WallSeconds, r.IdealSeconds,
+			r.WallSeconds-r.IdealSeconds, r.FirstCallAfterSeconds, lost, after, r.DispatchRatio, r.CallsRatio, r.ThrottledCalls, r.CPUSeconds, r.DynamoDBLocalCPUSeconds, r.WallSeconds*0.25)
 	}
-	w("\n")
+	w("\n\"Slots lost\" is the span from the first call's arrival to the last's less (calls − 1)/R: call slots of the limiter that went unused (waiting for claims, the backoff before a retry round, the cores busy elsewhere); wall − ideal = first call after + slots lost + after the last call − 1/R.\n\n")
 	e, d := find(res, "engine-tuned", res.Params.TargetN), find(res, diagnosticStrategy, res.Params.TargetN)
 	if e != nil && d != nil {
 		w("**The dedupe table, not the engine, is what is left above the ideal.** At n = %s the engine took %.1f s (%.3f×) with its claims in DynamoDB Local and %.1f s (%.3f×) with the same claims in a map in this process, everything else equal. The engine's own scheduling (rate limiter, concurrency, retry batches, the last faulted entries' retry) therefore costs %.1f s over the ideal; the other %.1f s are the %s writes going through DynamoDB Local, which needed %.1f s of CPU in a %.1f s run, while this process (engine, SDK, SSM emulator, counting proxy) needed %.1f s, against %.1f s without the table: %.1f of the %d cores together. Claims stall whenever the JVM and this process both want the cores, and a call slot that finds no claimed batch ready is lost for good (the limiter keeps no credit). DynamoDB in AWS runs elsewhere: its writes cost the Lambda only the SDK's side of each request (see [DynamoDB per entry](#dynamodb-per-entry)). The n = 50,000 run shows the same fixed cost diluted in a longer run.\n\n",
@@ -429,4 +434,11 @@ func writeOwnerWrites(b *strings.Builder, res Results) {
 		row(fmt.Sprintf("job (%d chunks; its bookkeeping writes included)", j.Chunks), j.Record)
 	}
 	w("\nPer entry the owner record is 2/n writes for a short invocation (0.0002 at n = 10,000), and at the shipped pace (50 entries/s) one renewal per 1,000 entries; it is a cost per invocation, which the asynchronous job pays once per chunk.\n\n")
+}
+
+// slotsLost is the time between the first call and the last beyond what
+// the calls between them need at the record's rate.
+func slotsLost(r Record) float64 {
+	span := r.LastCallAfterSeconds - r.FirstCallAfterSeconds
+	return span - float64(max(r.CreateCalls, r.SSMCalls-r.ReadCalls)-1)/r.RateCallsPerSecond
 }

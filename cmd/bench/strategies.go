@@ -263,6 +263,7 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 	}
 	if fb := b.firstBatch.Load(); fb != 0 && (strings.HasPrefix(strategy, "engine") || strategy == "job") {
 		rec.FirstCallAfterSeconds = round(time.Unix(0, fb).Sub(t0).Seconds(), 3)
+		rec.LastCallAfterSeconds = round(time.Unix(0, b.lastCreate.Load()).Sub(t0).Seconds(), 3)
 	}
 	rec.DynamoDBWriteRequests, rec.DynamoDBWriteUnits = writeCost(dAll)
 	if n > 0 {
