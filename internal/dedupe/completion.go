@@ -62,27 +62,38 @@ func (s *Store) CompleteAll(ctx context.Context, owner string, done []Associatio
 	return nil
 }
 
-// batchWrite sends writes, and sends again what DynamoDB leaves unprocessed:
-// the SDK retries a request that fails, not the items of one that succeeds.
+// batchWrite sends writes, and sends again what DynamoDB leaves unprocessed.
 func (s *Store) batchWrite(ctx context.Context, writes []ddbtypes.WriteRequest) error {
-	wait := 50 * time.Millisecond
-	for {
+	return untilProcessed(ctx, "items", func() (int, error) {
 		out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]ddbtypes.WriteRequest{s.table: writes},
 		})
 		if err != nil {
-			return err
+			return 0, err
 		}
 		writes = out.UnprocessedItems[s.table]
-		if len(writes) == 0 {
-			return nil
+		return len(writes), nil
+	})
+}
+
+// untilProcessed calls send, which reports how much of its work DynamoDB
+// left unprocessed, until nothing is left, with backoff in between: a batch
+// call succeeds while leaving part of its work undone (throttling), and the
+// SDK retries calls that fail, not those. It gives up when ctx ends, saying
+// how many of what are left.
+func untilProcessed(ctx context.Context, what string, send func() (left int, err error)) error {
+	wait := 50 * time.Millisecond
+	for {
+		left, err := send()
+		if err != nil || left == 0 {
+			return err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%d items left unprocessed: %w", len(writes), ctx.Err())
+			return fmt.Errorf("%d %s left unprocessed: %w", left, what, ctx.Err())
 		}
 		wait = min(2*wait, time.Second)
 	}

@@ -53,23 +53,11 @@ func (s *Store) StartOwner(ctx context.Context, owner string, until time.Time) e
 // finishes, so that what it leaves in progress can be taken over soon.
 func (s *Store) RenewOwner(ctx context.Context, owner string, until time.Time) error {
 	now := s.now()
-	expr, err := expression.NewBuilder().
-		WithCondition(expression.Name(attrLease).GreaterThanEqual(expression.Value(now.UnixMilli()))).
-		WithUpdate(expression.Set(expression.Name(attrLease), expression.Value(until.UnixMilli())).
+	err := s.updateIf(ctx, ownerPrefix+owner,
+		expression.Name(attrLease).GreaterThanEqual(expression.Value(now.UnixMilli())),
+		expression.Set(expression.Name(attrLease), expression.Value(until.UnixMilli())).
 			Set(expression.Name(TTLAttribute), expression.Value(until.Add(s.ttl).Unix())).
-			Set(expression.Name(attrUpdatedAt), expression.Value(now.UnixMilli()))).
-		Build()
-	if err != nil {
-		return fmt.Errorf("build owner renewal: %w", err)
-	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       keyOf(ownerPrefix + owner),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	})
+			Set(expression.Name(attrUpdatedAt), expression.Value(now.UnixMilli())))
 	var ccf *ddbtypes.ConditionalCheckFailedException
 	switch {
 	case err == nil:

@@ -54,33 +54,25 @@ func (s *Store) Peek(ctx context.Context, keys []string) ([]Claim, error) {
 // batchGet reads keys with consistent reads into found, asking again for
 // what DynamoDB leaves unprocessed.
 func (s *Store) batchGet(ctx context.Context, keys []map[string]ddbtypes.AttributeValue, found map[string]record) error {
-	wait := 50 * time.Millisecond
-	for len(keys) > 0 {
+	err := untilProcessed(ctx, "claims", func() (int, error) {
 		out, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 			RequestItems: map[string]ddbtypes.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}},
 		})
 		if err != nil {
-			return fmt.Errorf("read %d claims: %w", len(keys), err)
+			return 0, err
 		}
 		for _, item := range out.Responses[s.table] {
 			var r record
 			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
-				return fmt.Errorf("unmarshal claim: %w", err)
+				return 0, fmt.Errorf("unmarshal claim: %w", err)
 			}
 			found[r.ID] = r
 		}
 		keys = out.UnprocessedKeys[s.table].Keys
-		if len(keys) == 0 {
-			return nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%d claims left unread: %w", len(keys), ctx.Err())
-		}
-		wait = min(2*wait, time.Second)
+		return len(keys), nil
+	})
+	if err != nil {
+		return fmt.Errorf("read claims: %w", err)
 	}
 	return nil
 }

@@ -260,26 +260,14 @@ func (s *Store) ClaimUpdate(ctx context.Context, key, owner string, leaseUntil t
 	if !leaseUntil.After(now) {
 		leaseUntil = now.Add(time.Minute)
 	}
-	expr, err := expression.NewBuilder().
-		WithCondition(expression.Name(attrStatus).Equal(expression.Value(statusAssociated)).
-			And(expression.Name(attrAssocID).Equal(expression.Value(associationID)))).
-		WithUpdate(expression.Set(expression.Name(attrStatus), expression.Value(statusClaimed)).
+	err := s.updateIf(ctx, key,
+		expression.Name(attrStatus).Equal(expression.Value(statusAssociated)).
+			And(expression.Name(attrAssocID).Equal(expression.Value(associationID))),
+		expression.Set(expression.Name(attrStatus), expression.Value(statusClaimed)).
 			Set(expression.Name(attrOwner), expression.Value(owner)).
 			Set(expression.Name(attrLease), expression.Value(leaseUntil.UnixMilli())).
 			Set(expression.Name(TTLAttribute), expression.Value(leaseUntil.Add(s.ttl).Unix())).
-			Set(expression.Name(attrUpdatedAt), expression.Value(now.UnixMilli()))).
-		Build()
-	if err != nil {
-		return false, fmt.Errorf("build update claim of %s: %w", key, err)
-	}
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       keyOf(key),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	})
+			Set(expression.Name(attrUpdatedAt), expression.Value(now.UnixMilli())))
 	var ccf *ddbtypes.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -317,10 +305,17 @@ func (s *Store) MarkPossiblySent(ctx context.Context, key, owner string) error {
 	return s.update(ctx, key, owner, expression.Set(expression.Name(attrSent), expression.Value(s.now().UnixMilli())))
 }
 
+// update changes key's claim if owner holds it.
 func (s *Store) update(ctx context.Context, key, owner string, update expression.UpdateBuilder) error {
-	expr, err := expression.NewBuilder().WithCondition(s.ownedBy(owner)).WithUpdate(update).Build()
+	return s.conditional(s.updateIf(ctx, key, s.ownedBy(owner), update), "complete", key)
+}
+
+// updateIf is one UpdateItem of key under cond; a failed condition comes
+// back as the SDK's ConditionalCheckFailedException.
+func (s *Store) updateIf(ctx context.Context, key string, cond expression.ConditionBuilder, update expression.UpdateBuilder) error {
+	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(update).Build()
 	if err != nil {
-		return fmt.Errorf("build completion of %s: %w", key, err)
+		return fmt.Errorf("build update of %s: %w", key, err)
 	}
 	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
@@ -330,7 +325,7 @@ func (s *Store) update(ctx context.Context, key, owner string, update expression
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
 	})
-	return s.conditional(err, "complete", key)
+	return err
 }
 
 func (s *Store) ownedBy(owner string) expression.ConditionBuilder {
