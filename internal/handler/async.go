@@ -72,7 +72,7 @@ func (h *Handler) submit(ctx context.Context, inv event.Invocation, req *request
 	acc, err := h.jobs.Submit(ctx, req)
 	if err != nil {
 		h.log.ErrorContext(ctx, "job not submitted", "error", err.Error())
-		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "the job could not be submitted; send the request again: " + err.Error()},
+		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "the job could not be submitted; send the request again"},
 			&UnavailableError{Cause: err})
 	}
 	if inv.StatusBase != "" {
@@ -103,7 +103,8 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 	case errors.Is(err, jobs.ErrNoJob):
 		return h.respond(inv, http.StatusNotFound, errorBody{Message: "no job " + strconv.Quote(inv.JobID) + " (jobs are kept for JOB_TTL)"}, nil)
 	case err != nil:
-		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job status unavailable: " + err.Error()}, nil)
+		h.log.ErrorContext(ctx, "job status unavailable", "jobId", inv.JobID, "error", err.Error())
+		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job status unavailable; try again"}, nil)
 	}
 	limit := int32(defaultPageChunks)
 	if s := inv.Query["pageSize"]; s != "" {
@@ -118,7 +119,8 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 	case errors.Is(err, jobs.ErrBadToken):
 		return h.reject(ctx, inv, request.NewError(http.StatusBadRequest, "nextToken: not a token this API handed out", nil))
 	case err != nil:
-		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job outcomes unavailable: " + err.Error()}, nil)
+		h.log.ErrorContext(ctx, "job outcomes unavailable", "jobId", inv.JobID, "error", err.Error())
+		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job outcomes unavailable; try again"}, nil)
 	}
 	return h.respond(inv, http.StatusOK, Status{Meta: m, Outcomes: page.Outcomes, NextToken: page.NextToken}, nil)
 }

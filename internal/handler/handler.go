@@ -97,8 +97,9 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	h.observe(ctx, inv, res, err, h.now().Sub(start))
 	if err != nil {
 		if errors.Is(err, associate.ErrUnavailable) {
+			// The cause (with endpoints and keys) is in the log line above.
 			return h.respond(inv, http.StatusServiceUnavailable, errorBody{
-				Message: "a dependency could not be reached and nothing was done; send the request again: " + err.Error(),
+				Message: "a dependency (DynamoDB or SSM) could not be reached and nothing was done; send the request again",
 			}, &UnavailableError{Cause: err})
 		}
 		return nil, fmt.Errorf("associate: %w", err)

@@ -284,3 +284,24 @@ func (c *countingSubmitter) Submit(context.Context, *request.Request) (jobs.Acce
 	c.n++
 	return jobs.Accepted{}, nil
 }
+
+// A 503 never carries the cause's text: it can name endpoints and keys.
+func TestUnavailableHidesTheCause(t *testing.T) {
+	cause := errors.Join(associate.ErrUnavailable, errors.New("claim node#AWS-UpdateSSMAgent#i-1: dial tcp 127.0.0.1:8000: connect: connection refused"))
+	eng := &fakeEngine{res: succeedAll, err: cause}
+	h, logs, _ := newHandler(t, eng)
+	out, err := h.Invoke(context.Background(), restEvent(validBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(out)
+	if !strings.Contains(string(b), `"statusCode":503`) || strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "node#") {
+		t.Errorf("503 answer %s", b)
+	}
+	if _, err := h.Invoke(context.Background(), json.RawMessage(validBody)); err == nil || strings.Contains(err.Error(), "127.0.0.1") || !errors.Is(err, associate.ErrUnavailable) {
+		t.Errorf("direct invoke error %v", err)
+	}
+	if !strings.Contains(logs.String(), "127.0.0.1") {
+		t.Error("the log lost the cause")
+	}
+}

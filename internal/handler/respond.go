@@ -62,7 +62,12 @@ func (e *IncompleteError) Error() string {
 // was done.
 type UnavailableError struct{ Cause error }
 
-func (e *UnavailableError) Error() string { return "unavailable: " + e.Cause.Error() }
+// Error says what happened without the cause's text, which can name
+// endpoints, tables and keys: it reaches the invoker and the dead-letter
+// queue. The cause is logged, and kept for errors.Is/As.
+func (e *UnavailableError) Error() string {
+	return "unavailable: a dependency (DynamoDB or SSM) could not be reached and nothing was done; invoking again is safe"
+}
 func (e *UnavailableError) Unwrap() error { return e.Cause }
 
 // reject answers a request that could not be decoded or parsed.
