@@ -228,7 +228,10 @@ func writeReconcileCost(b *strings.Builder, res Results) {
 			num(short.SSMReads), float64(short.SSMReads)/5, float64(short.SSMReads)/5/float64(short.LostAnswers), float64(short.CreateCalls)/5, num(short.CreateCalls))
 	}
 	if base != nil {
-		w("Only what SSM proved absent was sent again (the entries the emulator had failed inside the lost calls): %s `CreateAssociationBatch` calls against %s without lost answers.", num(short.CreateCalls), num(base.CreateCalls))
+		w("Only what SSM proved absent was sent again (the entries the emulator had failed inside the lost calls): %s `CreateAssociationBatch` calls against %s without lost answers. ", num(short.CreateCalls), num(base.CreateCalls))
+		extra := short.DynamoDBWriteRequests - base.DynamoDBWriteRequests
+		w("DynamoDB: every entry of a lost answer has its claim marked `possibly_sent` (a conditional `UpdateItem`), so that it is never released and whoever takes it over reads SSM first: %s more write requests than without lost answers, %.1f per lost answer (`UpdateItem` %s against %s).",
+			num(extra), float64(extra)/float64(short.LostAnswers), num(short.DynamoDBRequests["UpdateItem"]), num(base.DynamoDBRequests["UpdateItem"]))
 	}
 	w("\n\n")
 	w("**`RECONCILE_DELAY` is paid once per read-back round, not per lost answer.** In `internal/associate`, `dispatch` (dispatch.go) sleeps `max(backoff(round), settling(doubt))` before each retry round, and `settling` (readback.go) is `RECONCILE_DELAY` minus the time since the **last** entry fell in doubt (`run.lastDoubt`, set by `doubt` in lifecycle.go for every entry of a lost answer); the round then reads SSM once for all the entries in doubt. Lost answers of one round therefore share one wait, and those early in the round have aged by the time it ends; a second wait comes only when a later round (resends, or a read that failed) puts entries in doubt again. ")

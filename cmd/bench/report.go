@@ -234,9 +234,20 @@ func writeEngineTime(b *strings.Builder, res Results) {
 	w("\n\"Slots lost\" is the span from the first call's arrival to the last's less (calls − 1)/R: call slots of the limiter that went unused (waiting for claims, the backoff before a retry round, the cores busy elsewhere); wall − ideal = first call after + slots lost + after the last call − 1/R.\n\n")
 	e, d := find(res, "engine-tuned", res.Params.TargetN), find(res, diagnosticStrategy, res.Params.TargetN)
 	if e != nil && d != nil {
-		w("**The dedupe table, not the engine, is what is left above the ideal.** At n = %s the engine took %.1f s (%.3f×) with its claims in DynamoDB Local and %.1f s (%.3f×) with the same claims in a map in this process, everything else equal. The engine's own scheduling (rate limiter, concurrency, retry batches, the last faulted entries' retry) therefore costs %.1f s over the ideal; the other %.1f s are the %s writes going through DynamoDB Local, which needed %.1f s of CPU in a %.1f s run, while this process (engine, SDK, SSM emulator, counting proxy) needed %.1f s, against %.1f s without the table: %.1f of the %d cores together. Claims stall whenever the JVM and this process both want the cores, and a call slot that finds no claimed batch ready is lost for good (the limiter keeps no credit). DynamoDB in AWS runs elsewhere: its writes cost the Lambda only the SDK's side of each request (see [DynamoDB per entry](#dynamodb-per-entry)). The n = 50,000 run shows the same fixed cost diluted in a longer run.\n\n",
+		own, table := d.WallSeconds-d.IdealSeconds, e.WallSeconds-d.WallSeconds
+		switch {
+		case table >= own:
+			w("**The dedupe table, more than the engine, is what is left above the ideal.** ")
+		default:
+			w("**The engine's own scheduling, more than the dedupe table, is what is left above the ideal in this run.** ")
+		}
+		w("At n = %s the engine took %.1f s (%.3f×) with its claims in DynamoDB Local and %.1f s (%.3f×) with the same claims in a map in this process, everything else equal. The engine's own scheduling (rate limiter, concurrency, retry batches, the last faulted entries' retry) therefore costs %.1f s over the ideal; the other %.1f s are the %s writes going through DynamoDB Local, which needed %.1f s of CPU in a %.1f s run, while this process (engine, SDK, SSM emulator, counting proxy) needed %.1f s, against %.1f s without the table: %.1f of the %d cores together. Claims stall whenever the JVM and this process both want the cores, and a call slot that finds no claimed batch ready is lost for good (the limiter keeps no credit). DynamoDB in AWS runs elsewhere: its writes cost the Lambda only the SDK's side of each request (see [DynamoDB per entry](#dynamodb-per-entry)). The n = 50,000 run shows the same fixed cost diluted in a longer run.\n\n",
 			num(e.N), e.WallSeconds, e.WallRatio, d.WallSeconds, d.WallRatio, d.WallSeconds-d.IdealSeconds, e.WallSeconds-d.WallSeconds,
 			ddbTotal(e.DynamoDBRequests), e.DynamoDBLocalCPUSeconds, e.WallSeconds, e.CPUSeconds, d.CPUSeconds, (e.CPUSeconds+e.DynamoDBLocalCPUSeconds)/e.WallSeconds, res.Machine.CPUs)
+		if d.LastCallAfterSeconds > 0 && e.LastCallAfterSeconds > 0 {
+			w("Split as in the table: with the claims in memory %.2f s of call slots went unused between the first call and the last (mostly the backoffs before the retry rounds at the end, when only a few faulted entries are left to send: each round waits 100–200 ms, then 200–400 ms, …), against %.2f s with DynamoDB Local, where claims that are not ready in time add theirs.\n\n",
+				slotsLost(*d), slotsLost(*e))
+		}
 	}
 	for _, t := range res.Targets {
 		if t.ThrottledCalls > 0 {
@@ -406,8 +417,8 @@ func writeHappyPathTargets(b *strings.Builder, res Results) {
 func writeOwnerWrites(b *strings.Builder, res Results) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	lease := time.Minute // the engine runs' ClaimLease (CLAIM_LEASE's default)
-	w("Each invocation also keeps an **owner record** alive (`dedupe/owner.go`, the heartbeat that lets a crashed invocation's claims be taken over after `CLAIM_LEASE`): a `PutItem` before its first claim, a conditional `UpdateItem` every `CLAIM_LEASE`/3 (%v at the default %v), and one more at its end, which shortens it to `RECONCILE_DELAY` from then: **2 + floor(duration / (CLAIM_LEASE/3)) writes of 1 WCU per invocation**, whatever its size. The benchmark's proxy counts them apart (an owner record's key starts `owner#`); every engine run below is one invocation.\n\n", lease/3, lease)
-	w("| run | n | wall s | write requests | invocations (owner records started) | owner-record writes | expected 2 + floor(wall/%v) per invocation | write requests / new entry | without the owner record | WCU / entry |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n", lease/3)
+	w("Each invocation also keeps an **owner record** alive (`dedupe/owner.go`, the heartbeat that lets a crashed invocation's claims be taken over after `CLAIM_LEASE`): a `PutItem` before its first claim, a conditional `UpdateItem` every `CLAIM_LEASE`/3 (%.0f s at the default %.0f s), and one more at its end, which shortens it to `RECONCILE_DELAY` from then: **2 + floor(duration / (CLAIM_LEASE/3)) writes of 1 WCU per invocation**, whatever its size. The benchmark's proxy counts them apart (an owner record's key starts `owner#`); every engine run below is one invocation.\n\n", (lease / 3).Seconds(), lease.Seconds())
+	w("| run | n | wall s | write requests | invocations (owner records started) | owner-record writes | expected 2 + floor(wall/%.0f s) per invocation | write requests / new entry | without the owner record | WCU / entry |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n", (lease / 3).Seconds())
 	row := func(name string, r Record) {
 		if r.DynamoDBWriteRequests == 0 {
 			return
