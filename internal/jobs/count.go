@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -59,15 +60,16 @@ func (b backoff) do(ctx context.Context, op func() error) error {
 // conflict with another transaction, or throttling.
 func transient(err error) bool {
 	var (
-		r   errRetry
-		tc  *ddbtypes.TransactionConflictException
-		pte *ddbtypes.ProvisionedThroughputExceededException
-		rle *ddbtypes.RequestLimitExceeded
-		tip *ddbtypes.TransactionInProgressException
-		api smithy.APIError
+		r      errRetry
+		tc     *ddbtypes.TransactionConflictException
+		pte    *ddbtypes.ProvisionedThroughputExceededException
+		rle    *ddbtypes.RequestLimitExceeded
+		tip    *ddbtypes.TransactionInProgressException
+		api    smithy.APIError
+		gaveUp *retry.MaxAttemptsError // the SDK's retries of a transient error are spent
 	)
 	switch {
-	case errors.As(err, &r), errors.As(err, &tc), errors.As(err, &pte), errors.As(err, &rle), errors.As(err, &tip):
+	case errors.As(err, &gaveUp), errors.As(err, &r), errors.As(err, &tc), errors.As(err, &pte), errors.As(err, &rle), errors.As(err, &tip):
 		return true
 	case errors.As(err, &api):
 		switch api.ErrorCode() {

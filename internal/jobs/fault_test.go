@@ -1,0 +1,458 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/faultproxy"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
+)
+
+// faulty puts the fault proxy in front of DynamoDB Local for the job store
+// (the claims keep a direct client: the faults are the job bookkeeping's).
+func (e *env) faulty(seed int64) *faultproxy.Proxy {
+	p, err := faultproxy.New(ddb.Endpoint(), seed)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	e.t.Cleanup(srv.Close)
+	cfg := e.cfg.Copy()
+	cfg.BaseEndpoint = aws.String(srv.URL)
+	e.store = jobs.NewStore(awsclient.DynamoDB(cfg), e.jobsTable, time.Hour)
+	return p
+}
+
+func (e *env) announcer() *jobs.Announcer {
+	mcfg := e.cfg.Copy()
+	mcfg.BaseEndpoint = aws.String(moto.Endpoint())
+	return jobs.NewAnnouncer(awsclient.EventBridge(mcfg), e.bus)
+}
+
+func (e *env) reaper() *jobs.Reaper {
+	return jobs.NewReaper(e.store, e.announcer(), time.Hour, nil, nil)
+}
+
+// handling is what the workers did with each chunk's messages.
+type handling struct {
+	mu       sync.Mutex
+	receives map[int][]int // chunk -> ApproximateReceiveCount of each delivery
+	failed   map[int]int   // chunk -> deliveries handed back
+}
+
+func (h *handling) chunkOf(m events.SQSMessage) int {
+	n, _ := strconv.Atoi(attrValue(m, jobs.ChunkAttribute))
+	return n
+}
+
+func attrValue(m events.SQSMessage, name string) string {
+	if a, ok := m.MessageAttributes[name]; ok && a.StringValue != nil {
+		return *a.StringValue
+	}
+	return ""
+}
+
+// jobRun plays 4 workers (batch size 1, as the template's default) and,
+// when dlq is set, the reaper on the dead-letter queue, until the job is
+// final. crash names a chunk whose worker dies on every receive.
+type jobRun struct {
+	workers int
+	crash   int
+	dlq     bool
+	timeout time.Duration // the workers' invocation timeout
+}
+
+func (e *env) run(ctx context.Context, jobID string, r jobRun) (jobs.Meta, *handling) {
+	h := &handling{receives: map[int][]int{}, failed: map[int]int{}}
+	var wg sync.WaitGroup
+	finished := func() bool {
+		m, err := e.store.Meta(context.Background(), jobID)
+		return err == nil && jobs.Final(m.State)
+	}
+	set := associate.Settings{BatchSize: 10, MaxConcurrency: 4, MaxAttempts: 5, Backoff: 20 * time.Millisecond}
+	for range r.workers {
+		w := e.worker(set)
+		handle := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			msg := ev.Records[0]
+			chunk := h.chunkOf(msg)
+			n, _ := strconv.Atoi(msg.Attributes["ApproximateReceiveCount"])
+			h.mu.Lock()
+			h.receives[chunk] = append(h.receives[chunk], n)
+			h.mu.Unlock()
+			if chunk == r.crash {
+				// The process dies: no answer, the batch comes back.
+				return events.SQSEventResponse{}, fmt.Errorf("worker crashed on chunk %d", chunk)
+			}
+			resp, err := w.Handle(ctx, ev)
+			if len(resp.BatchItemFailures) > 0 || err != nil {
+				h.mu.Lock()
+				h.failed[chunk]++
+				h.mu.Unlock()
+			}
+			return resp, err
+		}
+		src := testinfra.SQSEventSource{Client: e.sqs, QueueURL: e.queueURL, BatchSize: 1, Timeout: r.timeout}
+		wg.Go(func() { src.Run(ctx, handle, finished) })
+	}
+	if r.dlq {
+		rp := e.reaper()
+		src := testinfra.SQSEventSource{Client: e.sqs, QueueURL: e.dlqURL, BatchSize: 10, Timeout: r.timeout}
+		wg.Go(func() { src.Run(ctx, rp.HandleDeadLetters, finished) })
+	}
+	wg.Wait()
+	m, err := e.store.Meta(context.Background(), jobID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m, h
+}
+
+// assertJob checks what every job test promises: a final state, counts
+// that are the sum of the chunks' outcomes, every chunk counted exactly
+// once, one outcome per node, and exactly one completion event.
+func (e *env) assertJob(m jobs.Meta, wantState string, nodes int) report.Result {
+	e.t.Helper()
+	if m.State != wantState {
+		e.t.Errorf("job state %s, want %s (%+v)", m.State, wantState, m)
+	}
+	if m.ChunksDone+m.ChunksPoisoned != m.Chunks {
+		e.t.Errorf("chunks done %d + poisoned %d != %d: a chunk counted twice or not at all", m.ChunksDone, m.ChunksPoisoned, m.Chunks)
+	}
+	all := e.allOutcomes(m.JobID)
+	if got, want := (jobs.Counts{Requested: m.Requested, Successful: all.Summary.Successful, Updated: all.Summary.Updated, Failed: all.Summary.Failed,
+		Deduplicated: all.Summary.Deduplicated, Unprocessed: all.Summary.Unprocessed}), m.Counts; got != want {
+		e.t.Errorf("job counts %+v, want the sum of its chunks' outcomes %+v", want, got)
+	}
+	if sum := m.Successful + m.Updated + m.Failed + m.Deduplicated + m.Unprocessed; sum != m.Requested && nodes > 0 {
+		e.t.Errorf("counts add up to %d, want %d requested", sum, m.Requested)
+	}
+	for node, lists := range nodeOutcomes(all) {
+		if len(lists) != 1 {
+			e.t.Errorf("node %s has outcomes %v: counted twice", node, lists)
+		}
+	}
+	if nodes > 0 && len(nodeOutcomes(all)) != nodes {
+		e.t.Errorf("%d nodes have an outcome, want %d", len(nodeOutcomes(all)), nodes)
+	}
+	done := e.completions()
+	time.Sleep(time.Second) // a late duplicate would arrive meanwhile
+	done = append(done, e.completions()...)
+	if len(done) != 1 || done[0].JobID != m.JobID || done[0].State != m.State || done[0].Counts != m.Counts {
+		e.t.Errorf("completion events %+v, want exactly one for %+v", done, m)
+	}
+	return all
+}
+
+// assertNoBounce: every chunk but the crashing one was handled once, on
+// its first receive, and not handed back (none waited for a visibility
+// timeout).
+func (h *handling) assertNoBounce(t *testing.T, chunks, crash int) {
+	t.Helper()
+	for c := 1; c <= chunks; c++ {
+		if c == crash {
+			continue
+		}
+		if got := h.receives[c]; len(got) != 1 || got[0] != 1 || h.failed[c] != 0 {
+			t.Errorf("chunk %d: receives %v, handed back %d times; want one receive, not handed back", c, got, h.failed[c])
+		}
+	}
+}
+
+const (
+	faultNodes     = 600
+	faultChunkSize = 25 // 24 chunks
+)
+
+func (e *env) submitNodes(t *testing.T, n int) jobs.Accepted {
+	t.Helper()
+	acc, err := e.submitter(faultChunkSize).WithAnnouncer(e.announcer()).Submit(context.Background(), fanOut(t, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+// TestJobTransactionConflicts: 30 % of the count transactions are
+// cancelled by a TransactionConflict; the worker retries them at once
+// with backoff, so no chunk comes back after a visibility timeout.
+func TestJobTransactionConflicts(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	p := e.faulty(14)
+	p.SetRules(faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.TransactionConflict})
+	acc := e.submitNodes(t, faultNodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	m, h := e.run(ctx, acc.JobID, jobRun{workers: 4, timeout: 60 * time.Second})
+	st := p.Stats()
+	t.Logf("job finished in %s: %+v; TransactWriteItems forwarded %d, conflicts injected %d",
+		time.Since(start).Round(time.Millisecond), m.Counts, st["TransactWriteItems"].Forwarded, st.Injected(faultproxy.TransactionConflict))
+	if st.Injected(faultproxy.TransactionConflict) == 0 {
+		t.Fatal("no conflict injected")
+	}
+	e.assertJob(m, jobs.StateSucceeded, faultNodes)
+	h.assertNoBounce(t, acc.Chunks, 0)
+	e.assertLedgerOnce(faultNodes)
+}
+
+// TestJobLostAnswers: a third of the answers to the count transactions and
+// to the job's updates (Started, Finish, the announcement's claim) are
+// lost after DynamoDB applied them.
+func TestJobLostAnswers(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	p := e.faulty(15)
+	p.SetRules(
+		faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.DropAfterForward},
+		faultproxy.Rule{Operation: "UpdateItem", Rate: 0.3, Fault: faultproxy.DropAfterForward},
+	)
+	acc := e.submitNodes(t, faultNodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	m, h := e.run(ctx, acc.JobID, jobRun{workers: 4, timeout: 60 * time.Second})
+	st := p.Stats()
+	t.Logf("job finished in %s: %+v; lost answers: TransactWriteItems %d of %d, UpdateItem %d of %d",
+		time.Since(start).Round(time.Millisecond), m.Counts,
+		st["TransactWriteItems"].Injected[faultproxy.DropAfterForward], st["TransactWriteItems"].Forwarded,
+		st["UpdateItem"].Injected[faultproxy.DropAfterForward], st["UpdateItem"].Forwarded)
+	if st["TransactWriteItems"].Injected[faultproxy.DropAfterForward] == 0 || st["UpdateItem"].Injected[faultproxy.DropAfterForward] == 0 {
+		t.Fatal("no answer lost")
+	}
+	e.assertJob(m, jobs.StateSucceeded, faultNodes)
+	h.assertNoBounce(t, acc.Chunks, 0)
+	e.assertLedgerOnce(faultNodes)
+}
+
+// TestJobLostAnswerToTheLastFinish: the answer to the last chunk's count
+// transaction is lost, and then the first two answers to Finish: the job
+// still ends, announced once, and settling it again changes nothing.
+func TestJobLostAnswerToTheLastFinish(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	p := e.faulty(16)
+	ctx := context.Background()
+	if err := e.store.Create(ctx, "last", 3, 1, report.New()); err != nil {
+		t.Fatal(err)
+	}
+	r := report.New()
+	for i := range 3 {
+		r.Successful = append(r.Successful, report.Association{AssociationId: fmt.Sprint(i), Name: "AWS-UpdateSSMAgent", InstanceId: nodeID(i)})
+	}
+	p.SetRules(faultproxy.Rule{Operation: "TransactWriteItems", Count: 1, Fault: faultproxy.DropAfterForward})
+	m, counted, err := e.store.Record(ctx, "last", 1, r, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("count transaction's answer lost; this call counted: %v (true: DynamoDB Local honoured the ClientRequestToken)", counted)
+	if m.ChunksDone != 1 || m.Successful != 3 || jobs.Final(m.State) {
+		t.Fatalf("job %+v", m)
+	}
+	p.SetRules(faultproxy.Rule{Operation: "UpdateItem", Count: 2, Fault: faultproxy.DropAfterForward})
+	m, err = e.store.Settle(ctx, e.announcer(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st["UpdateItem"].Injected[faultproxy.DropAfterForward] != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Settled again, by a redelivery or the reaper: nothing more.
+	if _, err := e.store.Settle(ctx, e.announcer(), m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reaper().Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err = e.store.Meta(ctx, "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertJob(m, jobs.StateSucceeded, 3)
+}
+
+// TestJobChunkCrashesTheWorker: one chunk's message kills its worker on
+// every receive; after MAX_RECEIVES it reaches the dead-letter queue, where
+// the reaper counts it as poisoned, its entries Unprocessed, and finishes
+// the job. The other chunks are never handed back.
+func TestJobChunkCrashesTheWorker(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 2, 2*time.Second)
+	p := e.faulty(17)
+	p.SetRules(faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.TransactionConflict})
+	acc := e.submitNodes(t, faultNodes)
+	const crash = 7
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	m, h := e.run(ctx, acc.JobID, jobRun{workers: 4, crash: crash, dlq: true, timeout: 30 * time.Second})
+	t.Logf("job finished in %s: %+v; the crashing chunk was received %v", time.Since(start).Round(time.Millisecond), m.Counts, h.receives[crash])
+	all := e.assertJob(m, jobs.StatePartial, faultNodes)
+	if m.ChunksPoisoned != 1 || m.Unprocessed != faultChunkSize || m.Successful != faultNodes-faultChunkSize {
+		t.Errorf("job %+v: want chunk %d poisoned with its %d entries Unprocessed", m, crash, faultChunkSize)
+	}
+	for _, u := range all.Unprocessed {
+		if u.Reason != jobs.ReasonDeadLettered {
+			t.Errorf("unprocessed %s: reason %q", aws.ToString(u.Entry.InstanceId), u.Reason)
+		}
+	}
+	if got := h.receives[crash]; len(got) != 2 {
+		t.Errorf("crashing chunk received %v, want MAX_RECEIVES (2) times", got)
+	}
+	h.assertNoBounce(t, acc.Chunks, crash)
+	e.assertLedgerOnce(faultNodes - faultChunkSize)
+}
+
+// TestJobSettledAtSubmission: every entry is invalid or a repeat, so the
+// job has no chunk: it is final at once and announced once — by the
+// submitter, or by the reaper when the submitter has no announcer.
+func TestJobSettledAtSubmission(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	e.faulty(18).SetRules(faultproxy.Rule{Operation: "UpdateItem", Rate: 0.5, Fault: faultproxy.DropAfterForward})
+	req, err := request.Parse([]byte(`{"Association":{"Name":"AWS-UpdateSSMAgent"},"InstanceIds":["i-bad","nope","i-wrong"]}`), request.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, withAnnouncer := range []bool{true, false} {
+		s := e.submitter(10)
+		if withAnnouncer {
+			s.WithAnnouncer(e.announcer())
+		}
+		acc, err := s.Submit(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.Chunks != 0 || acc.State != jobs.StateFailed {
+			t.Fatalf("accepted %+v, want a FAILED job of no chunk", acc)
+		}
+		// The reaper's sweeps must not announce it again (or, without an
+		// announcer at submission, announce it once).
+		for range 2 {
+			if _, err := e.reaper().Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := e.store.Meta(context.Background(), acc.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.assertJob(m, jobs.StateFailed, 0)
+	}
+}
+
+// TestJobRedeliveredCountedChunk: a chunk's message delivered again after
+// the chunk was counted (and the job finished) is deleted without running
+// the engine; the counts and the single completion event stay.
+func TestJobRedeliveredCountedChunk(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	p := e.faulty(19)
+	p.SetRules(faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.TransactionConflict})
+	req := fanOut(t, 100)
+	acc, err := e.submitter(faultChunkSize).WithAnnouncer(e.announcer()).Submit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Chunk 2's message, as the submitter sent it.
+	c := jobs.Chunk{JobID: acc.JobID, Index: 2}
+	for _, it := range req.Items[faultChunkSize : 2*faultChunkSize] {
+		c.Entries = append(c.Entries, it.Entry)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, h := e.run(ctx, acc.JobID, jobRun{workers: 4, timeout: 60 * time.Second})
+	h.assertNoBounce(t, acc.Chunks, 0)
+	calls := e.emu.Stats().Calls
+
+	if _, err := e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.queueURL), MessageBody: aws.String(body),
+		MessageAttributes: messageAttrs(acc.JobID, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.worker(associate.Settings{BatchSize: 10, MaxConcurrency: 4, MaxAttempts: 5})
+	got, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 1,
+		MessageAttributeNames: []string{"All"}, MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}, WaitTimeSeconds: 5})
+	if err != nil || len(got.Messages) != 1 {
+		t.Fatalf("receive the redelivery: %v", err)
+	}
+	resp, err := w.Handle(ctx, testinfra.ToSQSEvent(got.Messages...))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("redelivery: %v, failures %v; want it deleted", err, resp.BatchItemFailures)
+	}
+	if after := e.emu.Stats().Calls; after != calls {
+		t.Errorf("the redelivered chunk made %d SSM calls, want none (not run again)", after-calls)
+	}
+	again, err := e.store.Meta(context.Background(), acc.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Counts != m.Counts || again.ChunksDone != m.ChunksDone {
+		t.Errorf("after the redelivery %+v, before %+v", again, m)
+	}
+	e.assertJob(again, jobs.StateSucceeded, 100)
+	e.assertLedgerOnce(100)
+}
+
+// TestLargestChunkOutcomes records the outcomes of the largest chunk
+// CHUNK_SIZE allows (10,000 entries), each Failed with a message at the
+// recorded limit: far more than one 400 KB item holds.
+func TestLargestChunkOutcomes(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	const entries = 10000
+	ctx := context.Background()
+	if err := e.store.Create(ctx, "big", entries, 1, report.New()); err != nil {
+		t.Fatal(err)
+	}
+	r := report.New()
+	msg := strings.Repeat("m", 4000) // recorded cut to 2 KB
+	for i := range entries {
+		r.Failed = append(r.Failed, report.Failure{Entry: request.Entry{Name: "AWS-RunShellScript", InstanceId: aws.String(nodeID(i)),
+			Parameters: map[string][]string{"commands": {strings.Repeat("x", 20)}}}, Fault: report.FaultServer, Message: msg, Attempts: 5})
+	}
+	// An earlier, unfinished run of the same chunk, with other outcomes,
+	// must not show through.
+	if _, _, err := e.store.Record(ctx, "big", 1, r, false, false); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	m, counted, err := e.store.Record(ctx, "big", 1, r, true, false)
+	if err != nil || !counted {
+		t.Fatalf("record: counted %v, %v", counted, err)
+	}
+	took := time.Since(start)
+	if m.Failed != entries || m.ChunksDone != 1 {
+		t.Fatalf("job %+v", m)
+	}
+	rec, err := e.store.Outcome(ctx, "big", 1)
+	if err != nil || !rec.Counted || len(rec.Result.Failed) != entries {
+		t.Fatalf("outcome: counted %v, %d Failed, %v", rec.Counted, len(rec.Result.Failed), err)
+	}
+	all := e.allOutcomes("big")
+	if all.Summary.Failed != entries || len(nodeOutcomes(all)) != entries {
+		t.Fatalf("outcomes: %+v, %d nodes", all.Summary, len(nodeOutcomes(all)))
+	}
+	for _, f := range all.Failed {
+		if len(f.Message) > 2100 || f.Entry.Parameters["commands"][0] == strings.Repeat("x", 20) {
+			t.Fatalf("outcome recorded with a %d-byte message, parameters %v", len(f.Message), f.Entry.Parameters)
+		}
+	}
+	b, _ := json.Marshal(all)
+	t.Logf("10,000 outcomes, %d bytes of JSON, recorded in %s", len(b), took.Round(time.Millisecond))
+}
