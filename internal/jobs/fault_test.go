@@ -456,3 +456,71 @@ func TestLargestChunkOutcomes(t *testing.T) {
 	b, _ := json.Marshal(all)
 	t.Logf("10,000 outcomes, %d bytes of JSON, recorded in %s", len(b), took.Round(time.Millisecond))
 }
+
+// TestReaperSweep: a job whose chunks are all counted but that nobody
+// finished (its worker died after the count) is finished and announced
+// once by the sweep; a job without progress for JOB_STALL_AFTER is marked
+// STALLED, counted in the JobsStalled metric, and still finishes when its
+// chunk comes in.
+func TestReaperSweep(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	e.faulty(20).SetRules(faultproxy.Rule{Operation: "UpdateItem", Rate: 0.3, Fault: faultproxy.DropAfterForward})
+	ctx := context.Background()
+	one := report.New()
+	one.Successful = []report.Association{{AssociationId: "a", Name: "AWS-UpdateSSMAgent", InstanceId: nodeID(1)}}
+	one.Tally()
+	for _, id := range []string{"orphan", "stuck"} {
+		if err := e.store.Create(ctx, id, 1, 1, report.New()); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Started(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := e.store.Record(ctx, "orphan", 1, one, true, false); err != nil {
+		t.Fatal(err)
+	}
+	var metrics strings.Builder
+	rp := jobs.NewReaper(e.store, e.announcer(), time.Millisecond, nil, &metrics)
+	time.Sleep(5 * time.Millisecond)
+	res, err := rp.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Finished != 1 || res.Stalled != 1 {
+		t.Errorf("sweep %+v, want 1 finished and 1 stalled", res)
+	}
+	if !strings.Contains(metrics.String(), `"JobsStalled":1`) {
+		t.Errorf("metrics %s: want JobsStalled 1", metrics.String())
+	}
+	m, err := e.store.Meta(ctx, "orphan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertJob(m, jobs.StateSucceeded, 1)
+
+	stuck, err := e.store.Meta(ctx, "stuck")
+	if err != nil || stuck.State != jobs.StateStalled {
+		t.Fatalf("stuck job %+v, %v: want STALLED", stuck, err)
+	}
+	// Its chunk comes back (a redelivery): the job runs and finishes.
+	if err := e.store.Started(ctx, "stuck"); err != nil {
+		t.Fatal(err)
+	}
+	two := report.New()
+	two.Successful = []report.Association{{AssociationId: "b", Name: "AWS-UpdateSSMAgent", InstanceId: nodeID(2)}}
+	m, _, err = e.store.Record(ctx, "stuck", 1, two, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != jobs.StateRunning {
+		t.Errorf("after a chunk started, state %s, want RUNNING", m.State)
+	}
+	if m, err = e.store.Settle(ctx, e.announcer(), m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rp.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.assertJob(m, jobs.StateSucceeded, 1)
+}
