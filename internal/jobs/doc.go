@@ -7,9 +7,19 @@
 //
 // A job lives in its own DynamoDB table (JOBS_TABLE), keyed by jobId and sk:
 //
-//	META            state, counts, chunks total/done/poisoned
+//	META            state, counts, chunks total/done/poisoned; finishedBy
+//	                (the Finish that made it final), the announcement claim
+//	                (announcer, announceUntil) and announcedAt
 //	CHUNK#000000    outcomes known at submission (invalid entries, duplicates)
 //	CHUNK#000001    outcomes of chunk 1, merged across redeliveries, and
 //	                countedAt once it is counted into the job: a chunk is
 //	                counted once, and its outcomes are final from then on
+//	CHUNK#000001#<run>#01 …  further parts of a chunk's outcomes when they
+//	                exceed one item; <run> is the Record call whose parts
+//	                count (the chunk's item names it)
+//
+// Any caller that sees every chunk counted settles the job (Store.Settle):
+// Finish, conditional, then one completion event under a claim. The
+// Reaper counts chunks that reach the dead-letter queue, settles jobs
+// nobody finished, and marks jobs without progress STALLED.
 package jobs

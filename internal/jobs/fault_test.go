@@ -524,3 +524,55 @@ func TestReaperSweep(t *testing.T) {
 	}
 	e.assertJob(m, jobs.StateSucceeded, 1)
 }
+
+// TestReaperBootstrap runs the real reaper (./functions/reaper, built as sam
+// build builds it) under the Runtime Interface Emulator: a scheduled event
+// sweeps, and a dead-letter queue event counts a chunk as poisoned.
+func TestReaperBootstrap(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
+	testinfra.RequireTools(t, testinfra.ToolRIE, testinfra.ToolGo)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bootstrap, err := testinfra.BuildBootstrap(ctx, "./functions/reaper", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rie, err := testinfra.StartRIE(ctx, bootstrap, append(ddb.Env(),
+		"AWS_ENDPOINT_URL_EVENTBRIDGE="+moto.Endpoint(), "JOBS_TABLE="+e.jobsTable, "EVENT_BUS_NAME="+e.bus, "AWS_LAMBDA_LOG_FORMAT=JSON",
+	), testinfra.WithFunctionTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rie.Close()
+	// A job of two chunks: the first counted, the second dead-lettered.
+	if err := e.store.Create(ctx, "dl", 2, 2, report.New()); err != nil {
+		t.Fatal(err)
+	}
+	one := report.New()
+	one.Successful = []report.Association{{AssociationId: "a", Name: "AWS-UpdateSSMAgent", InstanceId: nodeID(1)}}
+	if _, _, err := e.store.Record(ctx, "dl", 1, one, true, false); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(jobs.Chunk{JobID: "dl", Index: 2, Entries: []request.Entry{{Name: "AWS-UpdateSSMAgent", InstanceId: aws.String(nodeID(2))}}})
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body), EventSource: "aws:sqs"}}}
+	payload, _ := json.Marshal(ev)
+	out, err := rie.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("dead-letter event: %v\n%s", err, rie.Logs())
+	}
+	if !strings.Contains(string(out), `"batchItemFailures":[]`) && !strings.Contains(string(out), `"batchItemFailures":null`) {
+		t.Errorf("answer %s: want no batch item failure", out)
+	}
+	m, err := e.store.Meta(ctx, "dl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ChunksPoisoned != 1 || m.Unprocessed != 1 {
+		t.Errorf("job %+v: want chunk 2 poisoned, its entry Unprocessed", m)
+	}
+	e.assertJob(m, jobs.StatePartial, 2)
+	out, err = rie.Invoke(ctx, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
+	if err != nil || !strings.Contains(string(out), `"Open":0`) {
+		t.Fatalf("sweep: %s, %v\n%s", out, err, rie.Logs())
+	}
+}
