@@ -47,7 +47,12 @@ func StartDynamoDBLocal(ctx context.Context, opts ...Option) (*DynamoDB, error) 
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken before the JVM binds it
-		port, err := freePort()
+		port, err := o.port, error(nil)
+		if port == 0 {
+			port, err = freePort()
+		} else if attempt > 0 {
+			break // the port asked for is taken
+		}
 		if err != nil {
 			return nil, fmt.Errorf("testinfra: free port: %w", err)
 		}

@@ -32,11 +32,17 @@ func StartMoto(ctx context.Context, opts ...Option) (*Moto, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testinfra: %s is not on PATH; it ships with this machine kind's Python tools (pip install 'moto[server]' elsewhere)", ToolMoto)
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("testinfra: free port: %w", err)
+	port := o.port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("testinfra: free port: %w", err)
+		}
 	}
-	proc, err := startProcess(exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port)), &logBuffer{copy: o.output})
+	host := o.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	proc, err := startProcess(exec.Command(bin, "-H", host, "-p", strconv.Itoa(port)), &logBuffer{copy: o.output})
 	if err != nil {
 		return nil, fmt.Errorf("testinfra: start moto: %w", err)
 	}

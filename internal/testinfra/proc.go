@@ -16,13 +16,15 @@ import (
 	"time"
 )
 
-// Option configures StartDynamoDBLocal and StartRIE.
+// Option configures StartDynamoDBLocal, StartMoto and StartRIE.
 type Option func(*options)
 
 type options struct {
 	output          io.Writer
 	functionTimeout time.Duration
 	startTimeout    time.Duration
+	port            int
+	host            string
 }
 
 // WithOutput copies the child processes' stdout and stderr to w as they
@@ -36,6 +38,16 @@ func WithOutput(w io.Writer) Option { return func(o *options) { o.output = w } }
 func WithFunctionTimeout(d time.Duration) Option {
 	return func(o *options) { o.functionTimeout = d }
 }
+
+// WithPort makes StartDynamoDBLocal and StartMoto listen on port instead of
+// a free one, for a service meant to be found there (make local-tables); a
+// port in use is an error.
+func WithPort(port int) Option { return func(o *options) { o.port = port } }
+
+// WithHost makes StartMoto listen on host (default 127.0.0.1), for example
+// 0.0.0.0 so that a Lambda container can reach it. DynamoDB Local always
+// listens on every interface.
+func WithHost(host string) Option { return func(o *options) { o.host = host } }
 
 // WithStartTimeout bounds how long a start waits for the service to answer
 // (default 60 s for DynamoDB Local, 10 s for the emulator).
