@@ -1,9 +1,9 @@
-package samtemplate_test
+package samtemplate
 
 import (
 	"context"
 	"encoding/json"
-	"net"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,191 +11,169 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
 )
 
+// e2eOrder is the order the end to end test sends events/ in: the dry run
+// first (it plans the update sample's nodes, and writes nothing), then the
+// update sample creates them (nothing to update yet); the worker's chunk
+// last.
+var e2eOrder = []string{
+	"dry-run.json", "direct.json", "fanout.json", "schedule.json", "eventbridge-associate.json",
+	"api-rest-post.json", "api-http-post.json", "api-rest-malformed.json", statusEvent, "update.json",
+	"sqs-chunk.json",
+}
+
 // TestSampleEventsThroughTheFunction deploys the stack as far as this machine
-// can: the claim and jobs tables are created from template.yaml's
-// definitions in DynamoDB Local, the functions (built as sam build builds
-// them, for this machine's architecture) run under the Lambda Runtime
-// Interface Emulator with the environment the template gives them at its
-// default parameters, SSM is the ssmlocal emulator, and every sample event in
-// events/ is invoked as its trigger would deliver it. There is no queue or
-// bus: no sample becomes a job (the status sample asks for a job that does
-// not exist), and the worker's sample chunk belongs to a job the test
-// records first.
+// can, through Local, the code path of make invoke: the claim and jobs
+// tables are created from template.yaml's definitions in DynamoDB Local, the
+// jobs queue is moto's, the functions (built as sam build builds them, for
+// this machine's architecture) run under the Lambda Runtime Interface
+// Emulator with the environment the template gives them at its default
+// parameters, SSM is the ssmlocal emulator, and every file in events/ is
+// invoked as its trigger would deliver it (InvokeEvent, as make invoke
+// does: the worker's chunk after its job is recorded). No sample becomes a
+// job (the status sample asks for one that does not exist); then a request
+// with "Async": true goes the whole asynchronous way: the associate function
+// records the job and queues its chunk, the worker runs it from the queue as
+// the event source would, and the status route reports the job finished.
 func TestSampleEventsThroughTheFunction(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end to end: builds the function and starts DynamoDB Local")
+		t.Skip("end to end: builds the functions and starts DynamoDB Local and moto")
 	}
-	testinfra.RequireTools(t, testinfra.ToolDynamoDBLocal, testinfra.ToolJava, testinfra.ToolRIE, testinfra.ToolGo)
+	testinfra.RequireTools(t, testinfra.ToolDynamoDBLocal, testinfra.ToolJava, testinfra.ToolRIE, testinfra.ToolGo, testinfra.ToolMoto)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	tpl := loadTemplate(t)
 
-	// Build first: it is the slow part when the build cache is cold, and
-	// DynamoDB Local starts meanwhile.
-	type started struct {
-		db  *testinfra.DynamoDB
-		err error
-	}
-	dbc := make(chan started, 1)
-	go func() {
-		db, err := testinfra.StartDynamoDBLocal(ctx)
-		dbc <- started{db, err}
-	}()
-	bootstrap, buildErr := testinfra.BuildBootstrap(ctx, "./functions/associate", t.TempDir())
-	workerBootstrap, workerBuildErr := testinfra.BuildBootstrap(ctx, "./functions/worker", t.TempDir())
-	s := <-dbc
-	if s.err != nil {
-		t.Fatal(s.err)
-	}
-	defer s.db.Close()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	if workerBuildErr != nil {
-		t.Fatal(workerBuildErr)
+	want := append(slices.Collect(maps.Keys(eventFiles)), workerEventFiles...)
+	got := slices.Clone(e2eOrder)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("e2eOrder = %v, want every event file %v", got, want)
 	}
 
-	names := map[string]string{
-		"DedupeTable": "ssm-association-batcher-DedupeTable-E2E",
-		"JobsTable":   "ssm-association-batcher-JobsTable-E2E",
-		// Never called: no sample becomes a job.
-		"JobsQueue": "http://127.0.0.1:9/123456789012/ssm-association-batcher-JobsQueue-E2E",
-		// No bus: the worker announces nothing.
-		"EventBus": "",
-	}
-	createTableFromTemplate(ctx, t, tpl, s.db.Client(), "DedupeTable", names["DedupeTable"])
-	createTableFromTemplate(ctx, t, tpl, s.db.Client(), "JobsTable", names["JobsTable"])
-
-	emu := ssmlocal.New(ssmlocal.DefaultOptions())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-
-	env := append(s.db.Env(),
-		"AWS_ENDPOINT_URL_SSM=http://"+ln.Addr().String(),
-		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
-		"AWS_LAMBDA_FUNCTION_NAME=AssociateFunction",
-	)
-	workerEnv := slices.Clone(env)
-	env = append(env, templateEnvironment(t, tpl, functionID, names)...)
-	rie, err := testinfra.StartRIE(ctx, bootstrap, env)
+	l, err := StartLocal(ctx, LocalOptions{
+		Queue:     true,
+		Functions: []string{AssociateFunction, WorkerFunction},
+		BuildDir:  t.TempDir(),
+		Progress:  func(msg string) { t.Log(msg) },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		_ = rie.Close()
 		if t.Failed() {
-			t.Logf("function output:\n%s", rie.Logs())
+			for _, id := range functionIDs {
+				t.Logf("%s output:\n%s", id, l.Logs(id))
+			}
 		}
+		_ = l.Close()
 	}()
+	emu := l.Emulator()
 
-	// The dry run first: it plans the update sample's nodes, and writes
-	// nothing; then the update sample creates them (nothing to update yet).
-	dry, err := rie.Invoke(ctx, readEvent(t, "dry-run.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan report.Plan
-	if err := json.Unmarshal(dry, &plan); err != nil || !plan.DryRun || len(plan.Actions) != 3 || plan.Summary.Create != 3 || plan.Summary.Calls != 1 {
-		t.Errorf("dry-run.json: %s (%v)", dry, err)
-	}
-	if st := emu.Stats(); st.Calls != 0 {
-		t.Errorf("dry-run.json: %d SSM calls, want none", st.Calls)
-	}
-	t.Logf("%-27s %+v", "dry-run.json", plan.Summary)
-
-	for _, name := range []string{
-		"direct.json", "fanout.json", "schedule.json", "eventbridge-associate.json",
-		"api-rest-post.json", "api-http-post.json", "api-rest-malformed.json", statusEvent, "update.json",
-	} {
-		source := eventFiles[name]
-		body, err := rie.Invoke(ctx, readEvent(t, name))
+	for _, name := range e2eOrder {
+		payload := readEvent(t, name)
+		id := FunctionFor(payload)
+		if wantID := map[bool]string{true: WorkerFunction, false: AssociateFunction}[slices.Contains(workerEventFiles, name)]; id != wantID {
+			t.Errorf("%s: FunctionFor = %s, want %s", name, id, wantID)
+			continue
+		}
+		body, err := l.InvokeEvent(ctx, id, payload)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		var answer struct {
-			ErrorType    string `json:"errorType"`
-			ErrorMessage string `json:"errorMessage"`
-			StatusCode   int    `json:"statusCode"`
-			Body         string `json:"body"`
-			Summary      *struct{ Requested, Successful, Failed, Deduplicated, Unprocessed int }
-		}
-		if err := json.Unmarshal(body, &answer); err != nil {
-			t.Fatalf("%s: answer %s: %v", name, body, err)
-		}
-		if answer.ErrorType != "" {
-			t.Errorf("%s: function error %s: %s", name, answer.ErrorType, answer.ErrorMessage)
-			continue
-		}
 		switch {
-		case name == statusEvent:
-			// A job that does not exist: 404, saying so.
-			var msg struct{ Message string }
-			if answer.StatusCode != http.StatusNotFound {
-				t.Errorf("%s: statusCode %d, want 404; answer %s", name, answer.StatusCode, body)
-			} else if err := json.Unmarshal([]byte(answer.Body), &msg); err != nil || !strings.Contains(msg.Message, "no job") {
-				t.Errorf("%s: body %q does not say there is no such job", name, answer.Body)
+		case id == WorkerFunction:
+			checkWorkerSample(ctx, t, l, name, payload, body)
+		case name == "dry-run.json":
+			var plan report.Plan
+			if err := json.Unmarshal(body, &plan); err != nil || !plan.DryRun || len(plan.Actions) != 3 || plan.Summary.Create != 3 || plan.Summary.Calls != 1 {
+				t.Errorf("%s: %s (%v)", name, body, err)
 			}
-			t.Logf("%-27s %d %s", name, answer.StatusCode, answer.Body)
-			continue
-		case name == "api-rest-malformed.json":
-			if answer.StatusCode != http.StatusBadRequest {
-				t.Errorf("%s: statusCode %d, want 400; answer %s", name, answer.StatusCode, body)
+			if st := emu.Stats(); st.Calls != 0 {
+				t.Errorf("%s: %d SSM calls, want none", name, st.Calls)
 			}
-			var msg struct{ Message string }
-			if err := json.Unmarshal([]byte(answer.Body), &msg); err != nil || !strings.Contains(msg.Message, "JSON") {
-				t.Errorf("%s: body %q does not say the request is not valid JSON", name, answer.Body)
-			}
-		case source == "api-rest" || source == "api-http":
-			if answer.StatusCode != http.StatusOK {
-				t.Errorf("%s: statusCode %d, want 200; answer %s", name, answer.StatusCode, body)
-			}
-			if err := json.Unmarshal([]byte(answer.Body), &answer); err != nil || answer.Summary == nil {
-				t.Errorf("%s: body %q is not a result", name, answer.Body)
-			}
+			t.Logf("%-27s %+v", name, plan.Summary)
+		default:
+			checkAnswer(t, name, body)
 		}
-		if name == "api-rest-malformed.json" {
-			continue
-		}
-		if answer.Summary == nil {
-			t.Errorf("%s: no Summary in %s", name, body)
-			continue
-		}
-		sum := *answer.Summary
-		if sum.Requested == 0 || sum.Failed != 0 || sum.Unprocessed != 0 || sum.Successful+sum.Deduplicated != sum.Requested {
-			t.Errorf("%s: summary %+v, want every entry successful or deduplicated", name, sum)
-		}
-		t.Logf("%-27s %+v", name, sum)
 	}
 
-	runWorkerSample(ctx, t, tpl, s.db, workerBootstrap, append(workerEnv, "AWS_LAMBDA_FUNCTION_NAME="+workerID), names)
+	checkAsyncJob(ctx, t, l)
 }
 
-// runWorkerSample records the job of events/sqs-chunk.json, runs the worker
-// on the sample under the RIE, and checks the chunk finished the job.
-func runWorkerSample(ctx context.Context, t *testing.T, tpl node, db *testinfra.DynamoDB, bootstrap string, env []string, names map[string]string) {
+// checkAnswer checks the associate function's answer to a sample event:
+// every entry successful or deduplicated, the malformed request answered
+// 400, the status of a job that does not exist 404.
+func checkAnswer(t *testing.T, name string, body []byte) {
 	t.Helper()
-	payload := readEvent(t, "sqs-chunk.json")
+	source := eventFiles[name]
+	var answer struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+		StatusCode   int    `json:"statusCode"`
+		Body         string `json:"body"`
+		Summary      *struct{ Requested, Successful, Failed, Deduplicated, Unprocessed int }
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		t.Fatalf("%s: answer %s: %v", name, body, err)
+	}
+	if answer.ErrorType != "" {
+		t.Errorf("%s: function error %s: %s", name, answer.ErrorType, answer.ErrorMessage)
+		return
+	}
+	switch {
+	case name == statusEvent:
+		// A job that does not exist: 404, saying so.
+		var msg struct{ Message string }
+		if answer.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: statusCode %d, want 404; answer %s", name, answer.StatusCode, body)
+		} else if err := json.Unmarshal([]byte(answer.Body), &msg); err != nil || !strings.Contains(msg.Message, "no job") {
+			t.Errorf("%s: body %q does not say there is no such job", name, answer.Body)
+		}
+		t.Logf("%-27s %d %s", name, answer.StatusCode, answer.Body)
+		return
+	case name == "api-rest-malformed.json":
+		if answer.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: statusCode %d, want 400; answer %s", name, answer.StatusCode, body)
+		}
+		var msg struct{ Message string }
+		if err := json.Unmarshal([]byte(answer.Body), &msg); err != nil || !strings.Contains(msg.Message, "JSON") {
+			t.Errorf("%s: body %q does not say the request is not valid JSON", name, answer.Body)
+		}
+		t.Logf("%-27s %d %s", name, answer.StatusCode, answer.Body)
+		return
+	case source == "api-rest" || source == "api-http":
+		if answer.StatusCode != http.StatusOK {
+			t.Errorf("%s: statusCode %d, want 200; answer %s", name, answer.StatusCode, body)
+		}
+		if err := json.Unmarshal([]byte(answer.Body), &answer); err != nil || answer.Summary == nil {
+			t.Errorf("%s: body %q is not a result", name, answer.Body)
+		}
+	}
+	if answer.Summary == nil {
+		t.Errorf("%s: no Summary in %s", name, body)
+		return
+	}
+	sum := *answer.Summary
+	if sum.Requested == 0 || sum.Failed != 0 || sum.Unprocessed != 0 || sum.Successful+sum.Deduplicated != sum.Requested {
+		t.Errorf("%s: summary %+v, want every entry successful or deduplicated", name, sum)
+	}
+	t.Logf("%-27s %+v", name, sum)
+}
+
+// checkWorkerSample checks the worker's answer to the SQS sample and that
+// the chunk finished the job InvokeEvent recorded for it.
+func checkWorkerSample(ctx context.Context, t *testing.T, l *Local, name string, payload, body []byte) {
+	t.Helper()
 	var ev events.SQSEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		t.Fatal(err)
 	}
-	store := jobs.NewStore(db.Client(), names["JobsTable"], time.Hour)
 	requested := 0
 	var jobID string
 	for _, r := range ev.Records {
@@ -205,34 +183,17 @@ func runWorkerSample(ctx context.Context, t *testing.T, tpl node, db *testinfra.
 		}
 		jobID, requested = c.JobID, requested+len(c.Entries)
 	}
-	if err := store.Create(ctx, jobID, requested, len(ev.Records), report.Result{}); err != nil {
-		t.Fatalf("record the sample's job: %v", err)
-	}
-
-	rie, err := testinfra.StartRIE(ctx, bootstrap, append(env, templateEnvironment(t, tpl, workerID, names)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = rie.Close()
-		if t.Failed() {
-			t.Logf("worker output:\n%s", rie.Logs())
-		}
-	}()
-	body, err := rie.Invoke(ctx, payload)
-	if err != nil {
-		t.Fatalf("sqs-chunk.json: %v", err)
-	}
 	var resp struct {
 		ErrorType         string `json:"errorType"`
 		BatchItemFailures []events.SQSBatchItemFailure
 	}
 	if err := json.Unmarshal(body, &resp); err != nil || resp.ErrorType != "" || resp.BatchItemFailures == nil && !strings.Contains(string(body), "batchItemFailures") {
-		t.Fatalf("sqs-chunk.json: answer %s, want an SQS batch response", body)
+		t.Fatalf("%s: answer %s, want an SQS batch response", name, body)
 	}
 	if len(resp.BatchItemFailures) != 0 {
-		t.Errorf("sqs-chunk.json: batchItemFailures %v, want none", resp.BatchItemFailures)
+		t.Errorf("%s: batchItemFailures %v, want none", name, resp.BatchItemFailures)
 	}
+	store := l.Jobs()
 	m, err := store.Meta(ctx, jobID)
 	if err != nil {
 		t.Fatal(err)
@@ -240,66 +201,49 @@ func runWorkerSample(ctx context.Context, t *testing.T, tpl node, db *testinfra.
 	if m.State != jobs.StateSucceeded || m.ChunksDone != len(ev.Records) || m.Successful+m.Deduplicated != requested {
 		page, _ := store.Outcomes(ctx, jobID, 10, "")
 		outcomes, _ := json.Marshal(page.Outcomes)
-		t.Errorf("sqs-chunk.json: job after the worker %+v, want SUCCEEDED with every entry successful or deduplicated; outcomes %s", m, outcomes)
+		t.Errorf("%s: job after the worker %+v, want SUCCEEDED with every entry successful or deduplicated; outcomes %s", name, m, outcomes)
 	}
-	t.Logf("%-27s %s %+v", "sqs-chunk.json", m.State, m.Counts)
+	t.Logf("%-27s %s %+v", name, m.State, m.Counts)
 }
 
-// templateEnvironment is a function's environment as template.yaml sets it
-// with the default parameters; names stand for the resources (by logical ID)
-// the variables refer to.
-func templateEnvironment(t *testing.T, tpl node, id string, names map[string]string) []string {
+// checkAsyncJob sends a request with "Async": true and follows its job
+// through the queue, the worker and the status route, as make invoke does.
+func checkAsyncJob(ctx context.Context, t *testing.T, l *Local) {
 	t.Helper()
-	vars := tpl.get("Resources", id, "Properties", "Environment", "Variables")
-	var env []string
-	for _, v := range functionVariables(id) {
-		value := vars.get(v.Name)
-		if r := value.ref(); r != "" && tpl.get("Resources", r).ok() {
-			name, ok := names[r]
-			if !ok {
-				t.Fatalf("%s %s refers to %s, which the test does not stand up", id, v.Name, r)
-			}
-			env = append(env, v.Name+"="+name)
-			continue
-		}
-		env = append(env, v.Name+"="+evalValue(t, tpl, value))
+	req := `{"Async": true, "Association": {"Name": "AWS-UpdateSSMAgent"}, "InstanceIds": ["i-0a5e11c0000000001", "i-0a5e11c0000000002", "i-0a5e11c0000000003"]}`
+	body, err := l.InvokeEvent(ctx, AssociateFunction, []byte(req))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return env
-}
-
-// createTableFromTemplate creates a table as CloudFormation would from its
-// resource (DedupeTable, JobsTable): key schema, attribute definitions,
-// billing mode and TTL.
-func createTableFromTemplate(ctx context.Context, t *testing.T, tpl node, client *dynamodb.Client, id, name string) {
-	t.Helper()
-	props := resource(t, tpl, id, "AWS::DynamoDB::Table").get("Properties")
-	in := &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: ddbtypes.BillingMode(props.get("BillingMode").str()),
+	var acc jobs.Accepted
+	if err := json.Unmarshal(body, &acc); err != nil || acc.JobID == "" || acc.State != jobs.StateQueued || acc.Chunks != 1 {
+		t.Fatalf("async request: answer %s (%v), want a QUEUED job of one chunk", body, err)
 	}
-	for _, d := range props.get("AttributeDefinitions").items() {
-		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
-			AttributeName: aws.String(d.get("AttributeName").str()),
-			AttributeType: ddbtypes.ScalarAttributeType(d.get("AttributeType").str()),
-		})
+	runCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	m, err := l.RunJob(runCtx, acc.JobID)
+	if err != nil {
+		t.Fatalf("async request: %v", err)
 	}
-	for _, k := range props.get("KeySchema").items() {
-		in.KeySchema = append(in.KeySchema, ddbtypes.KeySchemaElement{
-			AttributeName: aws.String(k.get("AttributeName").str()),
-			KeyType:       ddbtypes.KeyType(k.get("KeyType").str()),
-		})
+	if m.State != jobs.StateSucceeded || m.Successful != 3 {
+		t.Errorf("async request: job %+v, want SUCCEEDED with 3 successful", m)
 	}
-	if _, err := client.CreateTable(ctx, in); err != nil {
-		t.Fatalf("create %s from template.yaml: %v", id, err)
+	status, err := l.Invoke(ctx, AssociateFunction, StatusEvent(acc.JobID))
+	if err != nil {
+		t.Fatal(err)
 	}
-	ttl := props.get("TimeToLiveSpecification")
-	if _, err := client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-		TableName: aws.String(name),
-		TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{
-			AttributeName: aws.String(ttl.get("AttributeName").str()),
-			Enabled:       aws.Bool(strings.EqualFold(ttl.get("Enabled").str(), "true")),
-		},
-	}); err != nil {
-		t.Fatalf("enable TTL of %s from template.yaml: %v", id, err)
+	var answer struct {
+		StatusCode int    `json:"statusCode"`
+		Body       string `json:"body"`
 	}
+	var st struct {
+		JobID  string `json:"JobId"`
+		State  string
+		Counts jobs.Counts
+	}
+	if err := json.Unmarshal(status, &answer); err != nil || answer.StatusCode != http.StatusOK ||
+		json.Unmarshal([]byte(answer.Body), &st) != nil || st.JobID != acc.JobID || st.State != jobs.StateSucceeded {
+		t.Errorf("status of job %s: %s, want 200 and SUCCEEDED", acc.JobID, status)
+	}
+	t.Logf("%-27s job %s %s %+v", "async request", acc.JobID, m.State, m.Counts)
 }

@@ -1,4 +1,4 @@
-package samtemplate_test
+package samtemplate
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package samtemplate_test
+package samtemplate
 
 import (
 	"os"
@@ -23,9 +23,9 @@ import (
 // runs the chunks of asynchronous jobs from the jobs queue; ReaperFunction
 // settles dead-lettered chunks and unfinished or stalled jobs.
 const (
-	functionID = "AssociateFunction"
-	workerID   = "WorkerFunction"
-	reaperID   = "ReaperFunction"
+	functionID = AssociateFunction
+	workerID   = WorkerFunction
+	reaperID   = ReaperFunction
 )
 
 var functionIDs = []string{functionID, workerID, reaperID}
@@ -111,19 +111,6 @@ var resourceVariables = map[string]struct{ id, typ string }{
 	"JOBS_TABLE":     {"JobsTable", "AWS::DynamoDB::Table"},
 	"JOBS_QUEUE_URL": {"JobsQueue", "AWS::SQS::Queue"}, // !Ref of a queue is its URL
 	"EVENT_BUS_NAME": {"EventBus", "AWS::Events::EventBus"},
-}
-
-// functionVariables is the environment each function reads: the associate
-// function config.Variables, the worker config.Variables and
-// config.WorkerVariables.
-func functionVariables(id string) []config.Variable {
-	if id == reaperID {
-		return config.ReaperVariables
-	}
-	if id == workerID {
-		return append(slices.Clone(config.Variables), config.WorkerVariables...)
-	}
-	return config.Variables
 }
 
 // TestEnvironmentMatchesConfig keeps each function's environment in
@@ -693,54 +680,15 @@ func evalBool(t *testing.T, tpl node, n node) bool {
 	return evalValue(t, tpl, n) == "true"
 }
 
-// evalValue resolves the few intrinsics the template uses for switches: !If,
-// !Ref to a parameter (its default), with conditions of !Equals and !Not.
+// evalValue resolves the few intrinsics the template uses for switches (see
+// resolveValue).
 func evalValue(t *testing.T, tpl node, n node) string {
 	t.Helper()
-	switch f, arg := n.fn(); f {
-	case "":
-		return n.str()
-	case "Ref":
-		p := tpl.get("Parameters", arg.str())
-		if !p.ok() {
-			t.Fatalf("!Ref %s: not a parameter", arg.str())
-		}
-		return p.get("Default").str()
-	case "If":
-		args := arg.items()
-		if evalCondition(t, tpl, args[0].str()) {
-			return evalValue(t, tpl, args[1])
-		}
-		return evalValue(t, tpl, args[2])
-	default:
-		t.Fatalf("cannot evaluate !%s", f)
+	v, err := resolveValue(tpl, n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ""
-}
-
-func evalCondition(t *testing.T, tpl node, name string) bool {
-	t.Helper()
-	c := tpl.get("Conditions", name)
-	if !c.ok() {
-		t.Fatalf("no condition %s", name)
-	}
-	return evalCond(t, tpl, c)
-}
-
-func evalCond(t *testing.T, tpl node, c node) bool {
-	t.Helper()
-	switch f, arg := c.fn(); f {
-	case "Equals":
-		args := arg.items()
-		return evalValue(t, tpl, args[0]) == evalValue(t, tpl, args[1])
-	case "Not":
-		return !evalCond(t, tpl, arg.items()[0])
-	case "Condition":
-		return evalCondition(t, tpl, arg.str())
-	default:
-		t.Fatalf("cannot evaluate condition !%s", f)
-	}
-	return false
+	return v
 }
 
 func TestOutputs(t *testing.T) {
