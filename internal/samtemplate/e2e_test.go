@@ -104,6 +104,7 @@ func TestSampleEventsThroughTheFunction(t *testing.T) {
 	}
 
 	checkAsyncJob(ctx, t, l)
+	checkEnvVarsFileRuns(ctx, t, l)
 }
 
 // checkAnswer checks the associate function's answer to a sample event:

@@ -47,6 +47,21 @@ func functionVariables(id string) []config.Variable {
 	return config.Variables
 }
 
+// endpointVariables are the AWS SDK's endpoint variables each function
+// declares in template.yaml with an empty value, which the SDK ignores. They
+// are declared only so that `sam local invoke --env-vars` can set them: SAM
+// CLI overrides the variables a function's template declares and drops every
+// other name in the file.
+var endpointVariables = map[string][]string{
+	AssociateFunction: {"AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"},
+	WorkerFunction:    {"AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_DYNAMODB"},
+	ReaperFunction:    {"AWS_ENDPOINT_URL_DYNAMODB"},
+}
+
+// EndpointVariables lists the endpoint variables function id declares (see
+// endpointVariables): the services it calls.
+func EndpointVariables(id string) []string { return slices.Clone(endpointVariables[id]) }
+
 // Template is template.yaml, read to run its functions on this machine as
 // CloudFormation would set them up with the parameters' defaults.
 type Template struct{ root node }

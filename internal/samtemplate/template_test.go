@@ -115,9 +115,10 @@ var resourceVariables = map[string]struct{ id, typ string }{
 
 // TestEnvironmentMatchesConfig keeps each function's environment in
 // template.yaml equal to what the code reads (config.Variables, and
-// config.WorkerVariables for the worker): the same names, each fed from a
-// parameter named after it with the code's default, and parameter bounds the
-// code accepts; the variables that name resources refer to them.
+// config.WorkerVariables for the worker) plus the SDK's endpoint variables,
+// empty, for sam local invoke (EndpointVariables): the same names, each fed
+// from a parameter named after it with the code's default, and parameter
+// bounds the code accepts; the variables that name resources refer to them.
 func TestEnvironmentMatchesConfig(t *testing.T) {
 	tpl := loadTemplate(t)
 	checked := map[string]bool{} // parameters shared by both functions
@@ -132,12 +133,20 @@ func TestEnvironmentMatchesConfig(t *testing.T) {
 		for _, v := range functionVariables(id) {
 			want = append(want, v.Name)
 		}
+		want = append(want, EndpointVariables(id)...)
 		got := vars.keys()
 		sort.Strings(want)
 		sort.Strings(got)
 		if !slices.Equal(got, want) {
 			t.Errorf("%s environment = %v, want exactly %v", id, got, want)
 			continue
+		}
+		// The SDK's endpoint variables: empty, so a deployment calls AWS;
+		// declared for sam local invoke --env-vars only.
+		for _, name := range EndpointVariables(id) {
+			if v := vars.get(name); v.Kind != yaml.ScalarNode || v.str() != "" || v.Tag != "!!str" {
+				t.Errorf("%s %s = %v, want \"\" (set only by sam local invoke --env-vars)", id, name, v.Value)
+			}
 		}
 
 		for _, v := range functionVariables(id) {
