@@ -7,7 +7,7 @@ PKGS  := ./...
 # The Lambda binary, as `sam build` and deployments build it.
 LAMBDA_BUILD := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: help tools build build-AssociateFunction build-WorkerFunction test test-unit demo lint ssm-local fuzz soak bench bench-quick clean
+.PHONY: help tools build build-AssociateFunction build-WorkerFunction test test-unit demo invoke local-tables lint ssm-local fuzz soak bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -36,6 +36,14 @@ test-unit: ## unit tests only (no local services)
 
 demo: tools ## run the real function against the SSM emulator and DynamoDB Local and print the outcome
 	$(GO) run ./cmd/demo $(ARGS)
+
+# make invoke EVENT=events/fanout.json [FUNCTION=associate|worker|reaper] [ARGS="-v"]
+invoke: tools ## run EVENT=file through FUNCTION=associate|worker|reaper as sam local invoke would, without Docker (RIE, SSM emulator, DynamoDB Local)
+	@if [ -z "$(EVENT)" ]; then echo 'usage: make invoke EVENT=events/<file>.json [FUNCTION=associate|worker|reaper] [ARGS="-v"]'; exit 2; fi
+	$(GO) run ./cmd/invoke -event "$(EVENT)" $(if $(FUNCTION),-function $(FUNCTION)) $(ARGS)
+
+local-tables: tools ## for sam local invoke: DynamoDB Local on :8000 with the template's tables (and moto on :5000 with the jobs queue) until Ctrl-C
+	$(GO) run ./cmd/invoke -local-tables $(ARGS)
 
 lint: ## go vet, gofmt and cfn-lint on template.yaml
 	$(GO) vet $(PKGS)
