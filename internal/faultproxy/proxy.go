@@ -198,7 +198,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, op string) {
 		w.Header().Del(h)
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		// The target's answer broke off: break the client's off too, so
+		// that it sees a failed request (and retries) rather than a
+		// shorter body that may still parse.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // drop closes the client's connection without an answer.

@@ -98,7 +98,11 @@ func (e *env) run(ctx context.Context, jobID string, r jobRun) (jobs.Meta, *hand
 			h.receives[chunk] = append(h.receives[chunk], n)
 			h.mu.Unlock()
 			if chunk == r.crash {
-				// The process dies: no answer, the batch comes back.
+				// The process dies: no answer, the batch comes back — at
+				// once here, rather than after the visibility timeout, which
+				// stays long so that no other chunk is delivered twice.
+				_, _ = e.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(e.queueURL),
+					ReceiptHandle: aws.String(msg.ReceiptHandle), VisibilityTimeout: 0})
 				return events.SQSEventResponse{}, fmt.Errorf("worker crashed on chunk %d", chunk)
 			}
 			resp, err := w.Handle(ctx, ev)
@@ -291,7 +295,7 @@ func TestJobLostAnswerToTheLastFinish(t *testing.T) {
 // the reaper counts it as poisoned, its entries Unprocessed, and finishes
 // the job. The other chunks are never handed back.
 func TestJobChunkCrashesTheWorker(t *testing.T) {
-	e := newEnv(t, ssmlocal.DefaultOptions(), 2, 2*time.Second)
+	e := newEnv(t, ssmlocal.DefaultOptions(), 2, 60*time.Second)
 	p := e.faulty(17)
 	p.SetRules(faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.TransactionConflict})
 	acc := e.submitNodes(t, faultNodes)
