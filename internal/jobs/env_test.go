@@ -75,7 +75,10 @@ type env struct {
 	bus          string
 	completedURL string
 	store        *jobs.Store
-	maxReceives  int
+	// direct reads the job table without the fault proxy, for the tests'
+	// own checks.
+	direct      *jobs.Store
+	maxReceives int
 }
 
 func newEnv(t *testing.T, opts ssmlocal.Options, maxReceives int, visibility time.Duration) *env {
@@ -98,6 +101,7 @@ func newEnv(t *testing.T, opts ssmlocal.Options, maxReceives int, visibility tim
 		}
 	}
 	e.store = jobs.NewStore(e.ddbClient, e.jobsTable, time.Hour)
+	e.direct = e.store
 
 	mcfg := e.cfg.Copy()
 	mcfg.BaseEndpoint = aws.String(moto.Endpoint())

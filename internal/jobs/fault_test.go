@@ -84,7 +84,7 @@ func (e *env) run(ctx context.Context, jobID string, r jobRun) (jobs.Meta, *hand
 	h := &handling{receives: map[int][]int{}, failed: map[int]int{}}
 	var wg sync.WaitGroup
 	finished := func() bool {
-		m, err := e.store.Meta(context.Background(), jobID)
+		m, err := e.direct.Meta(context.Background(), jobID)
 		return err == nil && jobs.Final(m.State)
 	}
 	set := associate.Settings{BatchSize: 10, MaxConcurrency: 4, MaxAttempts: 5, Backoff: 20 * time.Millisecond}
@@ -122,7 +122,7 @@ func (e *env) run(ctx context.Context, jobID string, r jobRun) (jobs.Meta, *hand
 		wg.Go(func() { src.Run(ctx, rp.HandleDeadLetters, finished) })
 	}
 	wg.Wait()
-	m, err := e.store.Meta(context.Background(), jobID)
+	m, err := e.direct.Meta(context.Background(), jobID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestJobLostAnswerToTheLastFinish(t *testing.T) {
 	if _, err := e.reaper().Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m, err = e.store.Meta(ctx, "last")
+	m, err = e.direct.Meta(ctx, "last")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestJobSettledAtSubmission(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		m, err := e.store.Meta(context.Background(), acc.JobID)
+		m, err := e.direct.Meta(context.Background(), acc.JobID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +403,7 @@ func TestJobRedeliveredCountedChunk(t *testing.T) {
 	if after := e.emu.Stats().Calls; after != calls {
 		t.Errorf("the redelivered chunk made %d SSM calls, want none (not run again)", after-calls)
 	}
-	again, err := e.store.Meta(context.Background(), acc.JobID)
+	again, err := e.direct.Meta(context.Background(), acc.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,13 +497,13 @@ func TestReaperSweep(t *testing.T) {
 	if !strings.Contains(metrics.String(), `"JobsStalled":1`) {
 		t.Errorf("metrics %s: want JobsStalled 1", metrics.String())
 	}
-	m, err := e.store.Meta(ctx, "orphan")
+	m, err := e.direct.Meta(ctx, "orphan")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.assertJob(m, jobs.StateSucceeded, 1)
 
-	stuck, err := e.store.Meta(ctx, "stuck")
+	stuck, err := e.direct.Meta(ctx, "stuck")
 	if err != nil || stuck.State != jobs.StateStalled {
 		t.Fatalf("stuck job %+v, %v: want STALLED", stuck, err)
 	}
@@ -567,7 +567,7 @@ func TestReaperBootstrap(t *testing.T) {
 	if !strings.Contains(string(out), `"batchItemFailures":[]`) && !strings.Contains(string(out), `"batchItemFailures":null`) {
 		t.Errorf("answer %s: want no batch item failure", out)
 	}
-	m, err := e.store.Meta(ctx, "dl")
+	m, err := e.direct.Meta(ctx, "dl")
 	if err != nil {
 		t.Fatal(err)
 	}

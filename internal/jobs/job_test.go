@@ -45,7 +45,7 @@ func (e *env) allOutcomes(jobID string) report.Result {
 	var all report.Result
 	token := ""
 	for pages := 0; ; pages++ {
-		p, err := e.store.Outcomes(context.Background(), jobID, 7, token)
+		p, err := e.direct.Outcomes(context.Background(), jobID, 7, token)
 		if err != nil {
 			e.t.Fatal(err)
 		}
