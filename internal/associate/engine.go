@@ -157,7 +157,7 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	r.updateAll(ctx)
 	r.book.wait()
 	r.stopOwner(ctx)
-	r.res.Summary.Reads = r.reader.Reads()
+	r.res.Summary.Reads += r.reader.Reads()
 	r.res.Summary.Throttles = int(r.throttles.Load())
 	r.res.CallLatencies = r.latency.samples()
 	r.res.Tally()

@@ -64,8 +64,8 @@ func TestOnExistingUpdate(t *testing.T) {
 	s, c := &fakeSSM{}, newFakeClaims()
 	runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(1 day)", request.OnExistingSkip, 1, 2)))
 	res := runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(7 days)", request.OnExistingUpdate, 1, 2)))
-	if res.Summary.Updated != 2 || s.updates != 2 {
-		t.Fatalf("summary %+v, %d updates", res.Summary, s.updates)
+	if res.Summary.Updated != 2 || s.updates != 2 || res.Summary.Calls != 2 || res.Summary.Reads != 2 {
+		t.Fatalf("summary %+v, %d updates: want 2 updates, each one call after one read", res.Summary, s.updates)
 	}
 	for _, u := range res.Updated {
 		if u.AssociationVersion != "2" || !slices.Equal(u.Differences, []string{"ScheduleExpression"}) || u.AssociationId == "" {
