@@ -7,7 +7,7 @@ PKGS  := ./...
 # The Lambda binary, as `sam build` and deployments build it.
 LAMBDA_BUILD := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: help tools build build-AssociateFunction build-WorkerFunction test test-unit demo invoke local-tables lint ssm-local fuzz soak bench bench-quick clean
+.PHONY: help tools build build-AssociateFunction build-WorkerFunction build-ReaperFunction test test-unit demo invoke local-tables lint ssm-local fuzz soak bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -15,9 +15,10 @@ help: ## list the targets
 tools: ## install DynamoDB Local and the Lambda Runtime Interface Emulator into .tools/
 	@bash scripts/install-tools.sh
 
-build: ## build the Lambda bootstraps for arm64 into build/{associate,worker}/bootstrap (what sam build runs)
+build: ## build the Lambda bootstraps for arm64 into build/{associate,worker,reaper}/bootstrap (what sam build runs)
 	$(LAMBDA_BUILD) -o build/associate/bootstrap ./functions/associate
 	$(LAMBDA_BUILD) -o build/worker/bootstrap ./functions/worker
+	$(LAMBDA_BUILD) -o build/reaper/bootstrap ./functions/reaper
 
 # sam build (BuildMethod: makefile) calls these with ARTIFACTS_DIR set.
 build-AssociateFunction:
@@ -25,6 +26,9 @@ build-AssociateFunction:
 
 build-WorkerFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/worker
+
+build-ReaperFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/reaper
 
 test: tools ## run every test: unit, integration (DynamoDB Local, SSM emulator), end to end (Lambda RIE), template, brief fuzzing
 	$(GO) vet $(PKGS)

@@ -69,6 +69,10 @@ func TestTransformAndFunction(t *testing.T) {
 		if got := fn.get("Metadata", "BuildMethod").str(); got != "makefile" {
 			t.Errorf("%s Metadata.BuildMethod = %q, want makefile (the root Makefile's build-%s)", id, got, id)
 		}
+		// sam build runs `make build-<LogicalId>`: the target must exist.
+		if mk, err := os.ReadFile(filepath.Join(root(t), "Makefile")); err != nil || !strings.Contains(string(mk), "\nbuild-"+id+":\n\t$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ") {
+			t.Errorf("the Makefile has no build-%s target writing $(ARTIFACTS_DIR)/bootstrap (sam build needs it): %v", id, err)
+		}
 		if got := props.get("LoggingConfig", "LogFormat").str(); got != "JSON" {
 			t.Errorf("%s.LoggingConfig.LogFormat = %q, want JSON (sets AWS_LAMBDA_LOG_FORMAT)", id, got)
 		}
