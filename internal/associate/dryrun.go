@@ -19,6 +19,7 @@ import (
 // written to SSM or to the table.
 func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan, error) {
 	items, settled := Settle(req.Items)
+	items = e.allowed(items, &settled)
 	p := report.Plan{DryRun: true, Actions: []report.Action{}}
 	p.Summary.Requested = settled.Summary.Requested
 	for _, f := range settled.Failed {

@@ -65,6 +65,10 @@ type Settings struct {
 	// heartbeat: a crashed invocation's claims are taken over after it
 	// (CLAIM_LEASE). 0 means 60 s.
 	ClaimLease time.Duration
+	// Allow is what entries may ask for (ALLOWED_DOCUMENTS,
+	// ALLOWED_TARGET_KEYS). The zero Allow allows every document and target
+	// key: for tests; the functions always set it from their configuration.
+	Allow Allow
 }
 
 // Engine associates requests. It is safe to use for one Run at a time per
@@ -92,6 +96,9 @@ func New(ssm ssmAPI, claims claimStore, set Settings, log *slog.Logger) *Engine 
 	}
 	if set.ClaimLease <= 0 {
 		set.ClaimLease = time.Minute
+	}
+	if set.Allow.Documents == nil && set.Allow.TargetKeys == nil {
+		set.Allow = Allow{Documents: []string{"*"}, TargetKeys: []string{"*"}}
 	}
 	set.BatchSize = max(set.BatchSize, 1)
 	set.MaxConcurrency = max(set.MaxConcurrency, 1)
@@ -134,6 +141,7 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 		job.AnswerBy = job.LeaseUntil
 	}
 	items, settled := Settle(job.Request.Items)
+	items = e.allowed(items, &settled)
 	r := &run{Engine: e, job: job, latency: latencyTracker{max: e.set.CallEstimate}, res: settled}
 
 	keys := 0
