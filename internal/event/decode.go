@@ -20,7 +20,7 @@ import (
 // answered with an HTTP response; a payload that matches no envelope is
 // Direct.
 func Decode(payload []byte) (Invocation, error) {
-	inv := Invocation{Source: Direct}
+	inv := Invocation{Source: Direct, Caller: Caller{Kind: Direct}}
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return inv, badRequest("payload is empty", nil)
 	}
@@ -47,7 +47,7 @@ func Decode(payload []byte) (Invocation, error) {
 }
 
 func direct(payload []byte) (Invocation, error) {
-	inv := Invocation{Source: Direct, Body: payload}
+	inv := Invocation{Source: Direct, Caller: Caller{Kind: Direct}, Body: payload}
 	if len(payload) > MaxBodyBytes {
 		inv.Body = nil
 		return inv, tooLarge(len(payload))
@@ -97,11 +97,12 @@ func isEventBridge(top map[string]json.RawMessage) bool {
 }
 
 func decodeRESTAPI(payload []byte) (Invocation, error) {
-	inv := Invocation{Source: RESTAPI}
+	inv := Invocation{Source: RESTAPI, Caller: Caller{Kind: RESTAPI}}
 	var req events.APIGatewayProxyRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		return inv, malformed("API Gateway REST event", err)
 	}
+	inv.Caller = apiCaller(RESTAPI, req.RequestContext.Identity.UserArn, req.RequestContext.Identity.AccountID)
 	inv.RequestID = req.RequestContext.RequestID
 	inv.StatusBase = statusBase(req.Headers, req.RequestContext.Stage, req.Path, req.PathParameters)
 	inv.Query = req.QueryStringParameters
@@ -109,10 +110,13 @@ func decodeRESTAPI(payload []byte) (Invocation, error) {
 }
 
 func decodeHTTPAPI(payload []byte) (Invocation, error) {
-	inv := Invocation{Source: HTTPAPI}
+	inv := Invocation{Source: HTTPAPI, Caller: Caller{Kind: HTTPAPI}}
 	var req events.APIGatewayV2HTTPRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		return inv, malformed("API Gateway HTTP API event", err)
+	}
+	if a := req.RequestContext.Authorizer; a != nil && a.IAM != nil {
+		inv.Caller = apiCaller(HTTPAPI, a.IAM.UserARN, a.IAM.AccountID)
 	}
 	inv.RequestID = req.RequestContext.RequestID
 	inv.StatusBase = statusBase(req.Headers, "", req.RawPath, req.PathParameters)
@@ -168,12 +172,14 @@ func apiBody(inv Invocation, method, body string, isBase64 bool, pathParams map[
 }
 
 func decodeEventBridge(payload []byte, top map[string]json.RawMessage) (Invocation, error) {
-	inv := Invocation{Source: EventBridge}
+	inv := Invocation{Source: EventBridge, Caller: Caller{Kind: EventBridge}}
 	var ev events.EventBridgeEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return inv, malformed("EventBridge event", err)
 	}
 	inv.RequestID = ev.ID
+	inv.Caller = Caller{Kind: EventBridge, Account: identity(ev.AccountID, maxAccount),
+		Source: identity(ev.Source, maxSource), EventID: identity(ev.ID, maxEventID)}
 	// The rule's target sends the matched event; the request is its detail,
 	// which EventBridge guarantees to be an object for events it accepted —
 	// anything else was put there by hand.

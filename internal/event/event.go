@@ -45,6 +45,9 @@ type Invocation struct {
 	// RequestID is API Gateway's request ID or the EventBridge event ID,
 	// when present, for correlating logs with the caller's view.
 	RequestID string
+	// Caller is who invoked the function, as the trigger reports it. It
+	// is set whenever Source is, even when Decode returns an error.
+	Caller Caller
 	// JobID is set for GET /associations/{jobId}, a status request; Body
 	// is then empty.
 	JobID string

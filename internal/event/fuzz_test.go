@@ -8,7 +8,8 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
-// FuzzDecode checks that no payload panics Decode, that every error is a
+// FuzzDecode checks that no payload panics Decode, that the caller is the
+// trigger's and clean (see checkCaller), that every error is a
 // *request.Error with status 400 or 413, and that a successful decode yields
 // a recognised source and a non-empty body within MaxBodyBytes. Seeds live in
 // testdata/fuzz/FuzzDecode.
@@ -20,6 +21,7 @@ func FuzzDecode(f *testing.F) {
 		default:
 			t.Fatalf("source %q", inv.Source)
 		}
+		checkCaller(t, inv)
 		if err != nil {
 			var re *request.Error
 			if !errors.As(err, &re) {
