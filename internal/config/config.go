@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,6 +42,20 @@ type Config struct {
 	// ReconcileDelay is how long after a lost answer SSM is read back for
 	// the entries in doubt (RECONCILE_DELAY).
 	ReconcileDelay time.Duration
+
+	// AllowedDocuments are the SSM documents entries may name: names, or
+	// prefixes ending in "*"; "*" alone allows every document
+	// (ALLOWED_DOCUMENTS). At most MaxAllowedDocuments: the template grants
+	// IAM on each, in that many slots.
+	AllowedDocuments []string
+	// AllowedTargetKeys are the Targets keys entries may use, with the
+	// pseudo keys TargetMaps and TargetLocations; names or prefixes ending
+	// in "*" (ALLOWED_TARGET_KEYS).
+	AllowedTargetKeys []string
+	// JobReaderPrincipalARNs are the IAM principals that may read every job,
+	// not only their own (JOB_READER_PRINCIPAL_ARNS; associate function
+	// only).
+	JobReaderPrincipalARNs []string
 
 	// Asynchronous jobs: on when JobsTable and JobsQueueURL are both set.
 	JobsTable    string        // JOBS_TABLE
@@ -92,6 +108,29 @@ var Variables = []Variable{
 	{"EVENT_BUS_NAME", "", "EventBridge bus for 'Association Job Completed' events; empty: none are sent"},
 	{"CHUNK_SIZE", "500", "entries per job chunk (one queue message, one worker run)"},
 	{"JOB_TTL", "168h", "how long a job's status and outcomes are kept"},
+	{"ALLOWED_DOCUMENTS", DefaultAllowedDocuments, "SSM documents entries may name: comma-separated names or prefixes ending in *, at most 10; * allows all"},
+	{"ALLOWED_TARGET_KEYS", DefaultAllowedTargetKeys, "Targets keys entries may use (tag:*, resource-groups:Name, …, and TargetMaps, TargetLocations), comma-separated, names or prefixes ending in *"},
+}
+
+// DefaultAllowedDocuments are AWS-owned documents that run no
+// caller-supplied commands: command documents (AWS-RunShellScript, …) must
+// be listed by the deployer.
+const DefaultAllowedDocuments = "AWS-UpdateSSMAgent,AWS-GatherSoftwareInventory,AWS-RunPatchBaseline,AWS-ConfigureAWSPackage"
+
+// DefaultAllowedTargetKeys lets entries name nodes one by one: tags,
+// resource groups, TargetMaps and TargetLocations, which can reach many
+// nodes or other accounts, are opt-in.
+const DefaultAllowedTargetKeys = "InstanceIds"
+
+// MaxAllowedDocuments bounds ALLOWED_DOCUMENTS: template.yaml derives the
+// IAM resources of the SSM actions from the same list, in this many slots
+// (CloudFormation cannot map over a list).
+const MaxAllowedDocuments = 10
+
+// AssociateVariables are read by the associate function only, on top of
+// Variables: the status route's readers.
+var AssociateVariables = []Variable{
+	{"JOB_READER_PRINCIPAL_ARNS", "", "IAM principal ARNs (comma-separated) that may read every job; others read only their own"},
 }
 
 // WorkerVariables are read by the worker function on top of Variables.
@@ -161,7 +200,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		if v, ok := lookup(name); ok && v != "" {
 			return v
 		}
-		for _, v := range append(Variables[:len(Variables):len(Variables)], WorkerVariables...) {
+		for _, v := range append(append(Variables[:len(Variables):len(Variables)], WorkerVariables...), AssociateVariables...) {
 			if v.Name == name {
 				return v.Default
 			}
@@ -197,6 +236,12 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.JobTTL = durationVar(get, "JOB_TTL", time.Hour, 366*24*time.Hour, &errs)
 	c.WorkerMaxConcurrency = intVar(get, "WORKER_MAX_CONCURRENCY", 2, 1000, &errs)
 	c.MaxReceives = intVar(get, "MAX_RECEIVES", 1, 1000, &errs)
+	c.AllowedDocuments = listVar(get, "ALLOWED_DOCUMENTS", MaxAllowedDocuments, documentPattern,
+		"a document name of letters, digits, _ - and ., or a prefix of one ending in *, or * alone", &errs)
+	c.AllowedTargetKeys = listVar(get, "ALLOWED_TARGET_KEYS", 0, targetKeyPattern,
+		"a Targets key such as InstanceIds, tag:Env, resource-groups:Name, TargetMaps or TargetLocations, or a prefix of one ending in *", &errs)
+	c.JobReaderPrincipalARNs = listVar(get, "JOB_READER_PRINCIPAL_ARNS", 0, principalPattern,
+		"an IAM principal ARN such as arn:aws:iam::123456789012:role/Auditor", &errs)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
@@ -237,4 +282,37 @@ func rateVar(get func(string) string, name string, errs *[]error) float64 {
 		*errs = append(*errs, fmt.Errorf("%s: %v out of range, want 0 (unlimited) to 10000", name, f))
 	}
 	return f
+}
+
+var (
+	// documentPattern: SSM document names (CreateDocument allows
+	// [a-zA-Z0-9_\-.]{3,128}), or a prefix of one ending in "*", or "*".
+	documentPattern = regexp.MustCompile(`^([a-zA-Z0-9_.-]{1,128}\*?|\*)$`)
+	// targetKeyPattern: SSM's Target.Key (up to 163 characters: letters,
+	// digits, spaces and _ . : / = + - @) without a leading or trailing
+	// space, or a prefix of one ending in "*".
+	targetKeyPattern = regexp.MustCompile(`^([\p{L}\p{N}_.:/=+@-]([\p{L}\p{N} _.:/=+@-]{0,161}[\p{L}\p{N}_.:/=+@-])?\*?|\*)$`)
+	// principalPattern: an IAM or STS principal ARN, without wildcards.
+	principalPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:(iam|sts)::[0-9]{12}:(root|(user|role|assumed-role|federated-user)/[A-Za-z0-9+=.@_/-]+)$`)
+)
+
+// listVar reads a comma-separated list. Each item must match pattern (what
+// describes); max > 0 bounds the items. An empty value is an empty list.
+func listVar(get func(string) string, name string, max int, pattern *regexp.Regexp, what string, errs *[]error) []string {
+	s := get(name)
+	if s == "" {
+		return nil
+	}
+	items := strings.Split(s, ",")
+	for _, it := range items {
+		if !pattern.MatchString(it) {
+			*errs = append(*errs, fmt.Errorf("%s: %q is not %s (comma-separated, no spaces around commas)", name, it, what))
+			return nil
+		}
+	}
+	if max > 0 && len(items) > max {
+		*errs = append(*errs, fmt.Errorf("%s: %d items, at most %d (the template grants IAM on each, in %d slots)", name, len(items), max, max))
+		return nil
+	}
+	return items
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +19,10 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{DedupeTable: "claims", BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, MaxAttempts: 5,
 		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second, ClaimLease: time.Minute, ReconcileDelay: 5 * time.Second,
-		ChunkSize: 500, JobTTL: 168 * time.Hour, WorkerMaxConcurrency: 2, MaxReceives: 5}
-	if c != want {
+		ChunkSize: 500, JobTTL: 168 * time.Hour, WorkerMaxConcurrency: 2, MaxReceives: 5,
+		AllowedDocuments:  []string{"AWS-UpdateSSMAgent", "AWS-GatherSoftwareInventory", "AWS-RunPatchBaseline", "AWS-ConfigureAWSPackage"},
+		AllowedTargetKeys: []string{"InstanceIds"}}
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v, want %+v", c, want)
 	}
 }
@@ -55,6 +59,15 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DEDUPE_TABLE": "t", "CHUNK_SIZE": "0"}, "CHUNK_SIZE: 0 out of range"},
 		{map[string]string{"DEDUPE_TABLE": "t", "WORKER_MAX_CONCURRENCY": "1"}, "WORKER_MAX_CONCURRENCY: 1 out of range"},
 		{map[string]string{"DEDUPE_TABLE": "t", "ACCOUNT_CALLS_PER_SECOND": "x"}, `ACCOUNT_CALLS_PER_SECOND: "x" is not a number`},
+		{map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_DOCUMENTS": "AWS-RunPatchBaseline, MyOrg-*"}, `ALLOWED_DOCUMENTS: " MyOrg-*" is not a document name`},
+		{map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_DOCUMENTS": "AWS-*-Patch"}, `ALLOWED_DOCUMENTS: "AWS-*-Patch" is not`},
+		{map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_DOCUMENTS": "AWS-?"}, `ALLOWED_DOCUMENTS: "AWS-?" is not`},
+		{map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_DOCUMENTS": "a,,b"}, `ALLOWED_DOCUMENTS: "" is not`},
+		{map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_DOCUMENTS": "d0,d1,d2,d3,d4,d5,d6,d7,d8,d9,d10"}, "ALLOWED_DOCUMENTS: 11 items, at most 10"},
+		{map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_TARGET_KEYS": "InstanceIds,"}, `ALLOWED_TARGET_KEYS: "" is not a Targets key`},
+		{map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_TARGET_KEYS": "tag:*Env"}, `ALLOWED_TARGET_KEYS: "tag:*Env" is not`},
+		{map[string]string{"DEDUPE_TABLE": "t", "JOB_READER_PRINCIPAL_ARNS": "Auditor"}, `JOB_READER_PRINCIPAL_ARNS: "Auditor" is not an IAM principal ARN`},
+		{map[string]string{"DEDUPE_TABLE": "t", "JOB_READER_PRINCIPAL_ARNS": "arn:aws:iam::123456789012:role/*"}, `JOB_READER_PRINCIPAL_ARNS: "arn:aws:iam::123456789012:role/*" is not`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -67,7 +80,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestEveryVariableHasADoc(t *testing.T) {
-	for _, v := range Variables {
+	for _, v := range append(slices.Clone(Variables), AssociateVariables...) {
 		if v.Doc == "" || strings.ToUpper(v.Name) != v.Name {
 			t.Errorf("variable %+v", v)
 		}
@@ -111,6 +124,58 @@ func TestReaper(t *testing.T) {
 	for _, v := range ReaperVariables {
 		if v.Doc == "" {
 			t.Errorf("variable %+v", v)
+		}
+	}
+}
+
+// TestAllowLists: ALLOWED_DOCUMENTS, ALLOWED_TARGET_KEYS and
+// JOB_READER_PRINCIPAL_ARNS as a deployer writes them.
+func TestAllowLists(t *testing.T) {
+	ten := "d0,d1,d2,d3,d4,d5,d6,d7,d8,MyOrg-*"
+	c, err := FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "t",
+		"ALLOWED_DOCUMENTS":         ten,
+		"ALLOWED_TARGET_KEYS":       "InstanceIds,tag:*,resource-groups:Name,tag:Cost Center,TargetMaps,TargetLocations",
+		"JOB_READER_PRINCIPAL_ARNS": "arn:aws:iam::123456789012:role/Auditor,arn:aws-us-gov:iam::123456789012:user/ops/alice,arn:aws:sts::123456789012:assumed-role/Ops/bob@example.com",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Split(ten, ","); !slices.Equal(c.AllowedDocuments, want) {
+		t.Errorf("AllowedDocuments = %q, want %q", c.AllowedDocuments, want)
+	}
+	if want := []string{"InstanceIds", "tag:*", "resource-groups:Name", "tag:Cost Center", "TargetMaps", "TargetLocations"}; !slices.Equal(c.AllowedTargetKeys, want) {
+		t.Errorf("AllowedTargetKeys = %q, want %q", c.AllowedTargetKeys, want)
+	}
+	if len(c.JobReaderPrincipalARNs) != 3 || c.JobReaderPrincipalARNs[0] != "arn:aws:iam::123456789012:role/Auditor" {
+		t.Errorf("JobReaderPrincipalARNs = %q", c.JobReaderPrincipalARNs)
+	}
+	// "*" alone allows every document and key; it is a deployer's choice.
+	c, err = FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_DOCUMENTS": "*", "ALLOWED_TARGET_KEYS": "*"}))
+	if err != nil || !slices.Equal(c.AllowedDocuments, []string{"*"}) || !slices.Equal(c.AllowedTargetKeys, []string{"*"}) {
+		t.Errorf("* alone: %q %q, %v", c.AllowedDocuments, c.AllowedTargetKeys, err)
+	}
+	// The documents' bound is the template's number of IAM slots.
+	if MaxAllowedDocuments != 10 {
+		t.Errorf("MaxAllowedDocuments = %d; template.yaml has 10 slots", MaxAllowedDocuments)
+	}
+}
+
+// TestEmptyAllowListsTakeTheDefaults: a variable set empty (as a template
+// may) is the default, never "allow nothing" nor "allow everything".
+func TestEmptyAllowListsTakeTheDefaults(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "t", "ALLOWED_DOCUMENTS": "", "ALLOWED_TARGET_KEYS": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllowedDocuments, ","); got != DefaultAllowedDocuments {
+		t.Errorf("ALLOWED_DOCUMENTS empty: %q, want the default %q", got, DefaultAllowedDocuments)
+	}
+	if got := strings.Join(c.AllowedTargetKeys, ","); got != DefaultAllowedTargetKeys {
+		t.Errorf("ALLOWED_TARGET_KEYS empty: %q, want the default %q", got, DefaultAllowedTargetKeys)
+	}
+	for _, d := range c.AllowedDocuments {
+		if strings.Contains(d, "*") || strings.Contains(d, "RunShellScript") || strings.Contains(d, "RunPowerShellScript") {
+			t.Errorf("default document %q: the default must name documents that run no caller-supplied commands", d)
 		}
 	}
 }

@@ -42,7 +42,7 @@ var samLocalEndpoints = map[string]string{
 // is its logical ID ("DedupeTable"). So, for each function:
 //   - the file sets exactly the variables the template declares, among them
 //     every one the function reads (config.Variables, config.WorkerVariables,
-//     config.ReaperVariables) and its endpoint variables (EndpointVariables), at host.docker.internal
+//     config.AssociateVariables, config.ReaperVariables) and its endpoint variables (EndpointVariables), at host.docker.internal
 //     on the ports of make ssm-local and make local-tables (moto for SQS);
 //   - the tables are those make local-tables creates (LocalNames), the jobs
 //     queue is its queue on moto, and there is no event bus;

@@ -35,8 +35,9 @@ const (
 )
 
 // functionVariables is the environment each function reads: the associate
-// function config.Variables, the worker config.Variables and
-// config.WorkerVariables, the reaper config.ReaperVariables.
+// function config.Variables and config.AssociateVariables, the worker
+// config.Variables and config.WorkerVariables, the reaper
+// config.ReaperVariables.
 func functionVariables(id string) []config.Variable {
 	if id == ReaperFunction {
 		return config.ReaperVariables
@@ -44,7 +45,7 @@ func functionVariables(id string) []config.Variable {
 	if id == WorkerFunction {
 		return append(slices.Clone(config.Variables), config.WorkerVariables...)
 	}
-	return config.Variables
+	return append(slices.Clone(config.Variables), config.AssociateVariables...)
 }
 
 // endpointVariables are the AWS SDK's endpoint variables each function

@@ -119,7 +119,8 @@ var resourceVariables = map[string]struct{ id, typ string }{
 
 // TestEnvironmentMatchesConfig keeps each function's environment in
 // template.yaml equal to what the code reads (config.Variables, and
-// config.WorkerVariables for the worker) plus the SDK's endpoint variables,
+// config.WorkerVariables for the worker, config.AssociateVariables for the
+// associate function) plus the SDK's endpoint variables,
 // empty, for sam local invoke (EndpointVariables): the same names, each fed
 // from a parameter named after it with the code's default, and parameter
 // bounds the code accepts; the variables that name resources refer to them.
@@ -196,7 +197,7 @@ func TestEnvironmentMatchesConfig(t *testing.T) {
 func checkParameterAgainstCode(t *testing.T, v config.Variable, param string, p node) {
 	t.Helper()
 	load := func(value string) error {
-		if !slices.ContainsFunc(append(slices.Clone(config.Variables), config.WorkerVariables...), func(w config.Variable) bool { return w.Name == v.Name }) {
+		if !slices.ContainsFunc(slices.Concat(config.Variables, config.WorkerVariables, config.AssociateVariables), func(w config.Variable) bool { return w.Name == v.Name }) {
 			// A reaper-only variable.
 			_, err := config.ReaperFromLookup(func(name string) (string, bool) {
 				switch name {

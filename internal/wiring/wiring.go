@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -40,14 +41,26 @@ func Load(ctx context.Context) (Deps, error) {
 // Engine builds the engine, pacing its SSM calls at callsPerSecond.
 func (d Deps) Engine(callsPerSecond float64, log *slog.Logger) *associate.Engine {
 	store := dedupe.NewStore(awsclient.DynamoDB(d.AWS), d.Config.DedupeTable, d.Config.DedupeTTL)
-	return associate.New(awsclient.SSM(d.AWS), store, associate.Settings{
-		BatchSize:      d.Config.BatchSize,
-		MaxConcurrency: d.Config.MaxConcurrency,
+	return associate.New(awsclient.SSM(d.AWS), store, Settings(d.Config, callsPerSecond), log)
+}
+
+// Settings are the engine's settings from the configuration, with its SSM
+// calls paced at callsPerSecond. Allow always comes from ALLOWED_DOCUMENTS
+// and ALLOWED_TARGET_KEYS (their defaults when unset): never the engine's
+// zero Allow, which allows everything.
+func Settings(c config.Config, callsPerSecond float64) associate.Settings {
+	return associate.Settings{
+		BatchSize:      c.BatchSize,
+		MaxConcurrency: c.MaxConcurrency,
 		CallsPerSecond: callsPerSecond,
-		MaxAttempts:    d.Config.MaxAttempts,
-		ClaimLease:     d.Config.ClaimLease,
-		ReconcileDelay: d.Config.ReconcileDelay,
-	}, log)
+		MaxAttempts:    c.MaxAttempts,
+		ClaimLease:     c.ClaimLease,
+		ReconcileDelay: c.ReconcileDelay,
+		Allow: associate.Allow{
+			Documents:  slices.Clone(c.AllowedDocuments),
+			TargetKeys: slices.Clone(c.AllowedTargetKeys),
+		},
+	}
 }
 
 // JobStore is the store of asynchronous jobs.
