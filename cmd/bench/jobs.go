@@ -22,6 +22,7 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
@@ -202,7 +203,7 @@ func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, 
 		if err != nil {
 			return outcome{}, err
 		}
-		acc, err := jobs.NewSubmitter(sq, queueURL, store, jp.ChunkSize).Submit(ctx, req)
+		acc, err := jobs.NewSubmitter(sq, queueURL, store, jp.ChunkSize).Submit(ctx, req, event.Caller{Kind: event.Direct})
 		if err != nil {
 			return outcome{}, fmt.Errorf("submit: %w", err)
 		}

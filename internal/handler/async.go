@@ -15,7 +15,7 @@ import (
 
 // submitter records a request as an asynchronous job.
 type submitter interface {
-	Submit(context.Context, *request.Request) (jobs.Accepted, error)
+	Submit(context.Context, *request.Request, event.Caller) (jobs.Accepted, error)
 }
 
 // jobReader reads a job's status and outcomes.
@@ -69,7 +69,7 @@ func (h *Handler) submit(ctx context.Context, inv event.Invocation, req *request
 		return h.reject(ctx, inv, request.NewError(http.StatusBadRequest,
 			"Async: asynchronous jobs are not configured for this function (JOBS_TABLE and JOBS_QUEUE_URL)", nil))
 	}
-	acc, err := h.jobs.Submit(ctx, req)
+	acc, err := h.jobs.Submit(ctx, req, inv.Caller)
 	if err != nil {
 		h.log.ErrorContext(ctx, "job not submitted", "error", err.Error())
 		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "the job could not be submitted; send the request again"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
@@ -23,7 +24,7 @@ type fakeJobs struct {
 	token     string
 }
 
-func (f *fakeJobs) Submit(_ context.Context, r *request.Request) (jobs.Accepted, error) {
+func (f *fakeJobs) Submit(_ context.Context, r *request.Request, _ event.Caller) (jobs.Accepted, error) {
 	f.submitted = r
 	return jobs.Accepted{JobID: "job-1", State: jobs.StateQueued, Chunks: 2, Counts: jobs.Counts{Requested: len(r.Items)}}, f.err
 }

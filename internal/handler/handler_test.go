@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
@@ -280,7 +281,7 @@ func TestDryRunRunsNothingAndStartsNoJob(t *testing.T) {
 
 type countingSubmitter struct{ n int }
 
-func (c *countingSubmitter) Submit(context.Context, *request.Request) (jobs.Accepted, error) {
+func (c *countingSubmitter) Submit(context.Context, *request.Request, event.Caller) (jobs.Accepted, error) {
 	c.n++
 	return jobs.Accepted{}, nil
 }

@@ -32,7 +32,8 @@ func NewAnnouncer(client putEventsAPI, bus string) *Announcer {
 	return &Announcer{client: client, bus: bus}
 }
 
-// Completed puts the job's summary on the bus.
+// Completed puts the job's summary on the bus: its state, counts and
+// SubmittedBy (who submitted it), never its entries.
 func (a *Announcer) Completed(ctx context.Context, m Meta) error {
 	if a.bus == "" {
 		return nil

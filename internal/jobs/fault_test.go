@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/faultproxy"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
@@ -187,7 +188,7 @@ const (
 
 func (e *env) submitNodes(t *testing.T, n int) jobs.Accepted {
 	t.Helper()
-	acc, err := e.submitter(faultChunkSize).WithAnnouncer(e.announcer()).Submit(context.Background(), fanOut(t, n))
+	acc, err := e.submitter(faultChunkSize).WithAnnouncer(e.announcer()).Submit(context.Background(), fanOut(t, n), event.Caller{Kind: event.Direct})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +337,7 @@ func TestJobSettledAtSubmission(t *testing.T) {
 		if withAnnouncer {
 			s.WithAnnouncer(e.announcer())
 		}
-		acc, err := s.Submit(context.Background(), req)
+		acc, err := s.Submit(context.Background(), req, event.Caller{Kind: event.Direct})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +367,7 @@ func TestJobRedeliveredCountedChunk(t *testing.T) {
 	p := e.faulty(19)
 	p.SetRules(faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.TransactionConflict})
 	req := fanOut(t, 100)
-	acc, err := e.submitter(faultChunkSize).WithAnnouncer(e.announcer()).Submit(context.Background(), req)
+	acc, err := e.submitter(faultChunkSize).WithAnnouncer(e.announcer()).Submit(context.Background(), req, event.Caller{Kind: event.Direct})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
@@ -131,7 +132,7 @@ func TestJobOfTwentyThousandNodes(t *testing.T) {
 	}
 	req := fanOut(t, n, append(repeats, "i-bad")...)
 
-	acc, err := e.submitter(500).Submit(context.Background(), req)
+	acc, err := e.submitter(500).Submit(context.Background(), req, event.Caller{Kind: event.Direct})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestWorkerKilledMidChunkLosesNothing(t *testing.T) {
 	e := newEnv(t, opts, 8, 6*time.Second)
 	testinfra.RequireTools(t, testinfra.ToolRIE, testinfra.ToolGo)
 	const n = 600
-	acc, err := e.submitter(300).Submit(context.Background(), fanOut(t, n))
+	acc, err := e.submitter(300).Submit(context.Background(), fanOut(t, n), event.Caller{Kind: event.Direct})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func TestWorkerKilledMidChunkLosesNothing(t *testing.T) {
 
 func TestPoisonMessageIsCountedAndDeadLettered(t *testing.T) {
 	e := newEnv(t, ssmlocal.DefaultOptions(), 2, 2*time.Second)
-	acc, err := e.submitter(100).Submit(context.Background(), fanOut(t, 150))
+	acc, err := e.submitter(100).Submit(context.Background(), fanOut(t, 150), event.Caller{Kind: event.Direct})
 	if err != nil {
 		t.Fatal(err)
 	}

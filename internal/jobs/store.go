@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 )
 
@@ -77,6 +78,11 @@ type Meta struct {
 	CreatedAt      int64           `json:"CreatedAt" dynamodbav:"createdAt"` // epoch ms
 	UpdatedAt      int64           `json:"UpdatedAt" dynamodbav:"updatedAt"`
 	Expiration     int64           `json:"-" dynamodbav:"expiration"`
+	// SubmittedBy is who submitted the job, as its trigger reported it
+	// (event.Caller), set once at Create. The status route lets only this
+	// caller, and the job readers, see the job; the completion event
+	// carries it. A job written before it existed has the zero Caller.
+	SubmittedBy event.Caller `json:"SubmittedBy" dynamodbav:"submittedBy"`
 	// FinishedBy names the Finish call that moved the job to its final
 	// state ("submit" for a job settled at submission), so that the same
 	// call sent again after a lost answer knows it won.
@@ -152,8 +158,14 @@ func (s *Store) key(jobID, sk string) map[string]ddbtypes.AttributeValue {
 
 // Create records a new job of chunks chunks. settled holds the outcomes
 // known at submission (invalid entries, duplicates in the request), counted
-// at once.
+// at once. The job records no submitter; Submit uses CreateBy.
 func (s *Store) Create(ctx context.Context, jobID string, requested, chunks int, settled report.Result) error {
+	return s.CreateBy(ctx, event.Caller{}, jobID, requested, chunks, settled)
+}
+
+// CreateBy is Create for a job submitted by by, which the job record keeps
+// as SubmittedBy.
+func (s *Store) CreateBy(ctx context.Context, by event.Caller, jobID string, requested, chunks int, settled report.Result) error {
 	now := s.now()
 	exp := now.Add(s.ttl).Unix()
 	b, err := json.Marshal(settled.Redacted())
@@ -168,7 +180,7 @@ func (s *Store) Create(ctx context.Context, jobID string, requested, chunks int,
 		return fmt.Errorf("create job %s: %w", jobID, err)
 	}
 	m := Meta{JobID: jobID, SK: metaSK, State: StateQueued, Chunks: chunks,
-		CreatedAt: now.UnixMilli(), UpdatedAt: now.UnixMilli(), Expiration: exp}
+		CreatedAt: now.UnixMilli(), UpdatedAt: now.UnixMilli(), Expiration: exp, SubmittedBy: by}
 	m.Counts = countsOf(settled)
 	m.Requested = requested
 	if m.finished() {

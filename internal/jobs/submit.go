@@ -13,6 +13,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
@@ -55,10 +56,10 @@ type Accepted struct {
 	Counts    Counts `json:"Counts"`
 }
 
-// Submit records req as a job and queues its chunks. Entries that are
-// invalid or repeat an earlier one are settled at once, as the synchronous
-// path would report them.
-func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted, error) {
+// Submit records req as a job of the caller by and queues its chunks.
+// Entries that are invalid or repeat an earlier one are settled at once, as
+// the synchronous path would report them.
+func (s *Submitter) Submit(ctx context.Context, req *request.Request, by event.Caller) (Accepted, error) {
 	jobID := newJobID()
 	items, settled := associate.Settle(req.Items)
 	entries := make([]request.Entry, len(items))
@@ -76,7 +77,7 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request) (Accepted,
 	}
 	settled.Tally()
 	// The job exists before its first chunk can reach a worker.
-	if err := s.store.Create(ctx, jobID, len(req.Items), len(chunks), settled); err != nil {
+	if err := s.store.CreateBy(ctx, by, jobID, len(req.Items), len(chunks), settled); err != nil {
 		return Accepted{}, err
 	}
 	if len(chunks) == 0 {
