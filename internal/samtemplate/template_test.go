@@ -1,6 +1,8 @@
 package samtemplate
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -362,10 +364,16 @@ func policyStatements(t *testing.T, tpl node, id string) []statement {
 	fn := resource(t, tpl, id, "AWS::Serverless::Function")
 	var out []statement
 	for i, pol := range fn.get("Properties", "Policies").items() {
+		if mp := pol.ref(); mp != "" && tpl.get("Resources", mp, "Type").str() == "AWS::IAM::ManagedPolicy" {
+			// A policy of this template, written out there (shared by
+			// functions that need the same statements).
+			pol = tpl.get("Resources", mp, "Properties", "PolicyDocument")
+		}
 		if pol.Kind != yaml.MappingNode || !pol.get("Statement").ok() {
-			// A SAM policy template (DynamoDBCrudPolicy: …) or a managed
-			// policy name grants more than the code needs.
-			t.Errorf("%s Policies[%d] is not an inline policy document; write the statements out", id, i)
+			// A SAM policy template (DynamoDBCrudPolicy: …), an AWS
+			// managed policy or any policy from outside the template
+			// grants more than the code needs, or what nobody checks here.
+			t.Errorf("%s Policies[%d] is neither an inline policy document nor !Ref to an AWS::IAM::ManagedPolicy of the template; write the statements out", id, i)
 			continue
 		}
 		for _, st := range pol.get("Statement").items() {
@@ -438,6 +446,7 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 	for _, id := range functionIDs {
 		got := grants{}
 		var ssmActions []string
+		ssmByAction := map[string][]string{} // resolved with the parameters' defaults
 		passRole := false
 		for _, st := range policyStatements(t, tpl, id) {
 			if st.get("Effect").str() != "Allow" {
@@ -470,7 +479,9 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 					}
 				case service == "ssm":
 					ssmActions = append(ssmActions, a)
-					ssmResources[id] = append(ssmResources[id], checkSSMResources(t, a, resources)...)
+					for _, r := range resources {
+						ssmByAction[a] = append(ssmByAction[a], ssmResource(t, tpl, a, r, nil))
+					}
 				case a == "iam:PassRole":
 					passRole = true
 					if st.condition == "" {
@@ -507,6 +518,10 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 			}
 			continue
 		}
+		for a, arns := range ssmByAction {
+			checkSSMResources(t, id, a, arns)
+			ssmResources[id] = append(ssmResources[id], arns...)
+		}
 		// CreateAssociationBatch needs both create actions; the read back
 		// of entries in doubt needs the two reads; "OnExisting": "update"
 		// needs UpdateAssociation.
@@ -534,35 +549,130 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 	}
 }
 
-// checkSSMResources checks the resources of an SSM action and returns them
-// (the !Sub strings).
-func checkSSMResources(t *testing.T, action string, resources []node) []string {
+// The ARNs of documents as checkSSMResources sees them (pseudo parameters
+// left as written).
+const (
+	accountDocumentARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/"
+	awsDocumentARN     = "arn:${AWS::Partition}:ssm:${AWS::Region}::document/" // AWS-owned documents
+)
+
+// checkSSMResources checks the resources of an SSM action, resolved with the
+// parameters' defaults: documents only those of AllowedDocuments (of the
+// account and AWS-owned), nodes of the account and Region.
+func checkSSMResources(t *testing.T, id, action string, arns []string) {
 	t.Helper()
-	var arns []string
-	for _, r := range resources {
-		f, arg := r.fn()
-		if f != "Sub" {
-			t.Errorf("%s resource %v: want a !Sub ARN", action, r.Value)
-			continue
-		}
-		arns = append(arns, arg.str())
-	}
+	defaults := strings.Split(config.DefaultAllowedDocuments, ",")
 	for _, want := range []string{
-		"arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/",
-		"arn:${AWS::Partition}:ssm:${AWS::Region}::document/", // AWS-owned documents
+		accountDocumentARN + defaults[0],
+		awsDocumentARN + defaults[0],
 		"arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*",
 		"arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:managed-instance/*",
 	} {
-		if !slices.ContainsFunc(arns, func(a string) bool { return strings.HasPrefix(a, want) }) {
-			t.Errorf("%s: no resource %s… among %v", action, want, arns)
+		if !slices.Contains(arns, want) {
+			t.Errorf("%s %s: no resource %s among %v", id, action, want, arns)
 		}
 	}
 	for _, a := range arns {
 		if a == "*" || !strings.HasPrefix(a, "arn:${AWS::Partition}:") {
-			t.Errorf("%s: resource %q", action, a)
+			t.Errorf("%s %s: resource %q", id, action, a)
+		}
+		for _, prefix := range []string{accountDocumentARN, awsDocumentARN} {
+			if doc, ok := strings.CutPrefix(a, prefix); ok && doc != "" && !slices.Contains(defaults, doc) {
+				t.Errorf("%s %s: document %q is not one of AllowedDocuments' default %v", id, action, doc, defaults)
+			}
 		}
 	}
-	return arns
+}
+
+// ssmResource resolves the Resource r of an SSM statement with the
+// parameters' defaults, or params where given: !Sub "…" or
+// !Sub ["…", {D: <intrinsics>}], leaving the pseudo parameters (${AWS::…})
+// as written.
+func ssmResource(t *testing.T, tpl node, action string, r node, params map[string]string) string {
+	t.Helper()
+	f, arg := r.fn()
+	if f != "Sub" {
+		if s := r.str(); s != "" {
+			return s
+		}
+		t.Errorf("%s resource %v: want a !Sub ARN", action, r.Value)
+		return ""
+	}
+	if arg.Kind == yaml.ScalarNode {
+		return arg.str()
+	}
+	parts := arg.items()
+	if len(parts) != 2 {
+		t.Fatalf("%s resource: malformed !Sub %v", action, arg.Value)
+	}
+	out := parts[0].str()
+	for _, name := range parts[1].keys() {
+		v, err := evalList(tpl, parts[1].get(name), params)
+		if err != nil || len(v) != 1 {
+			t.Fatalf("%s resource: ${%s}: %v %v", action, name, v, err)
+		}
+		out = strings.ReplaceAll(out, "${"+name+"}", v[0])
+	}
+	return out
+}
+
+// evalList evaluates the intrinsics the template uses to pick list items
+// (!Select, !Split, !Join, !Ref to a parameter, its default unless params
+// gives it) to a list: a scalar is a list of one.
+func evalList(tpl node, n node, params map[string]string) ([]string, error) {
+	switch f, arg := n.fn(); f {
+	case "":
+		return []string{n.str()}, nil
+	case "Ref":
+		if v, ok := params[arg.str()]; ok {
+			return []string{v}, nil
+		}
+		v, err := resolveValue(tpl, n)
+		return []string{v}, err
+	case "Select":
+		args := arg.items()
+		if len(args) != 2 {
+			return nil, errors.New("!Select: want [index, list]")
+		}
+		i, err := strconv.Atoi(args[0].str())
+		if err != nil {
+			return nil, fmt.Errorf("!Select index: %w", err)
+		}
+		list, err := evalList(tpl, args[1], params)
+		if err != nil {
+			return nil, err
+		}
+		if i < 0 || i >= len(list) {
+			return nil, fmt.Errorf("!Select %d of a list of %d: CloudFormation fails the stack", i, len(list))
+		}
+		return []string{list[i]}, nil
+	case "Split":
+		args := arg.items()
+		if len(args) != 2 || args[0].str() == "" {
+			return nil, errors.New("!Split: want [literal delimiter, string]")
+		}
+		v, err := evalList(tpl, args[1], params)
+		if err != nil || len(v) != 1 {
+			return nil, fmt.Errorf("!Split of %v: %v", v, err)
+		}
+		return strings.Split(v[0], args[0].str()), nil
+	case "Join":
+		args := arg.items()
+		if len(args) != 2 || args[1].Kind != yaml.SequenceNode {
+			return nil, errors.New("!Join: want [literal delimiter, [values]]")
+		}
+		var vs []string
+		for _, it := range args[1].items() {
+			v, err := evalList(tpl, it, params)
+			if err != nil || len(v) != 1 {
+				return nil, fmt.Errorf("!Join item %v: %v", v, err)
+			}
+			vs = append(vs, v[0])
+		}
+		return []string{strings.Join(vs, args[0].str())}, nil
+	default:
+		return nil, fmt.Errorf("cannot evaluate !%s", f)
+	}
 }
 
 // eventsOfType lists a function's events of one type (Api, HttpApi, …).
