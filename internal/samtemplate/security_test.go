@@ -101,3 +101,173 @@ func TestEngineDocumentsFromAllowedDocuments(t *testing.T) {
 		}
 	}
 }
+
+// roleOf is the logical ID of the role SAM makes for function id, as the
+// template's !GetAtt names its ARN.
+func roleOf(id string) string { return id + "Role.Arn" }
+
+// denyStatement finds the statement of a resource policy that denies action
+// to every principal, or fails the test.
+func denyStatement(t *testing.T, where string, statements []node, action string) node {
+	t.Helper()
+	for _, st := range statements {
+		if st.get("Effect").str() == "Deny" && st.get("Principal").str() == "*" && slices.Contains(st.get("Action").strs(), action) {
+			return st
+		}
+	}
+	t.Fatalf("%s: no statement denies %s to Principal \"*\"", where, action)
+	return node{}
+}
+
+// TestEventBusPolicy: only TriggerPrincipalArns and the stack's functions
+// that announce job completions may put events on the bus: the bus policy
+// denies events:PutEvents to every other principal, which an Allow in its
+// own IAM policies cannot undo. With the default (empty), nobody else.
+func TestEventBusPolicy(t *testing.T) {
+	tpl := loadTemplate(t)
+	var policies []node
+	for _, id := range tpl.get("Resources").keys() {
+		r := tpl.get("Resources", id)
+		if r.get("Type").str() == "AWS::Events::EventBusPolicy" && r.get("Properties", "EventBusName").ref() == EventBus {
+			policies = append(policies, r.get("Properties"))
+		}
+	}
+	if len(policies) != 1 {
+		t.Fatalf("%d AWS::Events::EventBusPolicy on !Ref %s, want 1", len(policies), EventBus)
+	}
+	st := policies[0].get("Statement")
+	if sid := policies[0].get("StatementId").str(); sid == "" || st.get("Sid").str() != sid {
+		t.Errorf("StatementId %q and the statement's Sid %q must be equal", sid, st.get("Sid").str())
+	}
+	st = denyStatement(t, "the bus policy", []node{st}, "events:PutEvents")
+	if r := st.get("Resource").getAtt(); r != EventBus+".Arn" {
+		t.Errorf("bus policy Resource %q, want !GetAtt %s.Arn", r, EventBus)
+	}
+	if conds := st.get("Condition").keys(); !slices.Equal(conds, []string{"ArnNotLike"}) || !slices.Equal(st.get("Condition", "ArnNotLike").keys(), []string{"aws:PrincipalArn"}) {
+		t.Fatalf("bus policy Condition %v, want only ArnNotLike aws:PrincipalArn", conds)
+	}
+	// The functions that announce completions (events:PutEvents on the
+	// bus in wantGrants) must not be denied: they are always exempt.
+	var announcers []string
+	for _, id := range functionIDs {
+		if slices.Contains(wantGrants[id][EventBus+".Arn"], "events:PutEvents") {
+			announcers = append(announcers, roleOf(id))
+		}
+	}
+	exempt := func(value string) []string {
+		t.Helper()
+		got, err := evalList(tpl, st.get("Condition", "ArnNotLike", "aws:PrincipalArn"), map[string]string{"TriggerPrincipalArns": value})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := exempt(""); !slices.Equal(got, announcers) {
+		t.Errorf("TriggerPrincipalArns empty: exempt %v, want only the announcing functions' roles %v", got, announcers)
+	}
+	two := []string{"arn:aws:iam::123456789012:role/Ops", "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_AdministratorAccess_*"}
+	if got, want := exempt(strings.Join(two, ",")), append(slices.Clone(announcers), two...); !slices.Equal(got, want) {
+		t.Errorf("TriggerPrincipalArns=%s: exempt %v, want %v", strings.Join(two, ","), got, want)
+	}
+	if d := tpl.get("Parameters", "TriggerPrincipalArns", "Default"); !d.ok() || d.str() != "" {
+		t.Errorf("TriggerPrincipalArns default %v, want empty (nobody but the stack's functions)", d.Value)
+	}
+	pattern := regexp.MustCompile(tpl.get("Parameters", "TriggerPrincipalArns", "AllowedPattern").str())
+	for _, ok := range []string{"", two[0], strings.Join(two, ","), "arn:aws-us-gov:iam::123456789012:user/alice", "arn:aws:iam::123456789012:root"} {
+		if !pattern.MatchString(ok) {
+			t.Errorf("TriggerPrincipalArns refuses %q", ok)
+		}
+	}
+	for _, bad := range []string{"*", "123456789012", two[0] + ",", "arn:aws:iam::*:role/Ops", "arn:aws:sts::123456789012:assumed-role/Ops/me", two[0] + ", " + two[1]} {
+		if pattern.MatchString(bad) {
+			t.Errorf("TriggerPrincipalArns admits %q", bad)
+		}
+	}
+}
+
+// queuePolicy is the PolicyDocument's statements of the QueuePolicy that
+// names queue, or fails the test.
+func queuePolicy(t *testing.T, tpl node, queue string) []node {
+	t.Helper()
+	var out []node
+	n := 0
+	for _, id := range tpl.get("Resources").keys() {
+		r := tpl.get("Resources", id)
+		if r.get("Type").str() != "AWS::SQS::QueuePolicy" {
+			continue
+		}
+		for _, q := range r.get("Properties", "Queues").items() {
+			if q.ref() == queue {
+				n++
+				out = r.get("Properties", "PolicyDocument", "Statement").items()
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d QueuePolicy resources name %s, want 1", n, queue)
+	}
+	return out
+}
+
+// TestQueuePolicies: each queue accepts messages only from what puts them
+// there — the jobs queue from AssociateFunction (the only function granted
+// sqs:SendMessage on it), the failure queue from AssociateFunction's role
+// (Lambda's destination), the events dead-letter queue from the stack's
+// rules (EventBridge), the jobs dead-letter queue from no IAM principal (SQS
+// redrives into it) — and every queue refuses plain HTTP.
+func TestQueuePolicies(t *testing.T) {
+	tpl := loadTemplate(t)
+	var senders []string
+	for _, id := range functionIDs {
+		if slices.Contains(wantGrants[id][JobsQueue+".Arn"], "sqs:SendMessage") {
+			senders = append(senders, roleOf(id))
+		}
+	}
+	if !slices.Equal(senders, []string{roleOf(functionID)}) {
+		t.Fatalf("functions that send to %s: %v; this test expects %s alone", JobsQueue, senders, functionID)
+	}
+	for _, id := range tpl.get("Resources").keys() {
+		if tpl.get("Resources", id, "Type").str() != "AWS::SQS::Queue" {
+			continue
+		}
+		statements := queuePolicy(t, tpl, id)
+		tls := denyStatement(t, id, statements, "sqs:*")
+		if tls.get("Condition", "Bool", "aws:SecureTransport").str() != "false" || tls.get("Resource").getAtt() != id+".Arn" {
+			t.Errorf("%s: the sqs:* Deny must be on aws:SecureTransport false, on its own queue", id)
+		}
+		send := denyStatement(t, id, statements, "sqs:SendMessage")
+		if send.get("Resource").getAtt() != id+".Arn" {
+			t.Errorf("%s: the sqs:SendMessage Deny is on %v, want !GetAtt %s.Arn", id, send.get("Resource").Value, id)
+		}
+		cond := send.get("Condition")
+		switch id {
+		case JobsQueue, "AsyncFailureQueue":
+			if got, _ := evalList(tpl, cond.get("ArnNotEquals", "aws:PrincipalArn"), nil); !slices.Equal(got, []string{roleOf(functionID)}) || len(cond.keys()) != 1 {
+				t.Errorf("%s: SendMessage denied unless aws:PrincipalArn is %v, want %s alone", id, got, roleOf(functionID))
+			}
+		case "JobsDeadLetterQueue":
+			if cond.get("Null", "aws:PrincipalArn").str() != "false" || len(cond.keys()) != 1 {
+				t.Errorf("%s: SendMessage must be denied to every IAM principal (Null aws:PrincipalArn false): SQS's redrive alone puts chunks there", id)
+			}
+			if src := tpl.get("Resources", JobsQueue, "Properties", "RedrivePolicy", "deadLetterTargetArn").getAtt(); src != id+".Arn" {
+				t.Errorf("%s is not the jobs queue's dead-letter queue (%s)", id, src)
+			}
+		case "EventDeadLetterQueue":
+			var rules []string
+			for _, typ := range []string{"EventBridgeRule", "Schedule"} {
+				events := resource(t, tpl, functionID, "AWS::Serverless::Function").get("Properties", "Events")
+				for _, name := range events.keys() {
+					if ev := events.get(name); ev.get("Type").str() == typ && ev.get("Properties", "DeadLetterConfig", "Arn").getAtt() == id+".Arn" {
+						rules = append(rules, functionID+name+".Arn")
+					}
+				}
+			}
+			got, _ := evalList(tpl, cond.get("ArnNotEquals", "aws:SourceArn"), nil)
+			if len(rules) == 0 || !slices.Equal(got, rules) || len(cond.keys()) != 1 {
+				t.Errorf("%s: SendMessage denied unless aws:SourceArn is %v, want the rules that dead-letter into it %v", id, got, rules)
+			}
+		default:
+			t.Errorf("queue %s: this test does not know who may send to it; add it", id)
+		}
+	}
+}

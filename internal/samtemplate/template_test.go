@@ -616,13 +616,40 @@ func ssmResource(t *testing.T, tpl node, action string, r node, params map[strin
 	return out
 }
 
-// evalList evaluates the intrinsics the template uses to pick list items
-// (!Select, !Split, !Join, !Ref to a parameter, its default unless params
-// gives it) to a list: a scalar is a list of one.
+// evalList evaluates the intrinsics the template uses to build lists and
+// pick their items (!Select, !Split, !Join, !If, !GetAtt as the template
+// names it, !Ref to a parameter: its default unless params gives it) to a
+// list: a scalar is a list of one.
 func evalList(tpl node, n node, params map[string]string) ([]string, error) {
 	switch f, arg := n.fn(); f {
 	case "":
+		if n.Kind == yaml.SequenceNode {
+			var out []string
+			for _, it := range n.items() {
+				v, err := evalList(tpl, it, params)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, v...)
+			}
+			return out, nil
+		}
 		return []string{n.str()}, nil
+	case "GetAtt":
+		return []string{n.getAtt()}, nil // named as the template names it
+	case "If":
+		args := arg.items()
+		if len(args) != 3 {
+			return nil, errors.New("!If: want [condition, then, else]")
+		}
+		ok, err := evalCondition(tpl, tpl.get("Conditions", args[0].str()), params)
+		if err != nil {
+			return nil, fmt.Errorf("condition %s: %w", args[0].str(), err)
+		}
+		if ok {
+			return evalList(tpl, args[1], params)
+		}
+		return evalList(tpl, args[2], params)
 	case "Ref":
 		if v, ok := params[arg.str()]; ok {
 			return []string{v}, nil
@@ -889,5 +916,30 @@ func TestSamconfig(t *testing.T) {
 		if !got[want] {
 			t.Errorf("samconfig.toml lacks %s", want)
 		}
+	}
+}
+
+// evalCondition evaluates a condition (!Equals, !Not, !Condition) with the
+// parameters' defaults, or params where given.
+func evalCondition(tpl node, c node, params map[string]string) (bool, error) {
+	switch f, arg := c.fn(); f {
+	case "Equals":
+		args := arg.items()
+		if len(args) != 2 {
+			return false, errors.New("!Equals: want two values")
+		}
+		a, err := evalList(tpl, args[0], params)
+		if err != nil {
+			return false, err
+		}
+		b, err := evalList(tpl, args[1], params)
+		return slices.Equal(a, b), err
+	case "Not":
+		v, err := evalCondition(tpl, arg.items()[0], params)
+		return !v, err
+	case "Condition":
+		return evalCondition(tpl, tpl.get("Conditions", arg.str()), params)
+	default:
+		return false, fmt.Errorf("cannot evaluate condition !%s", f)
 	}
 }

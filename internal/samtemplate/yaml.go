@@ -57,7 +57,7 @@ func (n node) str() string {
 
 func isPlainTag(tag string) bool {
 	switch tag {
-	case "!!str", "!!int", "!!float", "!!bool", "!!null":
+	case "!!str", "!!int", "!!float", "!!bool", "!!null", "!!seq", "!!map":
 		return true
 	}
 	return false
