@@ -71,14 +71,14 @@ func (h *Handler) submit(ctx context.Context, inv event.Invocation, req *request
 	}
 	acc, err := h.jobs.Submit(ctx, req, inv.Caller)
 	if err != nil {
-		h.log.ErrorContext(ctx, "job not submitted", "error", err.Error())
+		h.log.ErrorContext(ctx, "job not submitted", "caller", inv.Caller.String(), "error", err.Error())
 		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "the job could not be submitted; send the request again"},
 			&UnavailableError{Cause: err})
 	}
 	if inv.StatusBase != "" {
 		acc.StatusURL = inv.StatusBase + "/" + acc.JobID
 	}
-	h.log.InfoContext(ctx, "job submitted", "jobId", acc.JobID, "chunks", acc.Chunks, "requested", acc.Counts.Requested,
+	h.log.InfoContext(ctx, "job submitted", "caller", inv.Caller.String(), "jobId", acc.JobID, "chunks", acc.Chunks, "requested", acc.Counts.Requested,
 		"settledFailed", acc.Counts.Failed, "settledDeduplicated", acc.Counts.Deduplicated)
 	return h.respond(inv, http.StatusAccepted, acc, nil)
 }
@@ -103,7 +103,7 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 	case errors.Is(err, jobs.ErrNoJob):
 		return h.respond(inv, http.StatusNotFound, errorBody{Message: "no job " + strconv.Quote(inv.JobID) + " (jobs are kept for JOB_TTL)"}, nil)
 	case err != nil:
-		h.log.ErrorContext(ctx, "job status unavailable", "jobId", inv.JobID, "error", err.Error())
+		h.log.ErrorContext(ctx, "job status unavailable", "caller", inv.Caller.String(), "jobId", inv.JobID, "error", err.Error())
 		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job status unavailable; try again"}, nil)
 	}
 	limit := int32(defaultPageChunks)
@@ -119,7 +119,7 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 	case errors.Is(err, jobs.ErrBadToken):
 		return h.reject(ctx, inv, request.NewError(http.StatusBadRequest, "nextToken: not a token this API handed out", nil))
 	case err != nil:
-		h.log.ErrorContext(ctx, "job outcomes unavailable", "jobId", inv.JobID, "error", err.Error())
+		h.log.ErrorContext(ctx, "job outcomes unavailable", "caller", inv.Caller.String(), "jobId", inv.JobID, "error", err.Error())
 		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job outcomes unavailable; try again"}, nil)
 	}
 	return h.respond(inv, http.StatusOK, Status{Meta: m, Outcomes: page.Outcomes, NextToken: page.NextToken}, nil)

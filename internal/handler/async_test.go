@@ -18,18 +18,24 @@ import (
 )
 
 type fakeJobs struct {
-	submitted *request.Request
-	err       error
-	metas     map[string]jobs.Meta
-	token     string
+	submitted   *request.Request
+	by          event.Caller
+	err         error
+	metas       map[string]jobs.Meta
+	token       string
+	metaErr     error // Meta's answer for every job
+	outcomesErr error
 }
 
-func (f *fakeJobs) Submit(_ context.Context, r *request.Request, _ event.Caller) (jobs.Accepted, error) {
-	f.submitted = r
+func (f *fakeJobs) Submit(_ context.Context, r *request.Request, by event.Caller) (jobs.Accepted, error) {
+	f.submitted, f.by = r, by
 	return jobs.Accepted{JobID: "job-1", State: jobs.StateQueued, Chunks: 2, Counts: jobs.Counts{Requested: len(r.Items)}}, f.err
 }
 
 func (f *fakeJobs) Meta(_ context.Context, id string) (jobs.Meta, error) {
+	if f.metaErr != nil {
+		return jobs.Meta{}, f.metaErr
+	}
 	m, ok := f.metas[id]
 	if !ok {
 		return jobs.Meta{}, jobs.ErrNoJob
@@ -38,6 +44,9 @@ func (f *fakeJobs) Meta(_ context.Context, id string) (jobs.Meta, error) {
 }
 
 func (f *fakeJobs) Outcomes(_ context.Context, id string, limit int32, token string) (jobs.Page, error) {
+	if f.outcomesErr != nil {
+		return jobs.Page{}, f.outcomesErr
+	}
 	if token != "" && token != f.token {
 		return jobs.Page{}, jobs.ErrBadToken
 	}

@@ -120,12 +120,12 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 func (h *Handler) dryRun(ctx context.Context, inv event.Invocation, req *request.Request) (any, error) {
 	p, err := h.engine.DryRun(ctx, req)
 	if err != nil {
-		h.log.ErrorContext(ctx, "dry run failed", "error", err.Error())
+		h.log.ErrorContext(ctx, "dry run failed", "caller", inv.Caller.String(), "error", err.Error())
 		return h.respond(inv, http.StatusServiceUnavailable, errorBody{
 			Message: "the dedupe table could not be read; nothing was done, send the request again",
 		}, &UnavailableError{Cause: err})
 	}
-	h.log.InfoContext(ctx, "dry run", "requested", p.Summary.Requested, "create", p.Summary.Create, "update", p.Summary.Update,
+	h.log.InfoContext(ctx, "dry run", "caller", inv.Caller.String(), "requested", p.Summary.Requested, "create", p.Summary.Create, "update", p.Summary.Update,
 		"skip", p.Summary.Skip, "fail", p.Summary.Fail, "calls", p.Summary.Calls)
 	out := p.Redacted()
 	if inv.IsAPI() {
@@ -158,13 +158,18 @@ func owner(ctx context.Context) string {
 }
 
 // observe writes the invocation's summary log line and its metrics. Neither
-// carries entries, so no parameter value can reach them.
+// carries entries, so no parameter value can reach them. The line names the
+// caller (event.Caller: the API user ARN, the EventBridge account, source
+// and event ID, or direct) and API Gateway's request ID.
 func (h *Handler) observe(ctx context.Context, inv event.Invocation, res report.Result, err error, took time.Duration) {
 	s := res.Summary
 	attrs := []any{
-		"source", string(inv.Source), "requested", s.Requested, "successful", s.Successful, "updated", s.Updated,
+		"source", string(inv.Source), "caller", inv.Caller.String(), "requested", s.Requested, "successful", s.Successful, "updated", s.Updated,
 		"failed", s.Failed, "deduplicated", s.Deduplicated, "unprocessed", s.Unprocessed,
 		"calls", s.Calls, "retries", s.Retries, "throttles", s.Throttles, "durationMs", took.Milliseconds(),
+	}
+	if inv.IsAPI() && inv.RequestID != "" {
+		attrs = append(attrs, "apiRequestId", inv.RequestID)
 	}
 	if err != nil {
 		h.log.ErrorContext(ctx, "association request failed", append(attrs, "error", err.Error())...)

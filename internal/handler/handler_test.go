@@ -29,10 +29,14 @@ type fakeEngine struct {
 	job     associate.Job
 	res     func(associate.Job) report.Result
 	err     error
+	panic   any // Run panics with it, when set
 }
 
 func (f *fakeEngine) Run(_ context.Context, j associate.Job) (report.Result, error) {
 	f.job = j
+	if f.panic != nil {
+		panic(f.panic)
+	}
 	var r report.Result
 	if f.res != nil {
 		r = f.res(j)

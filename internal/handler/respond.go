@@ -76,7 +76,7 @@ func (h *Handler) reject(ctx context.Context, inv event.Invocation, err error) (
 	if !errors.As(err, &rerr) {
 		rerr = &request.Error{Status: http.StatusBadRequest, Message: err.Error()}
 	}
-	h.log.WarnContext(ctx, "request rejected", "source", string(inv.Source), "status", rerr.Status, "error", rerr.Message, "problems", len(rerr.Errors))
+	h.log.WarnContext(ctx, "request rejected", "source", string(inv.Source), "caller", inv.Caller.String(), "status", rerr.Status, "error", rerr.Message, "problems", len(rerr.Errors))
 	body := errorBody{Message: rerr.Message}
 	for _, fe := range rerr.Errors {
 		body.Errors = append(body.Errors, pathError{Path: fe.Path, Message: fe.Message})
