@@ -93,7 +93,9 @@ type Status struct {
 // defaultPageChunks is how many chunks' outcomes one status page holds.
 const defaultPageChunks = 10
 
-// status answers a status request.
+// status answers a status request: the job's summary and a page of its
+// outcomes, to its submitter and the job readers (mayRead); anyone else is
+// answered as for a job that does not exist.
 func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error) {
 	if h.jobStatus == nil {
 		return h.respond(inv, http.StatusNotFound, errorBody{Message: "asynchronous jobs are not configured for this function"}, nil)
@@ -101,10 +103,15 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 	m, err := h.jobStatus.Meta(ctx, inv.JobID)
 	switch {
 	case errors.Is(err, jobs.ErrNoJob):
-		return h.respond(inv, http.StatusNotFound, errorBody{Message: "no job " + strconv.Quote(inv.JobID) + " (jobs are kept for JOB_TTL)"}, nil)
+		return h.noJob(inv)
 	case err != nil:
 		h.log.ErrorContext(ctx, "job status unavailable", "caller", inv.Caller.String(), "jobId", inv.JobID, "error", err.Error())
 		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job status unavailable; try again"}, nil)
+	}
+	if !h.mayRead(inv.Caller, m) {
+		h.log.WarnContext(ctx, "job status refused: the caller is neither the job's submitter nor a job reader; answered 404",
+			"caller", inv.Caller.String(), "jobId", inv.JobID, "submittedBy", m.SubmittedBy.String())
+		return h.noJob(inv)
 	}
 	limit := int32(defaultPageChunks)
 	if s := inv.Query["pageSize"]; s != "" {
@@ -122,5 +129,13 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 		h.log.ErrorContext(ctx, "job outcomes unavailable", "caller", inv.Caller.String(), "jobId", inv.JobID, "error", err.Error())
 		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job outcomes unavailable; try again"}, nil)
 	}
+	h.log.InfoContext(ctx, "job status read", "caller", inv.Caller.String(), "jobId", inv.JobID, "state", m.State)
 	return h.respond(inv, http.StatusOK, Status{Meta: m, Outcomes: page.Outcomes, NextToken: page.NextToken}, nil)
+}
+
+// noJob is the answer for a job that does not exist, and for one the
+// caller may not read: the same status and body, so that it does not
+// confirm that the job exists.
+func (h *Handler) noJob(inv event.Invocation) (any, error) {
+	return h.respond(inv, http.StatusNotFound, errorBody{Message: "no job " + strconv.Quote(inv.JobID) + " (jobs are kept for JOB_TTL)"}, nil)
 }

@@ -35,6 +35,7 @@ type runner interface {
 type Handler struct {
 	jobs      submitter // nil: asynchronous jobs are off
 	jobStatus jobReader
+	readers   map[string]bool // principalKey of the job readers
 	engine    runner
 	cfg       config.Config
 	log       *slog.Logger
