@@ -123,7 +123,7 @@ func TestJobOfTwentyThousandNodes(t *testing.T) {
 	opts.EntryFaultRate = 0.03
 	opts.ThrottleRate = 0.02
 	opts.Seed = 7
-	e := newEnv(t, opts, 5, 30*time.Second)
+	e := newEnv(t, opts, 5, 3*time.Minute) // longer than a worker run (the event source gives it 60 s), as the template makes it (6x the worker timeout): under load a 500-entry chunk once took over 30 s and was redelivered while it ran
 	const n = 20000
 	// Ten repeated nodes and one malformed ID are settled at submission.
 	var repeats []string
