@@ -72,7 +72,7 @@ func (h *Handler) submit(ctx context.Context, inv event.Invocation, req *request
 	acc, err := h.jobs.Submit(ctx, req, inv.Caller)
 	if err != nil {
 		h.log.ErrorContext(ctx, "job not submitted", "caller", inv.Caller.String(), "error", err.Error())
-		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "the job could not be submitted; send the request again"},
+		return h.serverError(ctx, inv, http.StatusServiceUnavailable, "the job could not be submitted; send the request again",
 			&UnavailableError{Cause: err})
 	}
 	if inv.StatusBase != "" {
@@ -106,7 +106,7 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 		return h.noJob(inv)
 	case err != nil:
 		h.log.ErrorContext(ctx, "job status unavailable", "caller", inv.Caller.String(), "jobId", inv.JobID, "error", err.Error())
-		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job status unavailable; try again"}, nil)
+		return h.serverError(ctx, inv, http.StatusServiceUnavailable, "job status unavailable; try again", nil)
 	}
 	if !h.mayRead(inv.Caller, m) {
 		h.log.WarnContext(ctx, "job status refused: the caller is neither the job's submitter nor a job reader; answered 404",
@@ -127,7 +127,7 @@ func (h *Handler) status(ctx context.Context, inv event.Invocation) (any, error)
 		return h.reject(ctx, inv, request.NewError(http.StatusBadRequest, "nextToken: not a token this API handed out", nil))
 	case err != nil:
 		h.log.ErrorContext(ctx, "job outcomes unavailable", "caller", inv.Caller.String(), "jobId", inv.JobID, "error", err.Error())
-		return h.respond(inv, http.StatusServiceUnavailable, errorBody{Message: "job outcomes unavailable; try again"}, nil)
+		return h.serverError(ctx, inv, http.StatusServiceUnavailable, "job outcomes unavailable; try again", nil)
 	}
 	h.log.InfoContext(ctx, "job status read", "caller", inv.Caller.String(), "jobId", inv.JobID, "state", m.State)
 	return h.respond(inv, http.StatusOK, Status{Meta: m, Outcomes: page.Outcomes, NextToken: page.NextToken}, nil)

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -53,10 +52,25 @@ func New(engine runner, cfg config.Config, log *slog.Logger, metrics io.Writer) 
 // only happens outside Lambda: the Lambda maximum.
 const noDeadline = 15 * time.Minute
 
-// Invoke handles one event of any supported trigger.
-func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+// Invoke handles one event of any supported trigger. A panic is answered
+// like any other failure of the function (see panicked), not with its
+// message and stack, which Lambda would hand to the invoker.
+func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (out any, err error) {
+	var inv event.Invocation
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = h.panicked(ctx, inv, p)
+		}
+	}()
+	return h.invoke(ctx, payload, &inv)
+}
+
+// invoke is Invoke; it sets *decoded as soon as the event is decoded, so
+// that a panic is answered in the trigger's shape.
+func (h *Handler) invoke(ctx context.Context, payload json.RawMessage, decoded *event.Invocation) (any, error) {
 	start := h.now()
 	inv, err := event.Decode(payload)
+	*decoded = inv
 	if err != nil {
 		return h.reject(ctx, inv, err)
 	}
@@ -97,13 +111,13 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	res, err := h.engine.Run(ctx, job)
 	h.observe(ctx, inv, res, err, h.now().Sub(start))
 	if err != nil {
+		// The cause (with endpoints and keys) is in the log line above.
 		if errors.Is(err, associate.ErrUnavailable) {
-			// The cause (with endpoints and keys) is in the log line above.
-			return h.respond(inv, http.StatusServiceUnavailable, errorBody{
-				Message: "a dependency (DynamoDB or SSM) could not be reached and nothing was done; send the request again",
-			}, &UnavailableError{Cause: err})
+			return h.serverError(ctx, inv, http.StatusServiceUnavailable,
+				"a dependency (DynamoDB or SSM) could not be reached and nothing was done; send the request again",
+				&UnavailableError{Cause: err})
 		}
-		return nil, fmt.Errorf("associate: %w", err)
+		return h.serverError(ctx, inv, http.StatusInternalServerError, internalMessage, &InternalError{Cause: err})
 	}
 	out := res.Redacted()
 	if inv.IsAPI() {
@@ -122,9 +136,8 @@ func (h *Handler) dryRun(ctx context.Context, inv event.Invocation, req *request
 	p, err := h.engine.DryRun(ctx, req)
 	if err != nil {
 		h.log.ErrorContext(ctx, "dry run failed", "caller", inv.Caller.String(), "error", err.Error())
-		return h.respond(inv, http.StatusServiceUnavailable, errorBody{
-			Message: "the dedupe table could not be read; nothing was done, send the request again",
-		}, &UnavailableError{Cause: err})
+		return h.serverError(ctx, inv, http.StatusServiceUnavailable,
+			"the dedupe table could not be read; nothing was done, send the request again", &UnavailableError{Cause: err})
 	}
 	h.log.InfoContext(ctx, "dry run", "caller", inv.Caller.String(), "requested", p.Summary.Requested, "create", p.Summary.Create, "update", p.Summary.Update,
 		"skip", p.Summary.Skip, "fail", p.Summary.Fail, "calls", p.Summary.Calls)
@@ -161,7 +174,8 @@ func owner(ctx context.Context) string {
 // observe writes the invocation's summary log line and its metrics. Neither
 // carries entries, so no parameter value can reach them. The line names the
 // caller (event.Caller: the API user ARN, the EventBridge account, source
-// and event ID, or direct) and API Gateway's request ID.
+// and event ID, or direct) and API Gateway's request ID, which a 5xx answer
+// gives the caller.
 func (h *Handler) observe(ctx context.Context, inv event.Invocation, res report.Result, err error, took time.Duration) {
 	s := res.Summary
 	attrs := []any{

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
+	"runtime/debug"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
@@ -16,10 +20,16 @@ import (
 
 // errorBody is the body of a 4xx/5xx API answer. A 4xx always carries at
 // least one entry in errors (respond sees to it), so that a client can read
-// errors[0] whatever went wrong; path "" is the request as a whole.
+// errors[0] whatever went wrong; path "" is the request as a whole. A 5xx
+// (serverError) carries one fixed sentence and the request IDs instead.
 type errorBody struct {
 	Message string      `json:"message"`
 	Errors  []pathError `json:"errors,omitempty"`
+	// RequestID is the Lambda request ID of the invocation, under which
+	// its log lines are.
+	RequestID string `json:"requestId,omitempty"`
+	// APIRequestID is API Gateway's request ID (its access log's).
+	APIRequestID string `json:"apiRequestId,omitempty"`
 }
 
 type pathError struct {
@@ -69,6 +79,63 @@ func (e *UnavailableError) Error() string {
 	return "unavailable: a dependency (DynamoDB or SSM) could not be reached and nothing was done; invoking again is safe"
 }
 func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// InternalError is returned to direct and EventBridge invocations when the
+// function failed for a reason of its own (a bug, a panic) rather than a
+// dependency's; Lambda retries an asynchronous event.
+type InternalError struct{ Cause error }
+
+// Error says what happened without the cause's text, as UnavailableError
+// does; the cause is logged.
+func (e *InternalError) Error() string {
+	return "internal error: the function failed; invoking again is safe (entries already done are deduplicated)"
+}
+func (e *InternalError) Unwrap() error { return e.Cause }
+
+// internalMessage is the body of a 500.
+const internalMessage = "the function failed on an internal error; send the request again (entries already done are deduplicated)"
+
+// serverError answers a failure of the function or of a dependency: to an
+// API caller, status (5xx) with message — one fixed sentence — and the
+// request IDs; to others, errIfNotAPI. The cause never reaches the answer:
+// its text can name ARNs, endpoints, tables and keys (claim node#…, dial
+// tcp 127.0.0.1:8000). The caller of serverError logs it.
+func (h *Handler) serverError(ctx context.Context, inv event.Invocation, status int, message string, errIfNotAPI error) (any, error) {
+	body := errorBody{Message: message}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		body.RequestID = lc.AwsRequestID
+	}
+	if inv.IsAPI() {
+		// From the envelope: bounded, as a forged one could hold anything.
+		body.APIRequestID = cut(inv.RequestID, 128)
+	}
+	return h.respond(inv, status, body, errIfNotAPI)
+}
+
+// panicked answers an invocation that panicked, as a 500 or an
+// InternalError. The log gets the panic and the stack; the panic's value
+// only when it is a runtime error (index out of range, nil map, …), whose
+// text is the runtime's own — any other value could hold request data.
+func (h *Handler) panicked(ctx context.Context, inv event.Invocation, p any) (any, error) {
+	what := fmt.Sprintf("panic of type %T", p)
+	if re, ok := p.(runtime.Error); ok {
+		what = "panic: " + re.Error()
+	}
+	h.log.ErrorContext(ctx, "invocation panicked", "source", string(inv.Source), "caller", inv.Caller.String(),
+		"apiRequestId", inv.RequestID, "error", what, "stack", string(debug.Stack()))
+	return h.serverError(ctx, inv, http.StatusInternalServerError, internalMessage, &InternalError{Cause: errors.New(what)})
+}
+
+// cut bounds s to n bytes, on a rune boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 // reject answers a request that could not be decoded or parsed.
 func (h *Handler) reject(ctx context.Context, inv event.Invocation, err error) (any, error) {
