@@ -271,3 +271,82 @@ func TestQueuePolicies(t *testing.T) {
 		}
 	}
 }
+
+// testKeyARN is a customer-managed key for the KMS switch.
+const testKeyARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+// property evaluates a resource's property with KmsKeyArn = key: nil when
+// it is left out (!Ref AWS::NoValue, or absent).
+func property(t *testing.T, tpl node, id, key string, path ...string) []string {
+	t.Helper()
+	n := tpl.get(append([]string{"Resources", id, "Properties"}, path...)...)
+	if !n.ok() {
+		return nil
+	}
+	v, err := evalList(tpl, n, map[string]string{"KmsKeyArn": key})
+	if err != nil {
+		t.Fatalf("%s %v: %v", id, path, err)
+	}
+	return v
+}
+
+// checkTableEncryption: a table is under KmsKeyArn when it is set, else
+// under the AWS-owned key (SSEEnabled false: DynamoDB always encrypts).
+func checkTableEncryption(t *testing.T, tpl node, id string) {
+	t.Helper()
+	if got := property(t, tpl, id, "", "SSESpecification", "SSEEnabled"); !slices.Equal(got, []string{"false"}) || property(t, tpl, id, "", "SSESpecification", "KMSMasterKeyId") != nil {
+		t.Errorf("%s without KmsKeyArn: SSEEnabled %v, KMSMasterKeyId %v; want false (the AWS-owned key) and none", id, got, property(t, tpl, id, "", "SSESpecification", "KMSMasterKeyId"))
+	}
+	for path, want := range map[string]string{"SSEEnabled": "true", "SSEType": "KMS", "KMSMasterKeyId": testKeyARN} {
+		if got := property(t, tpl, id, testKeyARN, "SSESpecification", path); !slices.Equal(got, []string{want}) {
+			t.Errorf("%s with KmsKeyArn: SSESpecification.%s = %v, want %s", id, path, got, want)
+		}
+	}
+}
+
+// checkQueueEncryption: a queue is under KmsKeyArn when it is set, else
+// SSE-SQS (an AWS-owned key).
+func checkQueueEncryption(t *testing.T, tpl node, id string) {
+	t.Helper()
+	if sse, key := property(t, tpl, id, "", "SqsManagedSseEnabled"), property(t, tpl, id, "", "KmsMasterKeyId"); !slices.Equal(sse, []string{"true"}) || key != nil {
+		t.Errorf("%s without KmsKeyArn: SqsManagedSseEnabled %v, KmsMasterKeyId %v; want true and none", id, sse, key)
+	}
+	if sse, key := property(t, tpl, id, testKeyARN, "SqsManagedSseEnabled"), property(t, tpl, id, testKeyARN, "KmsMasterKeyId"); sse != nil || !slices.Equal(key, []string{testKeyARN}) {
+		t.Errorf("%s with KmsKeyArn: SqsManagedSseEnabled %v, KmsMasterKeyId %v; want none and the key", id, sse, key)
+	}
+}
+
+// TestKmsSwitch: every queue and table of the stack (where Parameters
+// values and outcomes rest) is under the customer-managed key when
+// KmsKeyArn is set, and under AWS-owned keys otherwise (the default). The
+// functions' grants on the key are checked by TestPolicyIsLeastPrivilege.
+func TestKmsSwitch(t *testing.T) {
+	tpl := loadTemplate(t)
+	if d := tpl.get("Parameters", "KmsKeyArn", "Default"); !d.ok() || d.str() != "" {
+		t.Errorf("KmsKeyArn default %v, want empty (AWS-owned keys)", d.Value)
+	}
+	if c := tpl.get("Conditions", "HasKmsKey"); !c.ok() {
+		t.Fatal("no condition HasKmsKey")
+	}
+	pattern := regexp.MustCompile(tpl.get("Parameters", "KmsKeyArn", "AllowedPattern").str())
+	for v, ok := range map[string]bool{"": true, testKeyARN: true, "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd": true,
+		"arn:aws:kms:eu-west-1:123456789012:alias/mine": false, "1234abcd-12ab-34cd-56ef-1234567890ab": false} {
+		if pattern.MatchString(v) != ok {
+			t.Errorf("KmsKeyArn pattern on %q: %v, want %v", v, !ok, ok)
+		}
+	}
+	tables, queues := 0, 0
+	for _, id := range tpl.get("Resources").keys() {
+		switch tpl.get("Resources", id, "Type").str() {
+		case "AWS::DynamoDB::Table":
+			tables++
+			checkTableEncryption(t, tpl, id)
+		case "AWS::SQS::Queue":
+			queues++
+			checkQueueEncryption(t, tpl, id)
+		}
+	}
+	if tables != 2 || queues != 4 {
+		t.Errorf("%d tables and %d queues checked, want 2 and 4 (the test should see every one)", tables, queues)
+	}
+}

@@ -275,8 +275,9 @@ func checkParameterAgainstCode(t *testing.T, v config.Variable, param string, p 
 
 // checkTable checks a DynamoDB table against the item layout of the code
 // that uses it: its key attributes (partition key, then an optional sort
-// key, all strings) and TTL attribute, on-demand billing, PITR, encryption,
-// and kept when the stack goes.
+// key, all strings) and TTL attribute, on-demand billing, PITR, encryption
+// (KmsKeyArn's or an AWS-owned key: checkTableEncryption), and kept when the
+// stack goes.
 func checkTable(t *testing.T, tpl node, id string, keyAttrs []string, ttlAttr string) {
 	t.Helper()
 	table := resource(t, tpl, id, "AWS::DynamoDB::Table")
@@ -321,9 +322,7 @@ func checkTable(t *testing.T, tpl node, id string, keyAttrs []string, ttlAttr st
 	if got := props.get("PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled").str(); got != "true" {
 		t.Errorf("%s PITR = %q, want true", id, got)
 	}
-	if got := props.get("SSESpecification", "SSEEnabled").str(); got != "true" {
-		t.Errorf("%s SSEEnabled = %q, want true", id, got)
-	}
+	checkTableEncryption(t, tpl, id)
 	for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
 		if got := table.get(policy).str(); got != "Retain" {
 			t.Errorf("%s %s = %q, want Retain (the records outlive the stack)", id, policy, got)
@@ -447,6 +446,7 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 		got := grants{}
 		var ssmActions []string
 		ssmByAction := map[string][]string{} // resolved with the parameters' defaults
+		var kmsActions []string
 		passRole := false
 		for _, st := range policyStatements(t, tpl, id) {
 			if st.get("Effect").str() != "Allow" {
@@ -482,6 +482,20 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 					for _, r := range resources {
 						ssmByAction[a] = append(ssmByAction[a], ssmResource(t, tpl, a, r, nil))
 					}
+				case service == "kms":
+					// Only with a customer-managed key (KmsKeyArn), on it
+					// alone, through the services that hold the data.
+					kmsActions = append(kmsActions, a)
+					if st.condition != "HasKmsKey" {
+						t.Errorf("%s: %s must only be granted under the condition HasKmsKey", id, a)
+					}
+					if len(resources) != 1 || resources[0].ref() != "KmsKeyArn" {
+						t.Errorf("%s: %s must be granted on !Ref KmsKeyArn only", id, a)
+					}
+					via, err := evalList(tpl, st.get("Condition", "StringEquals", "kms:ViaService"), nil)
+					if want := []string{"dynamodb.${AWS::Region}.${AWS::URLSuffix}", "sqs.${AWS::Region}.${AWS::URLSuffix}"}; err != nil || !slices.Equal(via, want) {
+						t.Errorf("%s: %s through kms:ViaService %v (%v), want exactly %v", id, a, via, err, want)
+					}
 				case a == "iam:PassRole":
 					passRole = true
 					if st.condition == "" {
@@ -511,6 +525,13 @@ func TestPolicyIsLeastPrivilege(t *testing.T) {
 			if _, ok := want[r]; !ok {
 				t.Errorf("%s: %v granted on %s, which the code does not touch", id, actions, r)
 			}
+		}
+		// Every function reads or writes a queue or table that KmsKeyArn
+		// may encrypt: SQS needs both to send, Decrypt to receive;
+		// DynamoDB Decrypt to use the table key.
+		sort.Strings(kmsActions)
+		if want := []string{"kms:Decrypt", "kms:GenerateDataKey"}; !slices.Equal(kmsActions, want) {
+			t.Errorf("%s: kms actions %v, want exactly %v under HasKmsKey", id, kmsActions, want)
 		}
 		if !slices.Contains(engineFunctions, id) {
 			if len(ssmActions) > 0 || passRole {
@@ -637,6 +658,11 @@ func evalList(tpl node, n node, params map[string]string) ([]string, error) {
 		return []string{n.str()}, nil
 	case "GetAtt":
 		return []string{n.getAtt()}, nil // named as the template names it
+	case "Sub":
+		if arg.Kind != yaml.ScalarNode {
+			return nil, errors.New("!Sub with variables: see ssmResource")
+		}
+		return []string{arg.str()}, nil // pseudo parameters as written
 	case "If":
 		args := arg.items()
 		if len(args) != 3 {
@@ -651,6 +677,9 @@ func evalList(tpl node, n node, params map[string]string) ([]string, error) {
 		}
 		return evalList(tpl, args[2], params)
 	case "Ref":
+		if arg.str() == "AWS::NoValue" {
+			return nil, nil // the property or item is left out
+		}
 		if v, ok := params[arg.str()]; ok {
 			return []string{v}, nil
 		}
@@ -808,10 +837,7 @@ func TestTriggers(t *testing.T) {
 	if q == "" {
 		t.Fatal("EventInvokeConfig.DestinationConfig.OnFailure.Destination missing")
 	}
-	queue := resource(t, tpl, strings.TrimSuffix(q, ".Arn"), "AWS::SQS::Queue")
-	if queue.get("Properties", "SqsManagedSseEnabled").str() != "true" {
-		t.Errorf("%s: SqsManagedSseEnabled must be true", q)
-	}
+	checkQueueEncryption(t, tpl, strings.TrimSuffix(q, ".Arn"))
 }
 
 // scheduleEnabledByDefault evaluates the Schedule's Enabled or State with the

@@ -165,9 +165,7 @@ func TestQueuesAreEncryptedAndTLSOnly(t *testing.T) {
 			continue
 		}
 		queues++
-		if r.get("Properties", "SqsManagedSseEnabled").str() != "true" {
-			t.Errorf("%s: SqsManagedSseEnabled must be true", id)
-		}
+		checkQueueEncryption(t, tpl, id)
 		if !denied[id] {
 			t.Errorf("%s: no queue policy denies requests without TLS (aws:SecureTransport false)", id)
 		}
