@@ -350,3 +350,40 @@ func TestKmsSwitch(t *testing.T) {
 		t.Errorf("%d tables and %d queues checked, want 2 and 4 (the test should see every one)", tables, queues)
 	}
 }
+
+// TestListParametersAgreeWithConfig: AllowedTargetKeys and
+// JobReaderPrincipalArns admit what config accepts and refuse what it
+// refuses, so that a deployment does not fail at the functions' start.
+func TestListParametersAgreeWithConfig(t *testing.T) {
+	tpl := loadTemplate(t)
+	for _, tc := range []struct {
+		param, variable string
+		good, bad       []string
+	}{
+		{"AllowedTargetKeys", "ALLOWED_TARGET_KEYS",
+			[]string{"InstanceIds", "*", "tag:*", "InstanceIds,tag:Env,tag:Cost Center,resource-groups:Name,TargetMaps,TargetLocations", "tag-key", "ParameterValues"},
+			[]string{"InstanceIds,", ",tag:*", "InstanceIds, tag:Env", "tag:*Env", "tag:Env ", "a,,b"}},
+		{"JobReaderPrincipalArns", "JOB_READER_PRINCIPAL_ARNS",
+			[]string{"arn:aws:iam::123456789012:role/Auditor", "arn:aws:iam::123456789012:role/Auditor,arn:aws-us-gov:iam::123456789012:user/ops/alice", "arn:aws:sts::123456789012:assumed-role/Ops/bob@example.com", "arn:aws:iam::123456789012:root"},
+			[]string{"Auditor", "arn:aws:iam::123456789012:role/*", "arn:aws:iam::123456789012:role/A,", "arn:aws:iam::12345:role/A", "arn:aws:s3:::bucket"}},
+	} {
+		pattern := regexp.MustCompile(tpl.get("Parameters", tc.param, "AllowedPattern").str())
+		load := func(v string) error {
+			_, err := config.FromLookup(func(name string) (string, bool) {
+				v, ok := map[string]string{"DEDUPE_TABLE": "t", tc.variable: v}[name]
+				return v, ok
+			})
+			return err
+		}
+		for _, v := range tc.good {
+			if !pattern.MatchString(v) || load(v) != nil {
+				t.Errorf("%s %q: pattern %v, config %v; want both to accept", tc.param, v, pattern.MatchString(v), load(v))
+			}
+		}
+		for _, v := range tc.bad {
+			if pattern.MatchString(v) || load(v) == nil {
+				t.Errorf("%s %q: pattern %v, config error %v; want both to refuse", tc.param, v, pattern.MatchString(v), load(v))
+			}
+		}
+	}
+}
