@@ -23,7 +23,8 @@ func main() {
 		os.Exit(1)
 	}
 	cfg := deps.Config
-	h := handler.New(deps.Engine(cfg.CallsPerSecond, log), cfg, log, os.Stdout)
+	h := handler.New(deps.Engine(cfg.CallsPerSecond, log), cfg, log, os.Stdout).
+		WithJobReaders(cfg.JobReaderPrincipalARNs)
 	if cfg.AsyncEnabled() {
 		store := deps.JobStore()
 		h.WithJobs(jobs.NewSubmitter(awsclient.SQS(deps.AWS), cfg.JobsQueueURL, store, cfg.ChunkSize), store)
