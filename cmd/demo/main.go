@@ -116,7 +116,10 @@ func run(faultRate, ssmRate float64, reqFile string) error {
 		return err
 	}
 	defer logFile.Close()
-	settings := []string{"BATCH_SIZE=4", "CALLS_PER_SECOND=5", "MAX_CONCURRENCY=3", "RECONCILE_DELAY=200ms"}
+	// The sample runs a command document and targets a tag: both are
+	// opt-in (ALLOWED_DOCUMENTS, ALLOWED_TARGET_KEYS), as a deployer opts in.
+	settings := []string{"BATCH_SIZE=4", "CALLS_PER_SECOND=5", "MAX_CONCURRENCY=3", "RECONCILE_DELAY=200ms",
+		"ALLOWED_DOCUMENTS=AWS-UpdateSSMAgent,AWS-GatherSoftwareInventory,AWS-RunShellScript", "ALLOWED_TARGET_KEYS=InstanceIds,tag:*"}
 	step(fmt.Sprintf("function settings: %v (the rest at their defaults, see the README)", settings))
 	rie, err := testinfra.StartRIE(ctx, bootstrap, append([]string{
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
