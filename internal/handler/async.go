@@ -78,8 +78,12 @@ func (h *Handler) submit(ctx context.Context, inv event.Invocation, req *request
 	if inv.StatusBase != "" {
 		acc.StatusURL = inv.StatusBase + "/" + acc.JobID
 	}
-	h.log.InfoContext(ctx, "job submitted", "caller", inv.Caller.String(), "jobId", acc.JobID, "chunks", acc.Chunks, "requested", acc.Counts.Requested,
-		"settledFailed", acc.Counts.Failed, "settledDeduplicated", acc.Counts.Deduplicated)
+	attrs := []any{"caller", inv.Caller.String(), "jobId", acc.JobID, "chunks", acc.Chunks, "requested", acc.Counts.Requested,
+		"settledFailed", acc.Counts.Failed, "settledDeduplicated", acc.Counts.Deduplicated}
+	if acc.Unqueued != nil {
+		attrs = append(attrs, "unqueued", acc.Unqueued.Error())
+	}
+	h.log.InfoContext(ctx, "job submitted", attrs...)
 	return h.respond(inv, http.StatusAccepted, acc, nil)
 }
 

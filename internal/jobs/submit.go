@@ -54,6 +54,10 @@ type Accepted struct {
 	State     string `json:"State"`
 	Chunks    int    `json:"Chunks"`
 	Counts    Counts `json:"Counts"`
+	// Unqueued is why some chunks could not be queued (their entries are
+	// Unprocessed), for the submitter's log: its text can name the queue
+	// and AWS error codes, so the job's outcomes do not carry it.
+	Unqueued error `json:"-"`
 }
 
 // Submit records req as a job of the caller by and queues its chunks.
@@ -99,7 +103,7 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request, by event.C
 		// which entries to send again.
 		lost := report.New()
 		for _, e := range ch.Entries {
-			lost.Unprocessed = append(lost.Unprocessed, report.Unprocessed{Entry: e, Reason: "could not be queued: " + sendErr.Error()})
+			lost.Unprocessed = append(lost.Unprocessed, report.Unprocessed{Entry: e, Reason: reasonNotQueued})
 		}
 		m, _, err := s.store.Record(ctx, jobID, ch.Index, lost, true, true)
 		if err == nil {
@@ -120,8 +124,17 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request, by event.C
 	if len(chunks) == 0 {
 		state = Meta{Counts: c}.finalState()
 	}
-	return Accepted{JobID: jobID, State: state, Chunks: len(chunks), Counts: c}, nil
+	acc := Accepted{JobID: jobID, State: state, Chunks: len(chunks), Counts: c}
+	if len(sent) < len(chunks) {
+		acc.Unqueued = sendErr
+	}
+	return acc, nil
 }
+
+// reasonNotQueued is the outcome of an entry whose chunk could not be
+// queued. It leaves out SQS's error, which names the queue; Accepted's
+// Unqueued carries it to the log.
+const reasonNotQueued = "could not be queued (SQS refused the chunk or could not be reached); send the entry again"
 
 // settle finishes the job if every chunk is counted, and announces it when
 // the submitter has an announcer (else the reaper does).
