@@ -7,7 +7,9 @@
 //
 // A job lives in its own DynamoDB table (JOBS_TABLE), keyed by jobId and sk:
 //
-//	META            state, counts, chunks total/done/poisoned; finishedBy
+//	META            state, counts, chunks total/done/poisoned; submittedBy
+//	                (the caller that submitted it: trigger kind, IAM ARN,
+//	                account, EventBridge source and event ID), finishedBy
 //	                (the Finish that made it final), the announcement claim
 //	                (announcer, announceUntil) and announcedAt
 //	CHUNK#000000    outcomes known at submission (invalid entries, duplicates)
