@@ -121,8 +121,11 @@ func (h *Handler) panicked(ctx context.Context, inv event.Invocation, p any) (an
 	if re, ok := p.(runtime.Error); ok {
 		what = "panic: " + re.Error()
 	}
-	h.log.ErrorContext(ctx, "invocation panicked", "source", string(inv.Source), "caller", inv.Caller.String(),
-		"apiRequestId", inv.RequestID, "error", what, "stack", string(debug.Stack()))
+	attrs := []any{"source", string(inv.Source), "caller", inv.Caller.String(), "error", what, "stack", string(debug.Stack())}
+	if inv.IsAPI() && inv.RequestID != "" {
+		attrs = append(attrs, "apiRequestId", inv.RequestID)
+	}
+	h.log.ErrorContext(ctx, "invocation panicked", attrs...)
 	return h.serverError(ctx, inv, http.StatusInternalServerError, internalMessage, &InternalError{Cause: errors.New(what)})
 }
 
