@@ -216,6 +216,9 @@ type Record struct {
 	DynamoDBLocalCPUSeconds float64 `json:"dynamoDBLocalCpuSeconds"`
 	PeakRSSMiB              float64 `json:"peakRssMiB"`
 	PeakHeapMiB             float64 `json:"peakHeapMiB"`
+	// LoadAverage is the machine's 1-minute load average when the run
+	// started: the cores are shared, and other work shows in the times.
+	LoadAverage float64 `json:"loadAverage1m"`
 }
 
 // Results is bench/results.json.

@@ -273,6 +273,20 @@ func machine() Machine {
 	return m
 }
 
+// loadAverage is the machine's 1-minute load average (0 if unknown).
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 func mb(b int64) float64 { return round(float64(b)/(1<<20), 1) }
 
 func round(v float64, digits int) float64 {

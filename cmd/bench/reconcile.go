@@ -190,8 +190,13 @@ func writeReconcile(b *strings.Builder, res Results) {
 	} else {
 		w(": **broken** in the runs marked by a non-zero double or resend count above (the program exits with an error).\n\n")
 	}
+	w("%s", reconcileBaseline)
 	writeReconcileCost(b, res)
 }
+
+// reconcileBaseline is what the A/B of 2026-12-02 showed about the runs
+// without lost answers at n = 3,000 (see readBackAB in report.go).
+const reconcileBaseline = "The runs without lost answers are the yardstick of the extra seconds. At `BATCH_SIZE` 20 such a run is slow against its ideal on this machine: its 3,000 claims through DynamoDB Local on the shared cores, not the call rate, set its pace (the engine from before the read-back change took 1.53× and 2.10× at n = 3,000 in the side-by-side runs of [Where the engine's time goes](#where-the-engines-time-goes), the engine after it 1.62× and 1.54×). The reads come after every claim of the round is taken, when no call is going out, so they add to the wall time whole.\n\n"
 
 // writeReconcileCost explains the runs with lost answers: what the reads
 // are, what bounds their pace, and what RECONCILE_DELAY adds.
@@ -240,7 +245,14 @@ func writeReconcileCost(b *strings.Builder, res Results) {
 			long.ReadWaitSeconds, durMs(long.ReconcileDelayMs), short.ReadWaitSeconds, durMs(short.ReconcileDelayMs), long.LostAnswers, long.Listings, short.LostAnswers, short.Listings,
 			long.LostAnswers, durMs(long.ReconcileDelayMs))
 		if base != nil {
-			w("That run took %.1f s, %.1f s over the run without lost answers, %.2f s per lost answer (its lost answers and reads differ from the %v run's: the emulator draws them at random).", long.WallSeconds, long.WallSeconds-base.WallSeconds, (long.WallSeconds-base.WallSeconds)/float64(max(long.LostAnswers, 1)), durMs(short.ReconcileDelayMs))
+			w("That run took %.1f s, %.1f s over the run without lost answers, %.2f s per lost answer (its lost answers and reads differ from the %v run's: the emulator draws them at random). ", long.WallSeconds, long.WallSeconds-base.WallSeconds, (long.WallSeconds-base.WallSeconds)/float64(max(long.LostAnswers, 1)), durMs(short.ReconcileDelayMs))
+		}
+		if short.ReadSpanSeconds > 0 {
+			rate := float64(short.ReadCalls) / short.ReadSpanSeconds
+			more := long.SSMReads - short.SSMReads
+			predicted := float64(more)/rate + float64(long.Listings)*long.ReadWaitSeconds - float64(short.Listings)*short.ReadWaitSeconds
+			w("Against the %v run it made %d more reads (%d more listing pages) and waited %d × %.2f s instead of %d × %.2f s; at %.1f reads/s that accounts for %.1f s, and it took %.1f s longer.",
+				durMs(short.ReconcileDelayMs), more, long.ListPages-short.ListPages, long.Listings, long.ReadWaitSeconds, short.Listings, short.ReadWaitSeconds, rate, predicted, long.WallSeconds-short.WallSeconds)
 		}
 	}
 	w("\n\n")

@@ -169,6 +169,7 @@ type outcome struct {
 
 // measure runs one strategy on a fresh emulator and collects every number.
 func (b *bench) measure(ctx context.Context, strategy, desc string, n int, settings map[string]any, run func(context.Context) (outcome, error)) (Record, error) {
+	load := loadAverage()
 	b.emu.Reset()
 	b.firstBatch.Store(0)
 	b.listings.Store(0)
@@ -260,6 +261,7 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 		DynamoDBLocalCPUSeconds: round(jvm.Seconds()*scale, 3),
 		PeakRSSMiB:              mb(rss),
 		PeakHeapMiB:             mb(int64(heap)),
+		LoadAverage:             load,
 	}
 	if fb := b.firstBatch.Load(); fb != 0 && (strings.HasPrefix(strategy, "engine") || strategy == "job") {
 		rec.FirstCallAfterSeconds = round(time.Unix(0, fb).Sub(t0).Seconds(), 3)
