@@ -30,8 +30,9 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 		case err != nil:
 			reason := reasonNotClaimed
 			if ctx.Err() == nil {
-				reason = fmt.Sprintf("dedupe table unavailable: %v", err)
+				reason = reasonTableDown
 				r.claimErr.Store(&err)
+				r.log.WarnContext(ctx, "claim failed", "key", key, "error", err.Error())
 			}
 			r.record(func(res *report.Result) {
 				res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: single.Entry, Reason: reason})

@@ -153,7 +153,7 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	if err := r.startOwner(ctx); err != nil {
 		e.log.WarnContext(ctx, "the owner record could not be written; nothing was claimed", "error", err)
 		for _, it := range items {
-			r.res.Unprocessed = append(r.res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: "dedupe table unavailable: " + err.Error()})
+			r.res.Unprocessed = append(r.res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reasonTableDown})
 		}
 		r.res.Tally()
 		return r.res, errors.Join(ErrUnavailable, err)

@@ -375,13 +375,19 @@ func TestDeadline(t *testing.T) {
 
 func TestClaimStoreDown(t *testing.T) {
 	s, c := &fakeSSM{}, newFakeClaims()
-	c.failAll = errors.New("connection refused")
+	c.failAll = errors.New("claims-table: dial tcp 127.0.0.1:8000: connection refused")
 	res, err := New(s, c, settings(), nil).Run(context.Background(), job(nodeRequest("D1", 1, 2)))
 	if !errors.Is(err, ErrUnavailable) || s.calls != 0 {
 		t.Fatalf("err %v, calls %d", err, s.calls)
 	}
 	if res.Summary.Unprocessed != 2 {
 		t.Errorf("summary %+v", res.Summary)
+	}
+	// The answer says what happened, not DynamoDB's text.
+	for _, u := range res.Unprocessed {
+		if u.Reason != reasonTableDown {
+			t.Errorf("reason %q", u.Reason)
+		}
 	}
 }
 

@@ -36,6 +36,9 @@ const (
 	reasonUnknown  = "outcome unknown: SSM's answer was lost and SSM could not be read back in time; the claims are kept, " +
 		"and the invocation that takes them over reads SSM before sending again: send the request again to finish"
 	reasonNotClaimed = "not claimed before the invocation's time budget ran out (the dedupe table was slow); send the request again to finish"
+	// reasonTableDown keeps DynamoDB's error text (table names, keys,
+	// endpoints) out of the answer; the log has it.
+	reasonTableDown = "not claimed: the dedupe table could not be reached; nothing was sent for it, send the request again to finish"
 )
 
 // created files entries SSM created, and records their keys as associated

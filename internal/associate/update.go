@@ -173,8 +173,9 @@ func (r *run) claimForUpdate(ctx context.Context, u *pendingUpdate) []work.Item 
 		ok, err := r.claims.ClaimUpdate(ctx, it.Keys[0], r.job.Owner, r.job.LeaseUntil, u.id)
 		switch {
 		case err != nil:
+			r.log.WarnContext(ctx, "claim to update failed", "key", it.Keys[0], "error", err.Error())
 			r.record(func(res *report.Result) {
-				res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: fmt.Sprintf("dedupe table unavailable: %v", err)})
+				res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reasonTableDown})
 			})
 		case !ok:
 			r.record(func(res *report.Result) {
