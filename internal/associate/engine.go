@@ -2,6 +2,18 @@
 // dedupe in the request, claim in DynamoDB, plan batches, call SSM with a
 // rate limit and bounded concurrency, retry only the entries that failed, and
 // report every entry in exactly one outcome.
+//
+// One request, in the order the code runs it (Engine.Run):
+//
+//	settle.go     invalid entries and repeats in the request: settled, never sent
+//	allow.go      documents and target keys outside the allow lists: Failed
+//	owner.go      the invocation's owner record, kept alive while it works
+//	dispatch.go   claim (claim.go) and send in a pipeline, then rounds of retries
+//	lifecycle.go  every move of an entry to its outcome, and what it does to the claim
+//	readback.go   entries in doubt (an answer lost) read back from SSM before any resend
+//	update.go     associations that exist with other settings: reported, or updated
+//
+// DryRun (dryrun.go) makes the same decisions from the claim table alone.
 package associate
 
 import (
