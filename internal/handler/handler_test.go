@@ -310,3 +310,41 @@ func TestUnavailableHidesTheCause(t *testing.T) {
 		t.Error("the log lost the cause")
 	}
 }
+
+// TestMetricsHoldAtScale: an invocation of 1,500 SSM calls writes one EMF
+// line whose latency metric has at most 100 values (CloudWatch drops the
+// whole line otherwise), with every call counted.
+func TestMetricsHoldAtScale(t *testing.T) {
+	h, _, metrics := newHandler(t, &fakeEngine{res: func(j associate.Job) report.Result {
+		r := succeedAll(j)
+		for i := range 1500 {
+			r.CallLatencies = append(r.CallLatencies, time.Duration(20+i%700)*time.Millisecond+time.Duration(i)*time.Microsecond)
+		}
+		return r
+	}})
+	if _, err := h.Invoke(context.Background(), json.RawMessage(validBody)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(metrics.String(), "\n") != 1 {
+		t.Fatalf("want one EMF line, got %q", metrics.String())
+	}
+	var line struct {
+		SSMCallLatency struct {
+			Values   []float64
+			Counts   []int
+			Min, Max float64
+			Count    int
+		}
+	}
+	if err := json.Unmarshal(metrics.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	l := line.SSMCallLatency
+	total := 0
+	for _, c := range l.Counts {
+		total += c
+	}
+	if n := len(l.Values); n == 0 || n > 100 || len(l.Counts) != n || total != 1500 || l.Count != 1500 || l.Min != 20 || l.Max != 720.399 {
+		t.Errorf("%d values, %d counts summing to %d, Count %d, Min %v, Max %v", n, len(l.Counts), total, l.Count, l.Min, l.Max)
+	}
+}
