@@ -12,12 +12,18 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/handler"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/tracing"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/wiring"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
-	deps, err := wiring.Load(context.Background())
+	tr, err := tracing.FromEnv(context.Background())
+	if err != nil {
+		log.Error("function cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	deps, err := wiring.Load(context.Background(), tr.Instrument)
 	if err != nil {
 		log.Error("function cannot start", "error", err.Error())
 		os.Exit(1)
@@ -29,5 +35,5 @@ func main() {
 		store := deps.JobStore()
 		h.WithJobs(jobs.NewSubmitter(awsclient.SQS(deps.AWS), cfg.JobsQueueURL, store, cfg.ChunkSize), store)
 	}
-	lambda.Start(h.Invoke)
+	lambda.Start(tr.Handler(h.Invoke))
 }

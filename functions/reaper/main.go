@@ -13,15 +13,21 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/tracing"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/wiring"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
-	r, err := wiring.Reaper(context.Background(), log, os.Stdout)
+	tr, err := tracing.FromEnv(context.Background())
+	var r *jobs.Reaper
+	if err == nil {
+		r, err = wiring.Reaper(context.Background(), log, os.Stdout, tr.Instrument)
+	}
 	if err != nil {
 		log.Error("reaper cannot start", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(r.Handle)
+	lambda.Start(tr.Handler(r.Handle))
 }

@@ -13,12 +13,17 @@ import (
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/tracing"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/wiring"
 )
 
 func main() {
 	log := lambdacontext.NewLogger()
-	deps, err := wiring.Load(context.Background())
+	tr, err := tracing.FromEnv(context.Background())
+	var deps wiring.Deps
+	if err == nil {
+		deps, err = wiring.Load(context.Background(), tr.Instrument)
+	}
 	if err == nil && !deps.Config.AsyncEnabled() {
 		err = errors.New("JOBS_TABLE and JOBS_QUEUE_URL: required by the worker")
 	}
@@ -29,5 +34,5 @@ func main() {
 	cfg := deps.Config
 	w := jobs.NewWorker(deps.Engine(cfg.WorkerCallsPerSecond(), log), deps.JobStore(),
 		jobs.NewAnnouncer(awsclient.EventBridge(deps.AWS), cfg.EventBusName), cfg.MaxReceives, log)
-	lambda.Start(w.Handle)
+	lambda.Start(tr.Handler(w.Handle))
 }

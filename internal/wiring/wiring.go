@@ -25,8 +25,10 @@ type Deps struct {
 	AWS    aws.Config
 }
 
-// Load reads the function's configuration and the AWS configuration.
-func Load(ctx context.Context) (Deps, error) {
+// Load reads the function's configuration and the AWS configuration, and
+// applies instrument (tracing.Tracing.Instrument) to the latter before any
+// client is built from it.
+func Load(ctx context.Context, instrument ...func(*aws.Config)) (Deps, error) {
 	cfg, err := config.Load()
 	if err != nil {
 		return Deps{}, err
@@ -34,6 +36,9 @@ func Load(ctx context.Context) (Deps, error) {
 	awsCfg, err := awsclient.Load(ctx)
 	if err != nil {
 		return Deps{}, fmt.Errorf("setup: %w", err)
+	}
+	for _, f := range instrument {
+		f(&awsCfg)
 	}
 	return Deps{Config: cfg, AWS: awsCfg}, nil
 }
@@ -70,8 +75,9 @@ func (d Deps) JobStore() *jobs.Store {
 
 // Reaper builds the reaper function's handler from its own, smaller
 // configuration (config.ReaperVariables): it needs the jobs table and the
-// bus, never SSM or the claims.
-func Reaper(ctx context.Context, log *slog.Logger, metrics io.Writer) (*jobs.Reaper, error) {
+// bus, never SSM or the claims. instrument is applied to the AWS
+// configuration, as in Load.
+func Reaper(ctx context.Context, log *slog.Logger, metrics io.Writer, instrument ...func(*aws.Config)) (*jobs.Reaper, error) {
 	cfg, err := config.LoadReaper()
 	if err != nil {
 		return nil, err
@@ -79,6 +85,9 @@ func Reaper(ctx context.Context, log *slog.Logger, metrics io.Writer) (*jobs.Rea
 	awsCfg, err := awsclient.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
+	}
+	for _, f := range instrument {
+		f(&awsCfg)
 	}
 	store := jobs.NewStore(awsclient.DynamoDB(awsCfg), cfg.JobsTable, cfg.JobTTL)
 	return jobs.NewReaper(store, jobs.NewAnnouncer(awsclient.EventBridge(awsCfg), cfg.EventBusName), cfg.StallAfter, log, metrics), nil
