@@ -168,6 +168,30 @@ func TestThroughTheFunctionUnderTheRIE(t *testing.T) {
 		}
 	})
 
+	t.Run("local runs the engine in process on the same table", func(t *testing.T) {
+		t.Setenv("DEDUPE_TABLE", samtemplate.LocalNames[samtemplate.DedupeTable])
+		t.Setenv("AWS_ENDPOINT_URL_SSM", l.Endpoint("ssm"))
+		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", l.Endpoint("dynamodb"))
+		f := writeFile(t, "local.json", `{"Association": {"Name": "AWS-UpdateSSMAgent"}, "InstanceIds": ["i-0c0c0c00000000001", "i-0c0c0c00000000002"]}`)
+		code, out, _ := batcher(ctx, t, nil, "plan", f, "--function", "function")
+		if code != cli.ExitOK || !regexp.MustCompile(`(?m)^create\s+2$`).MatchString(out) {
+			t.Errorf("plan: exit %d, want 2 creates", code)
+		}
+		code, out, _ = batcher(ctx, t, nil, "local", f)
+		if code != cli.ExitOK || !regexp.MustCompile(`(?m)^Successful\s+2$`).MatchString(out) {
+			t.Errorf("local: exit %d, want 2 Successful", code)
+		}
+		// The function now finds the claims the local run recorded.
+		code, out, _ = batcher(ctx, t, nil, "submit", f, "--function", "function")
+		if code != cli.ExitOK || !regexp.MustCompile(`(?m)^Deduplicated\s+2$`).MatchString(out) {
+			t.Errorf("submit after local: exit %d, want 2 Deduplicated", code)
+		}
+		t.Setenv("DEDUPE_TABLE", "")
+		if code, _, errs := batcher(ctx, t, nil, "local", f); code != cli.ExitConfig || !strings.Contains(errs, "DEDUPE_TABLE") {
+			t.Errorf("local without DEDUPE_TABLE: exit %d, want %d", code, cli.ExitConfig)
+		}
+	})
+
 	async := func(t *testing.T, prefix string, n int) string {
 		var ids []string
 		for i := range n {
