@@ -50,8 +50,8 @@ func managedPolicy(name string) string { return "arn:aws:iam::aws:policy/" + nam
 // cfn-lint brings) and checks what it attaches to each function's role
 // beyond the template's statements (which TestPolicyIsLeastPrivilege
 // checks): the basic execution role (logs), AWSXrayWriteOnlyAccess for
-// Tracing (xray:PutTraceSegments, PutTelemetryRecords and the sampling
-// reads: it writes traces, reads nothing of the account), the SQS poller's
+// Tracing (xray:PutTraceSegments, PutTelemetryRecords and the reads of the
+// sampling rules: it writes traces and reads no trace), the SQS poller's
 // role for a function with an SQS event, and the template's own
 // EngineSsmPolicy. Skipped without the translator, except in CI.
 func TestSamRolesWithTracing(t *testing.T) {
