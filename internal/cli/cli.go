@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
@@ -337,6 +338,11 @@ func (c *command) local(ctx context.Context) (Backend, error) {
 	awsCfg, err := c.awsConfig(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if c.env.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" {
+		// DynamoDB Local's responses fail the SDK's CRC32 check, which the
+		// SDK reports as a warning on every call; real DynamoDB's do not.
+		awsCfg.Logger = logging.Nop{}
 	}
 	log := slog.New(slog.NewTextHandler(c.env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	deps := wiring.Deps{Config: cfg, AWS: awsCfg}

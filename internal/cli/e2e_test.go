@@ -274,7 +274,7 @@ func TestThroughTheFunctionUnderTheRIE(t *testing.T) {
 		s := screen.String()
 		t.Logf("terminal: %q", s)
 		if strings.Count(s, "\r") < 3 || !strings.Contains(s, "0/3") || !strings.Contains(s, "3/3") ||
-			!strings.Contains(s, "100%") || !strings.Contains(s, "SUCCEEDED ok 6") || !strings.Contains(s, "chunks/s") {
+			!strings.Contains(s, "100%") || !strings.Contains(s, "SUCCEEDED ok 6") || !strings.Contains(s, "chunks/s, finished") {
 			t.Errorf("want the bar redrawn (\\r) from 0/3 to 3/3, 100%%, with the rate and the counts")
 		}
 

@@ -106,45 +106,50 @@ func (p *lineProgress) Update(s JobStatus) {
 
 func (p *lineProgress) Close() {}
 
-// barProgress redraws a bar of chunks done with the counts, the rate and
-// the time left (progressbar's).
+// barProgress redraws a bar of chunks done (progressbar), with the counts,
+// the rate and the time left as this command measured them from its first
+// poll: the bar's own rate would count a job found half done as done in an
+// instant.
 type barProgress struct {
 	w   io.Writer
 	now func() time.Time
+	r   rate
 	bar *progressbar.ProgressBar
 	max int
 }
 
 func (p *barProgress) Update(s JobStatus) {
-	if p.bar == nil || p.max != s.Chunks {
-		if p.bar != nil {
-			p.bar.ChangeMax(s.Chunks)
-		} else {
-			p.bar = progressbar.NewOptions(max(s.Chunks, 1),
-				progressbar.OptionSetWriter(p.w),
-				progressbar.OptionSetWidth(24),
-				progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("chunks"),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionShowDescriptionAtLineEnd(),
-				progressbar.OptionUseANSICodes(true),
-				progressbar.OptionSetRenderBlankState(true),
-				progressbar.OptionThrottle(0),
-			)
-		}
+	p.r.observe(s, p.now())
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions(max(s.Chunks, 1),
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetWidth(24),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionUseANSICodes(true),
+			progressbar.OptionSetRenderBlankState(true),
+			progressbar.OptionThrottle(0),
+		)
+		p.max = s.Chunks
+	} else if p.max != s.Chunks {
+		p.bar.ChangeMax(s.Chunks)
 		p.max = s.Chunks
 	}
 	c := s.Counts
-	p.bar.Describe(fmt.Sprintf("%s ok %d upd %d dup %d failed %d unproc %d", s.State, c.Successful, c.Updated, c.Deduplicated, c.Failed, c.Unprocessed))
+	left := "time left unknown"
+	switch {
+	case s.Finished():
+		left = "finished"
+	case p.r.left >= 0:
+		left = "about " + p.r.left.String() + " left"
+	}
+	p.bar.Describe(fmt.Sprintf("%s ok %d upd %d dup %d failed %d unproc %d | %.1f nodes/s, %.2f chunks/s, %s",
+		s.State, c.Successful, c.Updated, c.Deduplicated, c.Failed, c.Unprocessed, p.r.nodesPS, p.r.chunksPS, left))
 	_ = p.bar.Set(s.ChunksDone)
 }
 
 func (p *barProgress) Close() {
 	if p.bar != nil {
-		if !p.bar.IsFinished() {
-			_ = p.bar.Exit()
-		}
 		fmt.Fprintln(p.w)
 	}
 }
