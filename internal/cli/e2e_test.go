@@ -161,8 +161,10 @@ func TestThroughTheFunctionUnderTheRIE(t *testing.T) {
 		}
 	})
 
-	t.Run("plan", func(t *testing.T) {
-		code, out, _ := batcher(ctx, t, nil, append([]string{"plan", filepath.Join("..", "..", "events", "fanout.json")}, fn...)...)
+	t.Run("plan, with --endpoint-url", func(t *testing.T) {
+		t.Setenv("AWS_ENDPOINT_URL_LAMBDA", "")
+		os.Unsetenv("AWS_ENDPOINT_URL_LAMBDA")
+		code, out, _ := batcher(ctx, t, nil, "plan", filepath.Join("..", "..", "events", "fanout.json"), "--function", "function", "--endpoint-url", "http://"+rie.Addr())
 		if code != cli.ExitOK || !regexp.MustCompile(`(?m)^create\s+\d+$`).MatchString(out) || !strings.Contains(out, "nothing was sent") {
 			t.Errorf("exit %d, want 0 and the plan's table", code)
 		}
