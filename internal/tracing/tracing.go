@@ -20,10 +20,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-sdk-go-v2/otelaws"
 	"go.opentelemetry.io/contrib/propagators/aws/xray"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -149,8 +147,7 @@ func (t *Tracing) Instrument(cfg *aws.Config) {
 	if !t.On() {
 		return
 	}
-	otelaws.AppendMiddlewares(&cfg.APIOptions, otelaws.WithTracerProvider(t.tp),
-		otelaws.WithTextMapPropagator(propagator))
+	cfg.APIOptions = append(cfg.APIOptions, t.awsCalls)
 }
 
 // Wrap returns h with a span around each invocation, a child of the X-Ray
@@ -187,8 +184,7 @@ func (w *traced) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ctx, span := w.t.tracer.Start(ctx, w.t.name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	out, err := w.next.Invoke(ctx, payload)
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		setError(span, err) // its type, not its text, which may name entries
 	}
 	span.End()
 	// The span processor exports in the background; Lambda may freeze the

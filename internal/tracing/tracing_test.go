@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -132,7 +134,7 @@ func (f *fakeAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{}`)
 	default:
 		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, `{"__type":"UnknownOperationException"}`)
+		_, _ = io.WriteString(w, `{"__type":"ValidationException","message":"Parameters commands: echo s3cr3t is not valid"}`)
 	}
 }
 
@@ -254,8 +256,9 @@ func TestNewTraceHasXRayID(t *testing.T) {
 	}
 }
 
-// TestErrorMarksTheSpanAndStillFlushes: a failed invocation's span says so
-// and is exported before the invocation returns.
+// TestErrorMarksTheSpanAndStillFlushes: a failed invocation's span says so,
+// by the error's type and not its text (which may name entries), and is
+// exported before the invocation returns.
 func TestErrorMarksTheSpanAndStillFlushes(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tr := New(sdktrace.WithBatcher(exp)) // exported only by the flush
@@ -265,8 +268,35 @@ func TestErrorMarksTheSpanAndStillFlushes(t *testing.T) {
 		t.Fatal("error lost")
 	}
 	spans := exp.GetSpans()
-	if len(spans) != 1 || spans[0].Status.Description != "boom" || len(spans[0].Events) != 1 {
+	if len(spans) != 1 || spans[0].Status.Code != codes.Error || strings.Contains(fmt.Sprint(spans[0]), "boom") {
 		t.Fatalf("spans after return: %+v", spans)
+	}
+}
+
+// TestFailedCallSpanNamesTheCode: a failed AWS call's span carries SSM's
+// error code, never its message, which can quote an entry's parameters.
+func TestFailedCallSpanNamesTheCode(t *testing.T) {
+	srv := httptest.NewServer(&fakeAWS{headers: map[string]string{}})
+	defer srv.Close()
+	exp := tracetest.NewInMemoryExporter()
+	tr := New(sdktrace.WithSyncer(exp))
+	cfg := aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	tr.Instrument(&cfg)
+	_, err := awsclient.SSM(cfg).DescribeAssociation(context.Background(), &ssm.DescribeAssociationInput{AssociationId: aws.String("a")})
+	if err == nil {
+		t.Fatal("want the fake's ValidationException")
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Name != "SSM.DescribeAssociation" {
+		t.Fatalf("spans %v", names(spans))
+	}
+	s := spans[0]
+	if s.Status.Code != codes.Error || s.Status.Description != "ValidationException" || !hasAttr(s, "error.type", "ValidationException") {
+		t.Errorf("status %+v, attributes %v", s.Status, s.Attributes)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", s), "s3cr3t") {
+		t.Errorf("the error message reached the span: %+v", s)
 	}
 }
 
