@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"io"
 	"log/slog"
 	"strconv"
@@ -219,7 +220,13 @@ func (r *Reaper) Sweep(ctx context.Context) (SweepResult, error) {
 }
 
 func (r *Reaper) emit(counts map[string]int) {
-	if err := metrics.Write(r.metrics, metrics.Invocation{Function: "ReaperFunction", Source: "reaper", Counts: counts, Time: r.now()}); err != nil {
+	// The deployed name, so that two stacks in one account and Region keep
+	// their alarms apart (the template names it with !Ref ReaperFunction).
+	fn := lambdacontext.FunctionName
+	if fn == "" {
+		fn = "ReaperFunction"
+	}
+	if err := metrics.Write(r.metrics, metrics.Invocation{Function: fn, Source: "reaper", Counts: counts, Time: r.now()}); err != nil {
 		r.log.Warn("metrics not written", "error", err.Error())
 	}
 }

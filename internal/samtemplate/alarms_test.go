@@ -295,8 +295,13 @@ func codeEmitters(t *testing.T) (handler, reaper emitter) {
 	if !strings.Contains(handler.body, "string(inv.Source)") {
 		t.Errorf("%s: Source no longer is string(inv.Source); the alarms list the event.Source constants", handlerEmitter)
 	}
-	if reaper.function == "" || reaper.source == "" {
-		t.Fatalf("%s: FunctionName %q and Source %q, want string literals (the alarms name them)", reaperEmitter, reaper.function, reaper.source)
+	// The reaper's FunctionName is its own deployed name too (so that two
+	// stacks keep their alarms apart): !Ref ReaperFunction in the template.
+	if !strings.Contains(reaper.body, "lambdacontext.FunctionName") {
+		t.Errorf("%s: FunctionName no longer comes from lambdacontext.FunctionName; the alarms use !Ref %s", reaperEmitter, reaperID)
+	}
+	if reaper.source == "" {
+		t.Fatalf("%s: Source %q, want a string literal (the alarms name it)", reaperEmitter, reaper.source)
 	}
 	return handler, reaper
 }
@@ -515,7 +520,7 @@ func TestEntryAlarmsMatchTheCode(t *testing.T) {
 		}
 	}
 
-	reaperDims := []string{"FunctionName=" + reaper.function, "Source=" + reaper.source}
+	reaperDims := []string{"FunctionName=Ref " + reaperID, "Source=" + reaper.source}
 	for id, metric := range map[string]string{"JobsStalledAlarm": "JobsStalled", "ChunksDeadLetteredAlarm": "ChunksDeadLettered"} {
 		if !slices.Contains(reaper.names, metric) {
 			t.Errorf("%s: the reaper writes no metric %q (it writes %v)", id, metric, reaper.names)

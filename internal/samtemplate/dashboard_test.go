@@ -187,7 +187,7 @@ func TestDashboard(t *testing.T) {
 		if !slices.Contains(reaper.names, m) {
 			t.Errorf("%s: the reaper writes no such metric (it writes %v)", m, reaper.names)
 		}
-		jobs = append(jobs, fmt.Sprintf("%s %s %s=%s %s=%s", shape.namespace, m, "FunctionName", reaper.function, "Source", reaper.source))
+		jobs = append(jobs, fmt.Sprintf("%s %s %s=%s %s=%s", shape.namespace, m, "FunctionName", standIn(reaperID), "Source", reaper.source))
 	}
 	has("job progress", jobs)
 	has("chunks of jobs waiting and running", []string{
