@@ -261,7 +261,10 @@ func TestThroughTheFunctionUnderTheRIE(t *testing.T) {
 			code, _, _ := batcher(ctx, t, tty, append([]string{"status", acc.JobID, "--wait", "--interval", "200ms"}, fn...)...)
 			ch <- code
 		}()
-		time.Sleep(time.Second) // a few redraws of the QUEUED job first
+		// A few redraws of the QUEUED job first.
+		for deadline := time.Now().Add(time.Minute); strings.Count(screen.String(), "QUEUED") < 3 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
 		if _, err := l.RunJob(ctx, acc.JobID); err != nil {
 			t.Fatal(err)
 		}
