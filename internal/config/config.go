@@ -150,6 +150,13 @@ var ReaperVariables = []Variable{
 	{"JOB_STALL_AFTER", "6h", "a job that is not finished and made no progress for this long is marked STALLED"},
 }
 
+// TracingVariables are read by all three functions' tracing
+// (internal/tracing), which also honours the other standard OTEL_*
+// variables; the template exposes the one a deployer must choose.
+var TracingVariables = []Variable{
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "where traces go, over OTLP/HTTP (e.g. a collector layer's http://localhost:4318); empty: tracing off, at no cost"},
+}
+
 // Reaper is the reaper function's configuration.
 type Reaper struct {
 	JobsTable    string        // JOBS_TABLE

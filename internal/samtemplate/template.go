@@ -39,13 +39,16 @@ const (
 // config.Variables and config.WorkerVariables, the reaper
 // config.ReaperVariables.
 func functionVariables(id string) []config.Variable {
-	if id == ReaperFunction {
-		return config.ReaperVariables
+	var vs []config.Variable
+	switch id {
+	case ReaperFunction:
+		vs = slices.Clone(config.ReaperVariables)
+	case WorkerFunction:
+		vs = append(slices.Clone(config.Variables), config.WorkerVariables...)
+	default:
+		vs = append(slices.Clone(config.Variables), config.AssociateVariables...)
 	}
-	if id == WorkerFunction {
-		return append(slices.Clone(config.Variables), config.WorkerVariables...)
-	}
-	return append(slices.Clone(config.Variables), config.AssociateVariables...)
+	return append(vs, config.TracingVariables...)
 }
 
 // endpointVariables are the AWS SDK's endpoint variables each function

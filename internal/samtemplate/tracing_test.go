@@ -31,6 +31,10 @@ func TestTracing(t *testing.T) {
 		if tr.ref() != "TracingMode" {
 			t.Errorf("%s: Tracing is not !Ref TracingMode (on the function or in Globals)", id)
 		}
+		// OpenTelemetry: a collector layer only when one is given.
+		if f, arg := fn.get("Properties", "Layers").fn(); f != "If" || len(arg.items()) != 3 || arg.items()[0].str() != "HasOtelCollectorLayer" {
+			t.Errorf("%s: Layers is not !If [HasOtelCollectorLayer, [!Ref OtelCollectorLayerArn], !Ref AWS::NoValue]", id)
+		}
 		// The X-Ray permissions come from SAM (TestSamRolesWithTracing),
 		// never from the template's own statements.
 		for _, st := range policyStatements(t, tpl, id) {
