@@ -7,7 +7,7 @@ PKGS  := ./...
 # The Lambda binary, as `sam build` and deployments build it.
 LAMBDA_BUILD := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: help tools build build-AssociateFunction build-WorkerFunction build-ReaperFunction test test-unit demo invoke local-tables lint ssm-local fuzz soak bench bench-quick clean
+.PHONY: help tools build build-AssociateFunction build-WorkerFunction build-ReaperFunction test test-unit demo invoke local-tables batcher lint ssm-local fuzz soak bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-26s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ invoke: tools ## run EVENT=file through FUNCTION=associate|worker|reaper as sam 
 
 local-tables: tools ## for sam local invoke: DynamoDB Local on :8000 with the template's tables (and moto on :5000 with the jobs queue) until Ctrl-C
 	$(GO) run ./cmd/invoke -local-tables $(ARGS)
+
+batcher: ## build the operator's command line into build/batcher (batcher --help)
+	$(GO) build -o build/batcher ./cmd/batcher
 
 lint: ## go vet, gofmt and cfn-lint on template.yaml
 	$(GO) vet $(PKGS)

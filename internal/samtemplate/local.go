@@ -533,6 +533,9 @@ func (l *Local) RunJob(ctx context.Context, jobID string) (jobs.Meta, error) {
 // Close stops everything StartLocal started. It is safe to call more than
 // once.
 func (l *Local) Close() error {
+	if l == nil {
+		return nil // StartLocal failed before it had anything to stop
+	}
 	var errs []error
 	l.mu.Lock()
 	for id, r := range l.rie {
