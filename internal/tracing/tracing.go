@@ -2,7 +2,8 @@
 // AWS recommends now that the X-Ray SDKs are in maintenance: a span for each
 // invocation, and under it a span for each AWS call the invocation makes
 // (SSM, DynamoDB, SQS, EventBridge), with X-Ray trace IDs and the X-Ray trace
-// header Lambda passes in, exported over OTLP where the deployer says.
+// header Lambda passes in, exported over OTLP/HTTP with JSON encoding
+// (http/json) where the deployer says.
 //
 // Tracing is off unless the standard OpenTelemetry variables ask for it
 // (see Enabled). Off, nothing is built: no exporter, no tracer provider, no
@@ -22,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.opentelemetry.io/contrib/propagators/aws/xray"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -52,7 +52,9 @@ func (t *Tracing) On() bool { return t != nil && t.tp != nil }
 // tracing off; OTEL_TRACES_EXPORTER=otlp switches it on, and so does an OTLP
 // endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
 // when OTEL_TRACES_EXPORTER is unset. Otherwise tracing is off. An exporter
-// or protocol it cannot honour is an error, not a silent lack of traces.
+// or protocol it cannot honour is an error, not a silent lack of traces: the
+// protocol (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL)
+// may be only http/json, which is also the default here.
 func Enabled(getenv func(string) string) (bool, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return false, nil
@@ -71,18 +73,20 @@ func Enabled(getenv func(string) string) (bool, error) {
 	if !on {
 		return false, nil
 	}
-	protocol := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	name := "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	protocol := strings.TrimSpace(getenv(name))
 	if protocol == "" {
-		protocol = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+		name = "OTEL_EXPORTER_OTLP_PROTOCOL"
+		protocol = strings.TrimSpace(getenv(name))
 	}
-	if protocol != "" && protocol != "http/protobuf" {
-		return false, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: only http/protobuf", protocol)
+	if protocol != "" && protocol != Protocol {
+		return false, fmt.Errorf("%s=%q: only %s (this build exports OTLP/HTTP with JSON, not protobuf or gRPC)", name, protocol, Protocol)
 	}
 	return true, nil
 }
 
 // FromEnv sets tracing up as the environment says (see Enabled): off, or
-// an OTLP/HTTP exporter configured by the standard OTEL_EXPORTER_OTLP_*
+// an OTLP/HTTP JSON exporter configured by the standard OTEL_EXPORTER_OTLP_*
 // variables, behind a batch span processor that Wrap flushes before each
 // invocation returns. Sampling follows the caller's X-Ray decision
 // (parent-based), or OTEL_TRACES_SAMPLER.
@@ -91,7 +95,7 @@ func FromEnv(ctx context.Context) (*Tracing, error) {
 	if err != nil || !on {
 		return Off(), err
 	}
-	exp, err := otlptracehttp.New(ctx)
+	exp, err := newExporter(os.Getenv)
 	if err != nil {
 		return Off(), fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}

@@ -40,7 +40,10 @@ func TestEnabled(t *testing.T) {
 		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}, on: true},
 		{env: map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}},
 		{env: map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}},
-		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, on: true},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, on: true},
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, on: true},
+		// protobuf needs the official exporter, which links gRPC: refused
+		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, wantErr: true},
 		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, wantErr: true},
 		{env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, wantErr: true},
 		{env: map[string]string{"OTEL_TRACES_EXPORTER": "console"}, wantErr: true},
@@ -50,6 +53,12 @@ func TestEnabled(t *testing.T) {
 		on, err := Enabled(func(k string) string { return tc.env[k] })
 		if on != tc.on || (err != nil) != tc.wantErr {
 			t.Errorf("%v: on %v, err %v; want on %v, error %v", tc.env, on, err, tc.on, tc.wantErr)
+		}
+		// a refused protocol names the variable that set it
+		for k := range tc.env {
+			if err != nil && strings.HasSuffix(k, "PROTOCOL") && !strings.Contains(err.Error(), k+"=") {
+				t.Errorf("%v: error %q does not name %s", tc.env, err, k)
+			}
 		}
 	}
 }
