@@ -136,9 +136,9 @@ func writeReconcile(b *strings.Builder, res Results) {
 	w("## Reconciling lost answers\n\n")
 	w("`CreateAssociationBatch` has no client token, so a call whose answer is lost after SSM executed it (connection closed, HTTP 500, timeout) leaves its entries **in doubt**: the engine never sends them again blind, it reads SSM back first (`internal/reconcile`: `ListAssociations` of the document, %d a page, then `DescribeAssociation` of each candidate) and sends again only what SSM proves absent. ", 50)
 	w("Measured here: the engine as in the other runs (real `ssm.Client` from `awsclient.SSM`, claims in DynamoDB Local, the emulator in process) on a fan-out request of **n = %s nodes** (Targets form: an entry sent again after SSM created it would be a second association, counted by the emulator as a double), R = %g calls/s (burst %d), L = %g ms + [0, %g ms), %g %% entry faults, `BATCH_SIZE` = the emulator's E, each batch size once **without** lost answers and once **with %g %%** of `CreateAssociationBatch` calls executed and then answered with a closed connection (`LostAnswerRate` %.3f) or HTTP 500 (`ErrorAfterCreateRate` %.4f; half the lost answers each way), at **`RECONCILE_DELAY` = %v** (small, so that the reads' own cost shows)",
-		num(rp.N), p.Rate, p.Burst, p.LatencyMs, p.JitterMs, p.FaultRate*100, rp.LostRate*100, rp.LostRate/2, rp.LostRate/2/(1-rp.LostRate/2), rp.Delay)
-	if rp.DefaultDelay > 0 {
-		w(" and once more at the shipped **%v**", rp.DefaultDelay)
+		num(rp.N), p.Rate, p.Burst, p.LatencyMs, p.JitterMs, p.FaultRate*100, rp.LostRate*100, rp.LostRate/2, rp.LostRate/2/(1-rp.LostRate/2), durMs(rp.DelayMs))
+	if rp.DefaultDelayMs > 0 {
+		w(" and once more at the shipped **%v**", durMs(rp.DefaultDelayMs))
 	}
 	w(". Reads share the call rate limiter and the emulator's bucket with the calls.\n\n")
 	w("| BATCH_SIZE | answers lost | RECONCILE_DELAY | wall s | × ideal | CreateAssociationBatch calls | lost answers (closed + 500) | read-back rounds | wait before the first read s | SSM reads (pages + describes) | reads / lost answer | reads per s | extra s | extra s / lost answer | double associations | resent after success | successful | failed / unprocessed | DynamoDB writes (owner record) |\n")
@@ -190,9 +190,14 @@ func writeReconcile(b *strings.Builder, res Results) {
 	} else {
 		w(": **broken** in the runs marked by a non-zero double or resend count above (the program exits with an error).\n\n")
 	}
-	w("%s", reconcileBaseline)
+	w("%s%s", reconcileBaseline, reconcileFirstRun)
 	writeReconcileCost(b, res)
 }
+
+// reconcileFirstRun is the same section from the first make bench run of
+// 2026-12-02 (commit 8b9516f, load average 4–10): a second sample of
+// numbers that the load moves from run to run.
+const reconcileFirstRun = "An earlier `make bench` run the same day (8b9516f, the same code; load average 4–10) gave, at `RECONCILE_DELAY` 200 ms: BATCH_SIZE 20, 15 lost answers, 353 reads (23.5 per lost answer), 22.0 s over 6.7 s without, **1.47 s per lost answer**; BATCH_SIZE 10, 33 lost answers, 375 reads (11.4 each), 26.8 s over 6.5 s, **0.81 s per lost answer**. At 5 s: 2.12 s (BATCH_SIZE 20: 19 lost answers, and a resend lost its answer again, so 2 read-back rounds, 2 waits of 5 s and 2 listings) and 0.99 s (BATCH_SIZE 10: 35 lost answers, 1 round) per lost answer. No double association and no resend after success in any run.\n\n"
 
 // reconcileBaseline is what the A/B of 2026-12-02 showed about the runs
 // without lost answers at n = 3,000 (see readBackAB in report.go).
@@ -251,7 +256,7 @@ func writeReconcileCost(b *strings.Builder, res Results) {
 			rate := float64(short.ReadCalls) / short.ReadSpanSeconds
 			more := long.SSMReads - short.SSMReads
 			predicted := float64(more)/rate + float64(long.Listings)*long.ReadWaitSeconds - float64(short.Listings)*short.ReadWaitSeconds
-			w("Against the %v run it made %d more reads (%d more listing pages) and waited %d × %.2f s instead of %d × %.2f s; at %.1f reads/s that accounts for %.1f s, and it took %.1f s longer.",
+			w("Against the %v run: %+d reads (%+d listing pages), and %d wait(s) of %.2f s instead of %d of %.2f s; at %.1f reads/s that accounts for %+.1f s, and the run took %+.1f s.",
 				durMs(short.ReconcileDelayMs), more, long.ListPages-short.ListPages, long.Listings, long.ReadWaitSeconds, short.Listings, short.ReadWaitSeconds, rate, predicted, long.WallSeconds-short.WallSeconds)
 		}
 	}
