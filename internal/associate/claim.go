@@ -37,11 +37,11 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 			r.record(func(res *report.Result) {
 				res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: single.Entry, Reason: reason})
 			})
-			// Only briefly: most such writes never happened, and a dedupe
-			// table that is down must not hold up the answer.
-			r.book.do(ctx, key, time.Now().Add(2*time.Second), func(ctx context.Context) error {
-				return r.claims.Release(ctx, key, r.job.Owner)
-			})
+			// Not released: the write may have landed, and may have taken
+			// the key from a dead owner that sent it (a takeover's write
+			// replaces its possibly_sent mark). Left in progress, the key
+			// is taken over once this invocation's owner record ends, and
+			// read back from SSM then.
 		case c.Outcome == dedupe.Claimed:
 			keep = append(keep, k)
 		case takenOverUpdate(c):

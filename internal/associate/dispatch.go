@@ -209,7 +209,7 @@ func (r *run) send(ctx context.Context, b plan.Batch) sent {
 		}
 		in.Entries[i] = b[i].Entry.SDK()
 	}
-	callCtx, cancel := context.WithDeadline(ctx, r.job.Deadline)
+	callCtx, cancel := r.callContext(ctx)
 	defer cancel()
 	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.callOptions()...)
 	took := time.Since(start)
@@ -221,6 +221,18 @@ func (r *run) send(ctx context.Context, b plan.Batch) sent {
 	}
 	r.answered()
 	return r.sortResults(ctx, b, in, out)
+}
+
+// callContext bounds one call, the SDK's retries included: it ends at the
+// deadline, or when this invocation's owner record may be seen dead by
+// another that then takes the keys over, whichever comes first. A call cut
+// there is in doubt, never resent blind.
+func (r *run) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := r.job.Deadline
+	if o := r.owner.end(); o.Before(end) {
+		end = o
+	}
+	return context.WithDeadline(ctx, end)
 }
 
 // waitTurn waits for the rate limiter and reports whether a call started

@@ -137,6 +137,7 @@ func TestAlreadyExistsIsSettledNodeByNode(t *testing.T) {
 	// because of node 2 alone.
 	s, c := &fakeSSM{}, newFakeClaims()
 	existing := success(request.Entry{Name: "D1", Targets: []request.Target{{Key: "InstanceIds", Values: []string{node(2)}}}}.SDK())
+	existing.Date = aws.Time(time.Now().Add(-time.Hour)) // made long before this run
 	s.keep(existing)
 	s.respond = func(_ int, entries []ssmtypes.CreateAssociationBatchRequestEntry) (*ssm.CreateAssociationBatchOutput, error) {
 		out := &ssm.CreateAssociationBatchOutput{}

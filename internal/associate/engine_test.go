@@ -171,6 +171,7 @@ func TestFaultOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c := &fakeSSM{}, newFakeClaims()
 			existing := success(nodeRequest("D1", 1).Items[0].Entry.SDK())
+			existing.Date = aws.Time(time.Now().Add(-time.Hour)) // made long before this run
 			if tt.wantReason == report.ReasonAlreadyExists {
 				s.keep(existing)
 			}

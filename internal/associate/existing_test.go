@@ -3,9 +3,11 @@ package associate
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
@@ -122,5 +124,42 @@ func TestDryRunWritesNothing(t *testing.T) {
 	// settings(): batch 3, so 3 creates in 1 call; 2 updates cost 2 calls each.
 	if p.Summary.Calls != 1+4 || p.Summary.Requested != 6 || p.Summary.Create != 3 || p.Summary.Update != 2 {
 		t.Errorf("summary %+v", p.Summary)
+	}
+}
+
+// An InstanceId entry refused because a named association of the document
+// covers the node: another association, never reported as this one nor
+// changed for it.
+func TestAnotherNamedAssociationIsNeverUpdated(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	scan := success(request.Entry{Name: "D1", AssociationName: aws.String("scan"), Targets: []request.Target{{Key: "InstanceIds", Values: []string{node(1)}}}}.SDK())
+	s.keep(scan)
+	s.respond = failEntries(ssmtypes.FaultClient, "Association Already Exists", map[string]int{node(1): 99})
+	req := nodeRequest("D1", 1)
+	req.OnExisting = request.OnExistingUpdate
+	res := runJob(t, s, c, settings(), job(req))
+	if res.Summary.Failed != 1 || s.updates != 0 || res.Failed[0].Fault != report.FaultClient || !strings.Contains(res.Failed[0].Message, `named "scan"`) {
+		t.Fatalf("summary %+v, %d updates, failed %+v", res.Summary, s.updates, res.Failed)
+	}
+}
+
+// Two entries of one request that want one association with other
+// settings: the second is Failed, not guessed.
+func TestConflictingSettingsForOneAssociation(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	e := request.Entry{Name: "D1", Targets: []request.Target{{Key: "InstanceIds", Values: []string{node(1), node(2)}}}, ScheduleExpression: aws.String("rate(1 day)")}
+	runJob(t, s, c, settings(), job(&request.Request{Items: []request.Item{{Entry: e, Path: "Entries[0]"}}}))
+	a, b := e, e
+	a.Targets = []request.Target{{Key: "InstanceIds", Values: []string{node(1)}}}
+	a.ScheduleExpression = aws.String("rate(7 days)")
+	b.Targets = []request.Target{{Key: "InstanceIds", Values: []string{node(2)}}}
+	b.ScheduleExpression = aws.String("rate(14 days)")
+	req := &request.Request{OnExisting: request.OnExistingUpdate, Items: []request.Item{{Entry: a, Path: "Entries[0]"}, {Entry: b, Path: "Entries[1]"}}}
+	res := runJob(t, s, c, settings(), job(req))
+	if res.Summary.Updated+res.Summary.Failed != 2 || res.Summary.Failed != 1 || s.updates != 1 {
+		t.Fatalf("summary %+v, %d updates", res.Summary, s.updates)
+	}
+	if !strings.Contains(res.Failed[0].Message, "other settings") {
+		t.Errorf("failure %+v", res.Failed[0])
 	}
 }

@@ -39,6 +39,16 @@ func (o *ownerLease) set(until time.Time, dead bool) {
 	o.until, o.dead = until, o.dead || dead
 }
 
+// end is when calls must be over: the record's end less the margin.
+func (o *ownerLease) end() time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.dead {
+		return time.Time{}
+	}
+	return o.until.Add(-ownerMargin)
+}
+
 // startOwner writes the owner record, then renews it every third of
 // ClaimLease until stopOwner.
 func (r *run) startOwner(ctx context.Context) error {
@@ -59,11 +69,18 @@ func (r *run) startOwner(ctx context.Context) error {
 				return
 			case <-t.C:
 			}
-			at := time.Now()
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lease/3)
+			at, last := time.Now(), r.owner.end()
+			// A renewal must land before the record may be seen dead: one
+			// that lands later could follow a takeover, and must not bring
+			// this invocation back.
+			rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), last)
 			err := r.claims.RenewOwner(rctx, r.job.Owner, at.Add(lease))
 			cancel()
 			switch {
+			case err == nil && time.Now().After(last):
+				r.log.ErrorContext(ctx, "this invocation's owner renewal landed too late; it sends nothing more")
+				r.owner.set(time.Time{}, true)
+				return
 			case err == nil:
 				r.owner.set(at.Add(lease), false)
 			case errors.Is(err, dedupe.ErrOwnerExpired):

@@ -36,11 +36,15 @@ import (
 // pendingUpdate is one existing association and the nodes (keys) that lead
 // to it.
 type pendingUpdate struct {
-	id     string
-	entry  request.Entry // the wanted settings
-	nodes  []work.Item   // one per key
-	claimd bool          // the keys are ours already (taken over, or claimed to create)
-	change bool          // update it if it differs; otherwise report the difference
+	id       string
+	entry    request.Entry // the wanted settings
+	settings dedupe.Settings
+	nodes    []work.Item // one per key
+	claimed  []bool      // per node: its key is ours already (taken over, or claimed to create)
+	// conflicts are nodes whose entries want this association with other
+	// settings than the first one's: which to apply is not ours to guess.
+	conflicts []work.Item
+	change    bool // update it if it differs; otherwise report the difference
 	// inSSM: found in SSM, not in the claim table: as wanted, it is
 	// "already exists in SSM" rather than "already associated".
 	inSSM bool
@@ -58,11 +62,16 @@ func (r *run) existingAssociation(it work.Item, id string, claimed, inSSM bool) 
 	}
 	u := r.updates[id]
 	if u == nil {
-		u = &pendingUpdate{id: id, entry: it.Entry, claimd: claimed, inSSM: inSSM,
+		u = &pendingUpdate{id: id, entry: it.Entry, settings: it.Settings, inSSM: inSSM,
 			change: r.job.Request.OnExisting == request.OnExistingUpdate}
 		r.updates[id] = u
 	}
+	if len(u.settings.Differences(it.Settings)) > 0 {
+		u.conflicts = append(u.conflicts, it)
+		return
+	}
 	u.nodes = append(u.nodes, it)
+	u.claimed = append(u.claimed, claimed)
 }
 
 // updateAll settles every queued association, MaxConcurrency at a time.
@@ -82,9 +91,10 @@ func (r *run) updateAll(ctx context.Context) {
 // settleExisting takes the association's keys, reads it, and updates it
 // until it has the entry's settings, or reports why not.
 func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
-	if !u.claimd {
-		u.nodes = r.claimForUpdate(ctx, u)
+	for _, it := range u.conflicts {
+		r.failed(ctx, it, report.FaultClient, fmt.Sprintf("another entry of this request wants association %s with other settings; send one setting per association", u.id))
 	}
+	u.nodes = r.claimForUpdate(ctx, u)
 	if len(u.nodes) == 0 {
 		return
 	}
@@ -98,7 +108,9 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 			r.leaveExisting(ctx, u, nil, sent)
 			return
 		}
-		d, err := r.describe(ctx, u.id)
+		cctx, cancel := r.callContext(ctx)
+		d, err := r.describe(cctx, u.id)
+		cancel()
 		var gone *ssmtypes.AssociationDoesNotExist
 		switch {
 		case errors.As(err, &gone):
@@ -107,12 +119,19 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 			r.failExisting(ctx, u, nil, report.FaultClient, fmt.Sprintf("association %s recorded for this node no longer exists in SSM; its record was removed, send the request again to create it", u.id))
 			return
 		case err != nil:
-			lastErr = "DescribeAssociation: " + apiMessage(err)
+			lastErr = "DescribeAssociation: " + scrub(apiMessage(err), u.nodes)
 			if !r.sleep(ctx, r.backoff(reads+1)) {
 				r.leaveExisting(ctx, u, nil, sent)
 				return
 			}
 			continue
+		}
+		if aws.ToString(d.AssociationName) != aws.ToString(u.entry.AssociationName) {
+			// SSM named an association of another name (an InstanceId entry
+			// refused because a named one covers the node): another
+			// association, neither this entry's nor to be changed for it.
+			r.failExisting(ctx, u, nil, report.FaultClient, fmt.Sprintf("SSM refused the entry: association %s (named %q) of this document covers the node, and SSM allows no second one by InstanceId; send it with Targets", u.id, aws.ToString(d.AssociationName)))
+			return
 		}
 		diff := reconcile.Differences(u.entry, *d)
 		switch {
@@ -131,14 +150,16 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 			return
 		}
 		attempts++
-		out, err := r.ssm.UpdateAssociation(ctx, updateInput(u.entry, *d), r.updateOptions()...)
+		cctx, cancel = r.callContext(ctx)
+		out, err := r.ssm.UpdateAssociation(cctx, updateInput(u.entry, *d, r.job.Request.AssociationDispatchAssumeRole), r.updateOptions()...)
+		cancel()
 		r.record(func(res *report.Result) { res.Summary.Calls++ })
 		if err == nil {
 			r.updated(ctx, u, out.AssociationDescription, diff)
 			return
 		}
 		c := classify(ctx, err)
-		lastErr = "UpdateAssociation: " + c.message
+		lastErr = "UpdateAssociation: " + scrub(c.message, u.nodes)
 		var stale *ssmtypes.InvalidAssociationVersion
 		switch {
 		case errors.As(err, &stale):
@@ -169,7 +190,11 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 // nodes whose keys it got; the others are being changed elsewhere.
 func (r *run) claimForUpdate(ctx context.Context, u *pendingUpdate) []work.Item {
 	var mine []work.Item
-	for _, it := range u.nodes {
+	for i, it := range u.nodes {
+		if u.claimed[i] {
+			mine = append(mine, it)
+			continue
+		}
 		ok, err := r.claims.ClaimUpdate(ctx, it.Keys[0], r.job.Owner, r.job.LeaseUntil, u.id)
 		switch {
 		case err != nil:
@@ -206,12 +231,17 @@ func (r *run) updateOptions() []func(*ssm.Options) { return r.callOptions() }
 
 // updateInput is the whole association as wanted: UpdateAssociation clears
 // every optional member it is not given, so what tells the association
-// apart (document, targets, name, target maps) comes from SSM, and every
-// setting from the entry. AssociationVersion makes SSM refuse the update if
+// apart (document, targets, name, target maps) comes from SSM, every
+// setting from the entry, and the dispatch role from the request, or SSM
+// when the request names none. AssociationVersion makes SSM refuse the update if
 // the association changed since it was read.
-func updateInput(e request.Entry, d ssmtypes.AssociationDescription) *ssm.UpdateAssociationInput {
+func updateInput(e request.Entry, d ssmtypes.AssociationDescription, role *string) *ssm.UpdateAssociationInput {
 	s := e.SDK()
+	if role == nil {
+		role = d.AssociationDispatchAssumeRole // left out, it would be cleared
+	}
 	return &ssm.UpdateAssociationInput{
+		AssociationDispatchAssumeRole: role,
 		AssociationId:                 d.AssociationId,
 		AssociationVersion:            d.AssociationVersion,
 		Name:                          d.Name,
@@ -255,6 +285,17 @@ func (r *run) updated(ctx context.Context, u *pendingUpdate, d *ssmtypes.Associa
 func (r *run) existingDone(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, sent bool) {
 	if sent {
 		r.updated(ctx, u, d, nil)
+		return
+	}
+	if u.inSSM && createdSince(d, u.nodes) {
+		// Found by the read back after SSM refused a resend as existing:
+		// made after this invocation first sent it, by a call whose answer
+		// was lost.
+		var done []createdEntry
+		for _, it := range u.nodes {
+			done = append(done, createdEntry{item: it, desc: *d})
+		}
+		r.created(ctx, done)
 		return
 	}
 	reason := report.ReasonAlreadyAssociated
@@ -301,11 +342,11 @@ func (r *run) failExisting(ctx context.Context, u *pendingUpdate, d *ssmtypes.As
 // kept if an update may be in flight, otherwise given back as they were.
 func (r *run) leaveExisting(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, sent bool) {
 	r.record(func(res *report.Result) {
-		reason := reasonDeadline
-		if sent {
-			reason = reasonUnknown
-		}
 		for _, it := range u.nodes {
+			reason := reasonDeadline
+			if sent || it.PossiblySent {
+				reason = reasonUnknown
+			}
 			res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reason})
 		}
 	})
@@ -346,6 +387,20 @@ func settingsOf(d *ssmtypes.AssociationDescription) dedupe.Settings {
 		return nil
 	}
 	return dedupe.SettingsOf(e)
+}
+
+// createdSince says whether d was created after this invocation first sent
+// every one of nodes.
+func createdSince(d *ssmtypes.AssociationDescription, nodes []work.Item) bool {
+	if d.Date == nil {
+		return false
+	}
+	for _, it := range nodes {
+		if it.FirstSent.IsZero() || d.Date.Before(it.FirstSent.Add(-clockSkew)) {
+			return false
+		}
+	}
+	return true
 }
 
 // takenOverUpdate is true for a claim taken over from an invocation that

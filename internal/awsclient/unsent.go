@@ -43,12 +43,13 @@ func IsThrottle(err error) bool {
 // written. Everything else (a reset, a closed connection, a timeout, an
 // unreadable answer) may come after the service acted.
 func NotSent(err error) bool {
+	// A TLS alert or a bad record header can also come after the request
+	// was written, so only certificate errors, which end the handshake,
+	// count.
 	var (
 		dnsErr  *net.DNSError
 		opErr   *net.OpError
 		certErr *tls.CertificateVerificationError
-		alert   tls.AlertError
-		header  tls.RecordHeaderError
 		unknown x509.UnknownAuthorityError
 		host    x509.HostnameError
 	)
@@ -57,8 +58,7 @@ func NotSent(err error) bool {
 		return true
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return true
-	case errors.As(err, &certErr), errors.As(err, &alert), errors.As(err, &header),
-		errors.As(err, &unknown), errors.As(err, &host):
+	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &host):
 		return true
 	}
 	// net/http's handshake timeout is an unexported type.

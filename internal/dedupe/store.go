@@ -154,8 +154,11 @@ func (s *Store) Claim(ctx context.Context, key, owner string, leaseUntil time.Ti
 	case old.Status == statusAssociated:
 		return Claim{Outcome: Associated, AssociationID: old.AssociationID, Settings: old.Settings}, nil
 	case old.Owner == owner:
-		// Our own write: its answer was lost and the SDK retried it.
-		return Claim{Outcome: Claimed}, nil
+		// Our own write: its answer was lost and the SDK retried it. What
+		// it replaced is unknown (it may have taken the key from a dead
+		// owner that sent it), so it counts as a takeover: SSM is read
+		// before the entry is sent.
+		return Claim{Outcome: TakenOver, Owner: owner}, nil
 	}
 	held := Claim{Outcome: Held, Owner: old.Owner, LeaseExpiry: time.UnixMilli(old.LeaseExpiry)}
 	alive, err := s.ownerAlive(ctx, old.Owner)

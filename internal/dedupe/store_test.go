@@ -255,3 +255,17 @@ func TestUnreachableTable(t *testing.T) {
 		t.Fatalf("claim on a missing table: %v", err)
 	}
 }
+
+// The SDK's retry of a claim whose answer was lost finds the invocation's
+// own record: what that write replaced is unknown (a dead owner's key that
+// may have been sent), so it counts as a takeover, read back before sending.
+func TestOwnClaimFoundAgainIsATakeover(t *testing.T) {
+	ctx := context.Background()
+	s, _, now := newStore(t)
+	if cl, err := s.Claim(ctx, "k", "A", now.Add(time.Minute)); cl.Outcome != Claimed || err != nil {
+		t.Fatal(cl, err)
+	}
+	if cl, err := s.Claim(ctx, "k", "A", now.Add(time.Minute)); cl.Outcome != TakenOver || !cl.Owned() || err != nil {
+		t.Fatalf("the same owner's claim again: %+v %v, want TakenOver", cl, err)
+	}
+}
