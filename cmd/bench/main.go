@@ -303,7 +303,7 @@ func main() {
 		p.Reconcile.Batches = p.Reconcile.Batches[:min(len(p.Reconcile.Batches), 1)]
 		p.TargetRate = 0
 		p.Job.N = 0
-		p.WarmUp = min(p.WarmUp, 1000)
+		p.WarmUp = min(p.WarmUp, 500)
 		if p.PerNodeLimit == 0 || p.PerNodeLimit > 100 {
 			p.PerNodeLimit = 100
 		}
