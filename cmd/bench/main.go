@@ -14,7 +14,7 @@
 // script does, and (c) one CreateAssociation per node as Terraform does.
 //
 // Outputs: bench/results.json, bench/wall-time.png and BENCHMARKS.md
-// (with -quick: n = 1,000 only, printed, and bench/quick/results.json).
+// (with -quick: n = 1,000 only, printed, and the git-ignored bench/out/quick/results.json).
 package main
 
 import (
@@ -253,7 +253,7 @@ func main() {
 	flag.StringVar(&p.trace, "trace", "", "write each run's CreateAssociationBatch arrival times (seconds from its start) to this folder, one file per run")
 	flag.StringVar(&prof, "cpuprofile", "", "write a CPU profile of the strategy runs to this file")
 	flag.BoolVar(&render, "render", false, "measure nothing: redraw the plot and BENCHMARKS.md from -out/results.json (running the Go benchmarks if it has none)")
-	flag.BoolVar(&p.Quick, "quick", false, "n = 1,000 only, no pipeline/cold start measurements; writes bench/quick/results.json")
+	flag.BoolVar(&p.Quick, "quick", false, "n = 1,000 only, no pipeline/cold start measurements; writes bench/out/quick/results.json (git-ignored)")
 	flag.Float64Var(&p.Rate, "rate", 50, "SSM emulator: calls per second (R)")
 	flag.IntVar(&p.Burst, "burst", 10, "SSM emulator: token bucket size")
 	flag.DurationVar(&p.Latency, "latency", 50*time.Millisecond, "SSM emulator: latency of every call (L)")
@@ -307,7 +307,7 @@ func main() {
 		if p.PerNodeLimit == 0 || p.PerNodeLimit > 100 {
 			p.PerNodeLimit = 100
 		}
-		out = filepath.Join(out, "quick")
+		out = filepath.Join(out, "out", "quick") // git-ignored: a quick run changes no tracked file
 		md = ""
 	}
 	p.Reconcile.DelayMs = float64(p.Reconcile.Delay) / float64(time.Millisecond)
@@ -604,18 +604,19 @@ func write(res Results, root, out, md string) error {
 
 func printTable(w *os.File, res Results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "n\tstrategy\twall s\tideal s\t×ideal\tcalls\tmin\tthrottled\tresent ok\tDDB writes/new\tCPU s\tRSS MiB\t")
+	// The column names are BENCHMARKS.md's, for the same measures.
+	fmt.Fprintln(tw, "n\tstrategy\twall s\tideal s\t× ideal\tSSM calls\tideal calls\tthrottled\tentries resent after success\twrite requests / new entry\twrite units / entry\tCPU s (process)\tpeak RSS MiB\t")
 	for _, r := range res.Records {
 		name := r.Strategy
 		if r.Extrapolated {
 			name += "*"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.0f\t\n", r.N, name, r.WallSeconds, r.IdealSeconds,
-			r.WallRatio, r.SSMCalls, r.IdealCalls, r.ThrottledCalls, r.ResentAfterSuccess, r.WriteRequestsPerNewEntry, r.CPUSeconds, r.PeakRSSMiB)
+		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.1f\t%.0f\t\n", r.N, name, r.WallSeconds, r.IdealSeconds,
+			r.WallRatio, r.SSMCalls, r.IdealCalls, r.ThrottledCalls, r.ResentAfterSuccess, r.WriteRequestsPerNewEntry, r.WriteUnitsPerEntry, r.CPUSeconds, r.PeakRSSMiB)
 	}
 	for _, j := range res.Jobs {
-		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.0f\t\n", j.N, fmt.Sprintf("job(%d workers)", j.Job.Workers), j.WallSeconds, j.IdealSeconds,
-			j.WallRatio, j.SSMCalls, j.IdealCalls, j.ThrottledCalls, j.ResentAfterSuccess, j.WriteRequestsPerNewEntry, j.CPUSeconds, j.PeakRSSMiB)
+		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.1f\t%.0f\t\n", j.N, fmt.Sprintf("job(%d workers)", j.Job.Workers), j.WallSeconds, j.IdealSeconds,
+			j.WallRatio, j.SSMCalls, j.IdealCalls, j.ThrottledCalls, j.ResentAfterSuccess, j.WriteRequestsPerNewEntry, j.WriteUnitsPerEntry, j.CPUSeconds, j.PeakRSSMiB)
 	}
 	tw.Flush()
 	if len(res.Reconcile) == 0 {

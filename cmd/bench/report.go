@@ -53,7 +53,7 @@ func markdown(res Results, out string) string {
 		w("it runs every node.\n\n")
 	}
 
-	w("## Reproduce\n\n```sh\nmake bench        # this report: go run ./cmd/bench, then the Go benchmarks (-benchmem)\nmake bench-quick  # n = 1,000 only, under a minute, printed (bench/quick/results.json)\ngo run ./cmd/bench -h   # -rate -burst -latency -jitter -max-batch -fault-rate -sizes -per-node-limit -target-rate -job-n -job-workers -job-rate -warm-up -claim-cost -reconcile-n -lost-rate -reconcile-delay -reconcile-default-delay -reconcile-batches -strategies -trace -cpuprofile …\n```\n\n")
+	w("## Reproduce\n\n```sh\nmake bench        # this report: go run ./cmd/bench, then the Go benchmarks (-benchmem)\nmake bench-quick  # n = 1,000 only, under a minute, printed (bench/out/quick/results.json, git-ignored)\ngo run ./cmd/bench -h   # -rate -burst -latency -jitter -max-batch -fault-rate -sizes -per-node-limit -target-rate -job-n -job-workers -job-rate -warm-up -claim-cost -reconcile-n -lost-rate -reconcile-delay -reconcile-default-delay -reconcile-batches -strategies -trace -cpuprofile …\n```\n\n")
 	w("It needs what `make test` needs (`make tools`: DynamoDB Local, `aws-lambda-rie`, Java 17; `moto_server` for the job). It builds `build/associate/bootstrap` (arm64, as `make build`) and `build/bench/bootstrap` (this machine's architecture, same flags) for the cold start.\n\n")
 
 	w("## Results\n\n![wall time against n](%s/wall-time.png)\n\n", out)
