@@ -1,6 +1,8 @@
 // Command echo is a Lambda function that returns its input unchanged, for the
 // testinfra emulator tests. An input of {"sleep":"2s"} makes it wait first
-// (honouring the invocation deadline); {"error":"msg"} makes it fail;
+// (honouring the invocation deadline); {"block":"20s"} makes it wait
+// whatever the deadline, so that only the emulator's timeout ends it;
+// {"error":"msg"} makes it fail;
 // {"env":"NAME"} answers {"NAME": value, "pid": "its process id"}.
 package main
 
@@ -17,6 +19,7 @@ import (
 
 type control struct {
 	Sleep string `json:"sleep"`
+	Block string `json:"block"`
 	Error string `json:"error"`
 	Env   string `json:"env"`
 }
@@ -30,6 +33,9 @@ func handle(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
 	if c.Env != "" {
 		out, err := json.Marshal(map[string]string{c.Env: os.Getenv(c.Env), "pid": strconv.Itoa(os.Getpid())})
 		return out, err
+	}
+	if d, err := time.ParseDuration(c.Block); err == nil {
+		time.Sleep(d)
 	}
 	if d, err := time.ParseDuration(c.Sleep); err == nil {
 		select {
