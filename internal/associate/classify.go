@@ -108,7 +108,8 @@ func alreadyExists(message string) bool {
 	return strings.Contains(m, "alreadyexists")
 }
 
-// callOptions are the per-call options of CreateAssociationBatch: the SDK
+// callOptions are the per-call options of CreateAssociationBatch and
+// UpdateAssociation, neither idempotent: the SDK
 // resends only what SSM certainly did not execute, and its own retries wait
 // for the rate limiter, so that throttled calls retried by the SDK never
 // push the rate past CALLS_PER_SECOND; every throttled attempt is counted,

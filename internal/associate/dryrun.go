@@ -2,6 +2,7 @@ package associate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -34,7 +35,7 @@ func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan,
 	}
 	found, err := e.claims.Peek(ctx, keys)
 	if err != nil {
-		return report.Plan{}, fmt.Errorf("dry run: %w", errJoinUnavailable(err))
+		return report.Plan{}, fmt.Errorf("dry run: %w", errors.Join(ErrUnavailable, err))
 	}
 	var creates []work.Item
 	next := 0

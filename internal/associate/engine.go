@@ -194,6 +194,3 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	}
 	return r.res, nil
 }
-
-// errJoinUnavailable marks err as the claim table being unreachable.
-func errJoinUnavailable(err error) error { return errors.Join(ErrUnavailable, err) }

@@ -20,11 +20,14 @@ import (
 //	claim ──► Ready ──send──► Sent ──┬─ in Successful ───────────────────────────► Successful    claim ASSOCIATED
 //	  │         ▲                    ├─ Failed Client, or attempts spent ──────────► Failed        released¹
 //	  │         ├─── Retryable ◄─────┼─ Failed Server, throttled, never left
-//	  │         │                    ├─ "already exists" ─► Exists ──read SSM──┬──► Deduplicated  ASSOCIATED, SSM's ID
+//	  │         │                    ├─ "already exists" ─► Exists ──read SSM──┬──► its association, node by node (update.go)
 //	  │         │                    │                                         └─ nodes without one ─► Retryable
 //	  │         │                    └─ no answer: lost, 5xx, timeout, cut, Fault Unknown, unanswered
 //	  │         │                          ─► Unknown (possibly sent) ──read SSM──┬──► Successful, or Deduplicated if
-//	  │         └──────────────────────────────────────────── absent ◄────────────┘    not ours; ASSOCIATED, SSM's ID
+//	  │         │                                                                 │    not ours; ASSOCIATED, SSM's ID
+//	  │         │                                                                 ├──► same association, other settings:
+//	  │         │                                                                 │    reported or updated (update.go)
+//	  │         └──────────────────────────────────────────── absent ◄────────────┘
 //	  └─ taken over from a dead owner ─► Unknown
 //	time runs out: Ready, Retryable ─► Unprocessed, released¹; Unknown, Exists ─► Unprocessed, claim kept
 //
@@ -63,9 +66,9 @@ type createdEntry struct {
 	desc ssmtypes.AssociationDescription
 }
 
-// existing files nodes SSM already had, with the ID of their association;
-// settings is the fingerprint of that association, nil when unknown.
-func (r *run) existing(ctx context.Context, it work.Item, ids []string, settings dedupe.Settings) {
+// existing files an entry SSM already had, equal to it, with the ID of its
+// association: every node Deduplicated "already exists in SSM".
+func (r *run) existing(ctx context.Context, it work.Item, id string) {
 	keys := make([]dedupe.Association, len(it.Keys))
 	r.record(func(res *report.Result) {
 		for k, key := range it.Keys {
@@ -73,8 +76,8 @@ func (r *run) existing(ctx context.Context, it work.Item, ids []string, settings
 			if len(it.Nodes) > 0 {
 				single = it.Single(k)
 			}
-			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: single.Entry, Reason: report.ReasonAlreadyExists, AssociationId: ids[k]})
-			keys[k] = dedupe.Association{Key: key, AssociationID: ids[k], Settings: settings}
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: single.Entry, Reason: report.ReasonAlreadyExists, AssociationId: id})
+			keys[k] = dedupe.Association{Key: key, AssociationID: id, Settings: it.Settings}
 		}
 	})
 	r.completeAll(ctx, keys)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
@@ -93,14 +94,10 @@ func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []w
 		case d == nil:
 			it.Stage = work.Ready
 			again = append(again, it)
-		case !it.FirstSent.IsZero() && d.Date != nil && !d.Date.Before(it.FirstSent.Add(-clockSkew)):
+		case createdSince(d, []work.Item{it}):
 			mine = append(mine, createdEntry{item: it, desc: *d})
 		default:
-			ids := make([]string, len(it.Keys))
-			for k := range ids {
-				ids[k] = aws.ToString(d.AssociationId)
-			}
-			r.existing(ctx, it, ids, it.Settings) // found equal to the entry
+			r.existing(ctx, it, aws.ToString(d.AssociationId))
 		}
 	}
 	r.created(ctx, mine)
@@ -145,6 +142,20 @@ func (r *run) findCovering(ctx context.Context, it work.Item) (again, still []wo
 	}
 	rest.Stage = work.Ready
 	return []work.Item{rest}, nil
+}
+
+// createdSince says whether d was created after this invocation first sent
+// every one of nodes.
+func createdSince(d *ssmtypes.AssociationDescription, nodes []work.Item) bool {
+	if d.Date == nil {
+		return false
+	}
+	for _, it := range nodes {
+		if it.FirstSent.IsZero() || d.Date.Before(it.FirstSent.Add(-clockSkew)) {
+			return false
+		}
+	}
+	return true
 }
 
 // settling is how long entries in doubt still need before SSM is read for

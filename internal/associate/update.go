@@ -151,7 +151,7 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 		}
 		attempts++
 		cctx, cancel = r.callContext(ctx)
-		out, err := r.ssm.UpdateAssociation(cctx, updateInput(u.entry, *d, r.job.Request.AssociationDispatchAssumeRole), r.updateOptions()...)
+		out, err := r.ssm.UpdateAssociation(cctx, updateInput(u.entry, *d, r.job.Request.AssociationDispatchAssumeRole), r.callOptions()...)
 		cancel()
 		r.record(func(res *report.Result) { res.Summary.Calls++ })
 		if err == nil {
@@ -224,10 +224,6 @@ func (r *run) describe(ctx context.Context, id string) (*ssmtypes.AssociationDes
 	}
 	return out.AssociationDescription, nil
 }
-
-// updateOptions are CreateAssociationBatch's: an UpdateAssociation whose
-// answer is lost is read back, never resent blind.
-func (r *run) updateOptions() []func(*ssm.Options) { return r.callOptions() }
 
 // updateInput is the whole association as wanted: UpdateAssociation clears
 // every optional member it is not given, so what tells the association
@@ -387,20 +383,6 @@ func settingsOf(d *ssmtypes.AssociationDescription) dedupe.Settings {
 		return nil
 	}
 	return dedupe.SettingsOf(e)
-}
-
-// createdSince says whether d was created after this invocation first sent
-// every one of nodes.
-func createdSince(d *ssmtypes.AssociationDescription, nodes []work.Item) bool {
-	if d.Date == nil {
-		return false
-	}
-	for _, it := range nodes {
-		if it.FirstSent.IsZero() || d.Date.Before(it.FirstSent.Add(-clockSkew)) {
-			return false
-		}
-	}
-	return true
 }
 
 // takenOverUpdate is true for a claim taken over from an invocation that

@@ -17,6 +17,10 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 		out  = make([]work.Item, 0, len(items))
 		dups []report.Deduplicated
 		seen = make(map[string]struct{}, len(items))
+		// The last valid item and its fingerprint: the next often repeats
+		// its settings.
+		prev     *request.Item
+		prevSets Settings
 	)
 	for i := range items {
 		// By index: an Item is a few hundred bytes, and a request holds up
@@ -25,7 +29,11 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 		if !it.Valid() {
 			continue
 		}
-		w := NewItem(it)
+		if prev == nil || !sameSettings(prev.Entry, it.Entry) {
+			prevSets = SettingsOf(it.Entry)
+		}
+		prev = it
+		w := newItem(it, prevSets)
 		keep := make([]int, 0, len(w.Keys))
 		for i, k := range w.Keys {
 			if _, dup := seen[k]; dup {
@@ -50,9 +58,13 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 	return out, dups
 }
 
-// NewItem makes the work item of a valid request item, computing its keys.
-func NewItem(it *request.Item) work.Item {
-	w := work.Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes(), Settings: SettingsOf(it.Entry)}
+// NewItem makes the work item of a valid request item, computing its keys
+// and the fingerprint of its settings.
+func NewItem(it *request.Item) work.Item { return newItem(it, SettingsOf(it.Entry)) }
+
+// newItem is NewItem with the fingerprint known (shared, never written).
+func newItem(it *request.Item, settings Settings) work.Item {
+	w := work.Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes(), Settings: settings}
 	if len(w.Nodes) == 0 {
 		w.Keys = []string{TargetsKey(it.Entry)}
 		return w

@@ -130,3 +130,22 @@ func hashOf(canon, doc string) string {
 	sum := sha256.Sum256(append([]byte(doc+"\x00"), canon...))
 	return hex.EncodeToString(sum[:16])
 }
+
+// InRequest fingerprints consecutive entries of the same settings once, and
+// never gives an entry another's fingerprint.
+func TestInRequestSettings(t *testing.T) {
+	e := func(node, schedule string) request.Item {
+		return request.Item{Path: node, Entry: request.Entry{Name: "D", InstanceId: aws.String(node), ScheduleExpression: aws.String(schedule),
+			Parameters: map[string][]string{"p": {"v"}}}}
+	}
+	items := []request.Item{e("i-1", "rate(1 day)"), e("i-2", "rate(1 day)"), e("i-1", "rate(7 days)"), e("i-3", "rate(7 days)"), e("i-4", "rate(1 day)")}
+	work, _ := InRequest(items)
+	for _, w := range work {
+		if d := w.Settings; len(Settings(d).Differences(SettingsOf(w.Entry))) != 0 {
+			t.Errorf("%s: fingerprint of other settings", w.Path)
+		}
+	}
+	if len(work) != 4 {
+		t.Fatalf("%d items", len(work))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,6 +82,25 @@ func SettingsOf(e request.Entry) Settings {
 	}
 	str("AutomationTargetParameterName", e.AutomationTargetParameterName, "")
 	return s
+}
+
+// sameSettings says cheaply whether a and b give the same settings, as
+// written: consecutive entries of one request usually do (a fan-out request
+// always), and fingerprinting each would cost a JSON encoding and a hash
+// per setting per entry. False only means "not known equal".
+func sameSettings(a, b request.Entry) bool {
+	str := func(x, y *string) bool { return x == y || x != nil && y != nil && *x == *y }
+	i32 := func(x, y *int32) bool { return x == y || x != nil && y != nil && *x == *y }
+	return str(a.DocumentVersion, b.DocumentVersion) && str(a.ScheduleExpression, b.ScheduleExpression) &&
+		i32(a.ScheduleOffset, b.ScheduleOffset) && i32(a.Duration, b.Duration) &&
+		a.ApplyOnlyAtCronInterval == b.ApplyOnlyAtCronInterval &&
+		str(a.MaxErrors, b.MaxErrors) && str(a.MaxConcurrency, b.MaxConcurrency) &&
+		str(a.ComplianceSeverity, b.ComplianceSeverity) && str(a.SyncCompliance, b.SyncCompliance) &&
+		str(a.AutomationTargetParameterName, b.AutomationTargetParameterName) &&
+		maps.EqualFunc(a.Parameters, b.Parameters, slices.Equal) && slices.Equal(a.CalendarNames, b.CalendarNames) &&
+		// Rarely given, and then compared by pointer only.
+		a.OutputLocation == b.OutputLocation && a.AlarmConfiguration == b.AlarmConfiguration &&
+		len(a.TargetLocations) == 0 && len(b.TargetLocations) == 0
 }
 
 // Differences names the settings in which s and other differ, in the order

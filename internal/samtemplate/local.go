@@ -269,9 +269,6 @@ func (l *Local) progress(msg string) {
 	}
 }
 
-// Template is the template the functions run with.
-func (l *Local) Template() *Template { return l.tpl }
-
 // Emulator is the in-process SSM emulator, or nil when an outside one is
 // used.
 func (l *Local) Emulator() *ssmlocal.Server { return l.emu }
