@@ -120,21 +120,6 @@ type barProgress struct {
 
 func (p *barProgress) Update(s JobStatus) {
 	p.r.observe(s, p.now())
-	if p.bar == nil {
-		p.bar = progressbar.NewOptions(max(s.Chunks, 1),
-			progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetWidth(24),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowDescriptionAtLineEnd(),
-			progressbar.OptionUseANSICodes(true),
-			progressbar.OptionSetRenderBlankState(true),
-			progressbar.OptionThrottle(0),
-		)
-		p.max = s.Chunks
-	} else if p.max != s.Chunks {
-		p.bar.ChangeMax(s.Chunks)
-		p.max = s.Chunks
-	}
 	c := s.Counts
 	left := "time left unknown"
 	switch {
@@ -143,8 +128,31 @@ func (p *barProgress) Update(s JobStatus) {
 	case p.r.left >= 0:
 		left = "about " + p.r.left.String() + " left"
 	}
-	p.bar.Describe(fmt.Sprintf("%s ok %d upd %d dup %d failed %d unproc %d | %.1f nodes/s, %.2f chunks/s, %s",
-		s.State, c.Successful, c.Updated, c.Deduplicated, c.Failed, c.Unprocessed, p.r.nodesPS, p.r.chunksPS, left))
+	desc := fmt.Sprintf("%s ok %d upd %d dup %d failed %d unproc %d | %.1f nodes/s, %.2f chunks/s, %s",
+		s.State, c.Successful, c.Updated, c.Deduplicated, c.Failed, c.Unprocessed, p.r.nodesPS, p.r.chunksPS, left)
+	switch {
+	case p.bar == nil, p.bar.IsFinished():
+		// A bar that reached its end draws nothing more (with ANSI codes),
+		// yet a job whose chunks are all done is still RUNNING until it is
+		// finished: a new bar redraws the same line with the final state.
+		p.bar = progressbar.NewOptions(max(s.Chunks, 1),
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetWidth(24),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetDescription(desc),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionUseANSICodes(true),
+			progressbar.OptionSetRenderBlankState(p.bar == nil),
+			progressbar.OptionThrottle(0),
+		)
+		p.max = s.Chunks
+	case p.max != s.Chunks:
+		p.bar.ChangeMax(s.Chunks)
+		p.max = s.Chunks
+		p.bar.Describe(desc)
+	default:
+		p.bar.Describe(desc)
+	}
 	_ = p.bar.Set(s.ChunksDone)
 }
 
