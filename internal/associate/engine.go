@@ -67,7 +67,7 @@ type Settings struct {
 	// returned, to judge whether it fits before the deadline; 0 means 1 s.
 	CallEstimate time.Duration
 	// Backoff is the first wait before a retry round; it doubles each round
-	// up to MaxBackoff, with jitter. Zero values mean 200 ms and 5 s.
+	// up to MaxBackoff, with full jitter. Zero values mean 200 ms and 5 s.
 	Backoff, MaxBackoff time.Duration
 	// ReconcileDelay is how long after a call whose answer was lost SSM is
 	// read to settle its entries, so that a request SSM was still working
