@@ -25,21 +25,16 @@ var (
 	alarmMembers              = []string{"Name"}
 )
 
-// entry decodes one CreateAssociationBatchRequestEntry. Only JSON types are
-// checked here; the model's constraints are ValidateEntry's job, so that a
-// well-typed but invalid entry becomes a per-entry failure rather than a
-// rejection of the whole request.
-func (d *decoder) entry(raw json.RawMessage, path string) Entry {
-	p := rootPath(path)
-	return d.entryAt(raw, &p)
-}
-
 // Paths below are jpaths, spelled out only when a problem is reported: the
 // members of a valid entry cost no path strings at all. Values that repeat
 // from entry to entry (document name and version, schedule, target key,
 // rates) are interned; values that identify a node or may be secret
 // (Parameters) are not.
 
+// entryAt decodes one CreateAssociationBatchRequestEntry. Only JSON types are
+// checked here; the model's constraints are ValidateEntry's job, so that a
+// well-typed but invalid entry becomes a per-entry failure rather than a
+// rejection of the whole request.
 func (d *decoder) entryAt(raw json.RawMessage, path *jpath) Entry {
 	var e Entry
 	members, ok := d.objectAt(raw, path, "an entry object")

@@ -15,7 +15,8 @@ const placeholderNode = "i-00000000"
 // item.
 func (d *decoder) fanOut(req *Request, association, instanceIDs json.RawMessage, lim Limits) *Error {
 	before := d.problems.count()
-	tmpl := d.entry(association, "Association")
+	tmplPath := rootPath("Association")
+	tmpl := d.entryAt(association, &tmplPath)
 	if tmpl.InstanceId != nil {
 		d.fail("Association.InstanceId", "not allowed in a fan-out request; list the nodes in InstanceIds")
 	}
@@ -37,7 +38,8 @@ func (d *decoder) fanOut(req *Request, association, instanceIDs json.RawMessage,
 	if _, err := checkCount(instanceIDs, "InstanceIds", "instance IDs", lim); err != nil {
 		return err
 	}
-	nodes := d.strings(instanceIDs, "InstanceIds")
+	idsPath := rootPath("InstanceIds")
+	nodes := d.stringsAt(instanceIDs, &idsPath)
 	if isEmptyArray(instanceIDs) {
 		d.fail("InstanceIds", "at least 1 node ID required")
 	}

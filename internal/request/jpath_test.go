@@ -36,9 +36,10 @@ func TestJPathSpellsEagerPaths(t *testing.T) {
 func TestDecodeValidEntryBuildsNoPaths(t *testing.T) {
 	raw := []byte(`{"Name":"AWS-RunShellScript","Targets":[{"Key":"InstanceIds","Values":["i-0123456789abcdef0"]}],"Parameters":{"commands":["uptime"]},"ScheduleExpression":"cron(0 2 ? * SUN *)"}`)
 	d := &decoder{}
-	d.entry(raw, "Entries[0]") // warm the interned strings
+	p := rootPath("Entries[0]")
+	d.entryAt(raw, &p) // warm the interned strings
 	allocs := testing.AllocsPerRun(100, func() {
-		e := d.entry(raw, "Entries[0]")
+		e := d.entryAt(raw, &p)
 		if e.Name == "" || len(d.members) != 0 {
 			t.Fatal("bad decode")
 		}

@@ -82,7 +82,8 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 	}
 
 	d := &decoder{}
-	members, ok := d.object(body, "", "a JSON object")
+	top := rootPath("") // the body
+	members, ok := d.objectAt(body, &top, "a JSON object")
 	if !ok {
 		kind := kindOf(body)
 		return nil, badRequest("request body must be a JSON object, got "+kind,
@@ -106,7 +107,6 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 		case "DryRun":
 			dryRun = m.value
 		default:
-			top := rootPath("")
 			d.unknownHinted(&top, m.name, topLevelMembers, topLevelElsewhere)
 		}
 	}
@@ -116,13 +116,16 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 
 	req := &Request{OnExisting: OnExistingSkip}
 	if async != nil {
-		req.Async = d.boolean(async, "Async")
+		p := top.member("Async")
+		req.Async = d.booleanAt(async, &p)
 	}
 	if dryRun != nil {
-		req.DryRun = d.boolean(dryRun, "DryRun")
+		p := top.member("DryRun")
+		req.DryRun = d.booleanAt(dryRun, &p)
 	}
 	if onExisting != nil {
-		if v := d.str(onExisting, "OnExisting"); v != nil {
+		p := top.member("OnExisting")
+		if v := d.strAt(onExisting, &p); v != nil {
 			switch *v {
 			case OnExistingSkip, OnExistingUpdate:
 				req.OnExisting = *v
@@ -132,7 +135,8 @@ func Parse(body []byte, lim Limits) (*Request, error) {
 		}
 	}
 	if role != nil {
-		req.AssociationDispatchAssumeRole = d.str(role, "AssociationDispatchAssumeRole")
+		p := top.member("AssociationDispatchAssumeRole")
+		req.AssociationDispatchAssumeRole = d.strAt(role, &p)
 		if r := req.AssociationDispatchAssumeRole; r != nil {
 			validateAssumeRole(&d.problems, "AssociationDispatchAssumeRole", *r)
 		}
@@ -170,13 +174,15 @@ func (d *decoder) batchEntries(req *Request, raw json.RawMessage, lim Limits) *E
 		return err
 	}
 	req.Items = make([]Item, 0, n)
-	d.elements(raw, "Entries", "an array of entries", func(i int, v json.RawMessage) bool {
-		path := indexPath("Entries", i)
+	entries := rootPath("Entries")
+	d.elementsAt(raw, &entries, "an array of entries", func(i int, v json.RawMessage) bool {
+		path := indexPath("Entries", i) // spelled out anyway, for the Item
+		p := rootPath(path)
 		if isNull(v) {
-			d.typeError(path, "an entry object", v)
+			d.typeErrorAt(&p, "an entry object", v)
 			return true
 		}
-		e := d.entry(v, path)
+		e := d.entryAt(v, &p)
 		req.Items = append(req.Items, Item{Entry: e, Path: path, Problems: ValidateEntry(path, e)})
 		return true
 	})
@@ -193,7 +199,8 @@ func checkCount(raw json.RawMessage, path, what string, lim Limits) (int, *Error
 	n := 0
 	over := false
 	var d decoder
-	d.elements(raw, path, "an array", func(int, json.RawMessage) bool {
+	p := rootPath(path)
+	d.elementsAt(raw, &p, "an array", func(int, json.RawMessage) bool {
 		n++
 		over = lim.MaxEntries > 0 && n > lim.MaxEntries
 		return !over
