@@ -1,0 +1,173 @@
+package pace
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Memory keeps the rate found in one item of the dedupe table, and the
+// invocations pacing themselves on it now, so that:
+//   - the next invocation starts near the rate found, not at
+//     CALLS_PER_SECOND_START, while it is fresh (MemoryMaxAge);
+//   - invocations running at once (a job's workers, concurrent API
+//     requests) split the account's rate between them, and take back the
+//     share of one that ended or died.
+//
+// The item (key pace#CreateAssociationBatch):
+//
+//	rate        the account's rate found: a member's rate × the members it saw
+//	rate_at     when it was written (epoch ms); older than MemoryMaxAge: ignored
+//	m_<owner>   a member's lease (epoch ms), renewed every SyncEvery
+//	expiration  the table's TTL: a day after the last write
+//
+// Each invocation writes it three ways, each one UpdateItem that returns
+// the whole item (no read is needed): Join when it starts, Sync every
+// SyncEvery while it calls SSM, Leave when it ends. A member that dies
+// stops renewing; MemberLease after its last Sync the others stop counting
+// it and scale their rates up by the members they lost (members before /
+// members after). Nothing is conditional: members write estimates of the
+// same rate, and the last one written is as good as any.
+type Memory struct {
+	client updater
+	table  string
+	now    func() time.Time
+}
+
+type updater interface {
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+const (
+	// MemoryMaxAge is how long a rate found is trusted by the next
+	// invocation: SSM's limits can change, and a rate a day old is a guess.
+	MemoryMaxAge = 15 * time.Minute
+	// SyncEvery is how often a member renews its lease and reads the others.
+	SyncEvery = 5 * time.Second
+	// MemberLease is how long a member counts without a Sync.
+	MemberLease = 3 * SyncEvery
+
+	memoryKey    = "pace#CreateAssociationBatch"
+	keyAttr      = "id" // the dedupe table's key (dedupe.KeyAttribute)
+	ttlAttr      = "expiration"
+	attrRate     = "rate"
+	attrRateAt   = "rate_at"
+	memberPrefix = "m_"
+	itemTTL      = 24 * time.Hour
+)
+
+// NewMemory keeps the rate in table (the dedupe table).
+func NewMemory(client updater, table string) *Memory {
+	return &Memory{client: client, table: table, now: time.Now}
+}
+
+// Share is what the item says when a member writes it.
+type Share struct {
+	// Account is the account's rate found, 0 when none is fresh.
+	Account float64
+	// Members is how many invocations pace themselves on it now, the
+	// writer included.
+	Members int
+	expired []string // members whose lease ran out: removed by the next write
+}
+
+// PerMember is a member's share of the account's rate; 0 when none is known.
+func (s Share) PerMember() float64 {
+	if s.Account <= 0 || s.Members <= 0 {
+		return 0
+	}
+	return s.Account / float64(s.Members)
+}
+
+// Join makes owner a member.
+func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
+	now := m.now()
+	upd := expression.Set(expression.Name(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli())).
+		Set(expression.Name(ttlAttr), expression.Value(now.Add(itemTTL).Unix()))
+	return m.write(ctx, "join", upd, now)
+}
+
+// Sync renews owner's lease and records the rate it paces at, with last
+// the Share of its previous write.
+func (m *Memory) Sync(ctx context.Context, owner string, rate float64, last Share) (Share, error) {
+	now := m.now()
+	upd := expression.Set(expression.Name(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli()))
+	upd = m.record(upd, owner, rate, last, now)
+	return m.write(ctx, "sync", upd, now)
+}
+
+// Leave ends owner's membership, recording the rate it ended at.
+func (m *Memory) Leave(ctx context.Context, owner string, rate float64, last Share) error {
+	now := m.now()
+	upd := expression.Remove(expression.Name(memberPrefix + owner))
+	upd = m.record(upd, owner, rate, last, now)
+	_, err := m.write(ctx, "leave", upd, now)
+	return err
+}
+
+// record sets the account's rate as rate × the members last seen, and
+// removes the other members last seen dead.
+func (m *Memory) record(upd expression.UpdateBuilder, owner string, rate float64, last Share, now time.Time) expression.UpdateBuilder {
+	upd = upd.Set(expression.Name(attrRate), expression.Value(rate*float64(max(last.Members, 1)))).
+		Set(expression.Name(attrRateAt), expression.Value(now.UnixMilli())).
+		Set(expression.Name(ttlAttr), expression.Value(now.Add(itemTTL).Unix()))
+	for _, name := range last.expired {
+		if name != memberPrefix+owner { // written above: one path, once
+			upd = upd.Remove(expression.Name(name))
+		}
+	}
+	return upd
+}
+
+func (m *Memory) write(ctx context.Context, op string, upd expression.UpdateBuilder, now time.Time) (Share, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
+	if err != nil {
+		return Share{}, fmt.Errorf("rate memory %s: %w", op, err)
+	}
+	out, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(m.table),
+		Key:                       map[string]ddbtypes.AttributeValue{keyAttr: &ddbtypes.AttributeValueMemberS{Value: memoryKey}},
+		UpdateExpression:          expr.Update(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ReturnValues:              ddbtypes.ReturnValueAllNew,
+	})
+	if err != nil {
+		return Share{}, fmt.Errorf("rate memory %s: %w", op, err)
+	}
+	return shareOf(out.Attributes, now), nil
+}
+
+func shareOf(item map[string]ddbtypes.AttributeValue, now time.Time) Share {
+	var s Share
+	if at := number(item[attrRateAt]); at > 0 && now.Sub(time.UnixMilli(int64(at))) <= MemoryMaxAge {
+		s.Account = number(item[attrRate])
+	}
+	for name, v := range item {
+		if !strings.HasPrefix(name, memberPrefix) {
+			continue
+		}
+		if time.UnixMilli(int64(number(v))).After(now) {
+			s.Members++
+		} else {
+			s.expired = append(s.expired, name)
+		}
+	}
+	return s
+}
+
+func number(v ddbtypes.AttributeValue) float64 {
+	n, ok := v.(*ddbtypes.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(n.Value, 64)
+	return f
+}
