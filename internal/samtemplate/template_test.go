@@ -13,7 +13,7 @@ import (
 	"testing"
 	"unicode"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
