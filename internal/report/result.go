@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
@@ -199,25 +200,25 @@ type Overview struct {
 // FromSDK converts an AssociationDescription.
 func FromSDK(d ssmtypes.AssociationDescription) Association {
 	a := Association{
-		AssociationId:      deref(d.AssociationId),
-		AssociationName:    deref(d.AssociationName),
-		AssociationVersion: deref(d.AssociationVersion),
-		Name:               deref(d.Name),
-		DocumentVersion:    deref(d.DocumentVersion),
-		InstanceId:         deref(d.InstanceId),
+		AssociationId:      aws.ToString(d.AssociationId),
+		AssociationName:    aws.ToString(d.AssociationName),
+		AssociationVersion: aws.ToString(d.AssociationVersion),
+		Name:               aws.ToString(d.Name),
+		DocumentVersion:    aws.ToString(d.DocumentVersion),
+		InstanceId:         aws.ToString(d.InstanceId),
 		TargetMaps:         d.TargetMaps,
 		Parameters:         d.Parameters,
-		ScheduleExpression: deref(d.ScheduleExpression),
+		ScheduleExpression: aws.ToString(d.ScheduleExpression),
 		Date:               epoch(d.Date),
 	}
 	for _, t := range d.Targets {
-		a.Targets = append(a.Targets, request.Target{Key: deref(t.Key), Values: t.Values})
+		a.Targets = append(a.Targets, request.Target{Key: aws.ToString(t.Key), Values: t.Values})
 	}
 	if s := d.Status; s != nil {
-		a.Status = &Status{Name: string(s.Name), Message: deref(s.Message), Date: epoch(s.Date)}
+		a.Status = &Status{Name: string(s.Name), Message: aws.ToString(s.Message), Date: epoch(s.Date)}
 	}
 	if o := d.Overview; o != nil {
-		a.Overview = &Overview{Status: deref(o.Status), DetailedStatus: deref(o.DetailedStatus)}
+		a.Overview = &Overview{Status: aws.ToString(o.Status), DetailedStatus: aws.ToString(o.DetailedStatus)}
 	}
 	return a
 }
@@ -248,11 +249,4 @@ func epoch(t *time.Time) *EpochSeconds {
 	}
 	e := EpochSeconds(*t)
 	return &e
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
