@@ -186,13 +186,13 @@ func printOutcome(answer []byte) error {
 		if d.AssociationId != "" {
 			detail += " (" + d.AssociationId + ")"
 		}
-		fmt.Fprintf(w, "Deduplicated\t%s\t%s\t%s\n", d.Entry.Name, targetOf(deref(d.Entry.InstanceId), d.Entry.Targets), detail)
+		fmt.Fprintf(w, "Deduplicated\t%s\t%s\t%s\n", d.Entry.Name, targetOf(aws.ToString(d.Entry.InstanceId), d.Entry.Targets), detail)
 	}
 	for _, f := range res.Failed {
-		fmt.Fprintf(w, "Failed (%s)\t%s\t%s\t%s [attempts %d]\n", f.Fault, f.Entry.Name, targetOf(deref(f.Entry.InstanceId), f.Entry.Targets), f.Message, f.Attempts)
+		fmt.Fprintf(w, "Failed (%s)\t%s\t%s\t%s [attempts %d]\n", f.Fault, f.Entry.Name, targetOf(aws.ToString(f.Entry.InstanceId), f.Entry.Targets), f.Message, f.Attempts)
 	}
 	for _, u := range res.Unprocessed {
-		fmt.Fprintf(w, "Unprocessed\t%s\t%s\t%s\n", u.Entry.Name, targetOf(deref(u.Entry.InstanceId), u.Entry.Targets), u.Reason)
+		fmt.Fprintf(w, "Unprocessed\t%s\t%s\t%s\n", u.Entry.Name, targetOf(aws.ToString(u.Entry.InstanceId), u.Entry.Targets), u.Reason)
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -212,11 +212,4 @@ func targetOf(instanceID string, targets []request.Target) string {
 	}
 	b, _ := json.Marshal(targets)
 	return string(b)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
