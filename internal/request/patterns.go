@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"sync/atomic"
 	"unicode/utf16"
+
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // The SSM model's patterns, verbatim, as shown in messages so an operator can
@@ -45,11 +47,20 @@ var (
 	reAssumeRoleARN   = whole(patAssumeRoleARN)
 )
 
-// The model's enums.
+// The model's enums, in the model's order (messages list them).
 var (
-	complianceSeverities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"}
-	syncCompliances      = []string{"AUTO", "MANUAL"}
+	complianceSeverities = enumStrings(ssmtypes.AssociationComplianceSeverity("").Values())
+	syncCompliances      = enumStrings(ssmtypes.AssociationSyncCompliance("").Values())
 )
+
+// enumStrings is an SDK enum's Values as strings.
+func enumStrings[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
+}
 
 // ValidInstanceID reports whether id is a managed node ID SSM accepts: an EC2
 // instance (i-) or a hybrid managed node (mi-). It is patInstanceID, matched

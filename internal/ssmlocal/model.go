@@ -1,6 +1,10 @@
 package ssmlocal
 
-import "strings"
+import (
+	"strings"
+
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
 
 // Constraints copied from the SSM service model (botocore
 // data/ssm/2014-11-06/service-2.json). Pattern texts are verbatim because the
@@ -26,11 +30,22 @@ var (
 	}}
 )
 
+// The model's enums, from the SDK (the same model), in its order: the
+// service lists them in that order in its messages.
 var (
-	enumComplianceSeverity = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNSPECIFIED"}
-	enumSyncCompliance     = []string{"AUTO", "MANUAL"}
-	enumFilterKey          = []string{"InstanceId", "Name", "AssociationId", "AssociationStatusName", "LastExecutedBefore", "LastExecutedAfter", "AssociationName", "ResourceGroupName"}
+	enumComplianceSeverity = enumStrings(ssmtypes.AssociationComplianceSeverity("").Values())
+	enumSyncCompliance     = enumStrings(ssmtypes.AssociationSyncCompliance("").Values())
+	enumFilterKey          = enumStrings(ssmtypes.AssociationFilterKey("").Values())
 )
+
+// enumStrings is an SDK enum's Values as strings.
+func enumStrings[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
+}
 
 // Rules for each string shape; max -1 means the model sets no maximum.
 var (
