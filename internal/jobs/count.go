@@ -304,9 +304,9 @@ func appendResult(dst *report.Result, r report.Result) {
 // Started marks a queued (or stalled) job running; a job already running
 // or finished is left alone.
 func (s *Store) Started(ctx context.Context, jobID string) error {
-	cond := expression.Name("state").In(expression.Value(StateQueued), expression.Value(StateStalled))
-	upd := expression.Set(expression.Name("state"), expression.Value(StateRunning)).
-		Set(expression.Name("updatedAt"), expression.Value(s.now().UnixMilli()))
+	cond := expression.Name(attrState).In(expression.Value(StateQueued), expression.Value(StateStalled))
+	upd := expression.Set(expression.Name(attrState), expression.Value(StateRunning)).
+		Set(expression.Name(attrUpdatedAt), expression.Value(s.now().UnixMilli()))
 	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(upd).Build()
 	if err != nil {
 		return fmt.Errorf("build start of %s: %w", jobID, err)
@@ -346,7 +346,7 @@ func (s *Store) Record(ctx context.Context, jobID string, chunk int, r report.Re
 	}
 	run := newRun()
 	exp := now.Add(s.ttl).Unix()
-	notCounted := expression.AttributeNotExists(expression.Name("countedAt"))
+	notCounted := expression.AttributeNotExists(expression.Name(attrCountedAt))
 
 	// Parts after the first, each write conditional on the chunk not being
 	// counted yet, so a counted chunk's outcomes stay as they were.
@@ -388,12 +388,12 @@ func (s *Store) Record(ctx context.Context, jobID string, chunk int, r report.Re
 		}
 	}
 
-	set := expression.Set(expression.Name("result"), expression.Value(parts[0])).
-		Set(expression.Name("run"), expression.Value(run)).
-		Set(expression.Name("parts"), expression.Value(len(parts))).
+	set := expression.Set(expression.Name(attrResult), expression.Value(parts[0])).
+		Set(expression.Name(attrRun), expression.Value(run)).
+		Set(expression.Name(attrParts), expression.Value(len(parts))).
 		Set(expression.Name(TTLAttribute), expression.Value(exp))
 	if final {
-		set = set.Set(expression.Name("countedAt"), expression.Value(now.UnixMilli()))
+		set = set.Set(expression.Name(attrCountedAt), expression.Value(now.UnixMilli()))
 	}
 	chunkExpr, err := expression.NewBuilder().WithCondition(notCounted).WithUpdate(set).Build()
 	if err != nil {
@@ -414,17 +414,17 @@ func (s *Store) Record(ctx context.Context, jobID string, chunk int, r report.Re
 		return Meta{}, false, nil
 	}
 	c := countsOf(r)
-	done := "chunksDone"
+	done := attrChunksDone
 	if poisoned {
-		done = "chunksPoisoned"
+		done = attrChunksPoisoned
 	}
-	counts := expression.Add(expression.Name("successful"), expression.Value(c.Successful)).
-		Add(expression.Name("updated"), expression.Value(c.Updated)).
-		Add(expression.Name("failed"), expression.Value(c.Failed)).
-		Add(expression.Name("deduplicated"), expression.Value(c.Deduplicated)).
-		Add(expression.Name("unprocessed"), expression.Value(c.Unprocessed)).
+	counts := expression.Add(expression.Name(attrSuccessful), expression.Value(c.Successful)).
+		Add(expression.Name(attrUpdated), expression.Value(c.Updated)).
+		Add(expression.Name(attrFailed), expression.Value(c.Failed)).
+		Add(expression.Name(attrDeduplicated), expression.Value(c.Deduplicated)).
+		Add(expression.Name(attrUnprocessed), expression.Value(c.Unprocessed)).
 		Add(expression.Name(done), expression.Value(1)).
-		Set(expression.Name("updatedAt"), expression.Value(now.UnixMilli()))
+		Set(expression.Name(attrUpdatedAt), expression.Value(now.UnixMilli()))
 	countsExpr, err := expression.NewBuilder().
 		WithCondition(expression.AttributeExists(expression.Name(PartitionKey))).
 		WithUpdate(counts).Build()

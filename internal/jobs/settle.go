@@ -21,11 +21,11 @@ import (
 func (s *Store) Finish(ctx context.Context, m Meta) (Meta, bool, error) {
 	final := m.finalState()
 	by := newRun()
-	cond := expression.Name("state").In(expression.Value(StateQueued), expression.Value(StateRunning), expression.Value(StateStalled)).
-		Or(expression.Name("finishedBy").Equal(expression.Value(by)))
-	upd := expression.Set(expression.Name("state"), expression.Value(final)).
-		Set(expression.Name("finishedBy"), expression.Value(by)).
-		Set(expression.Name("updatedAt"), expression.Value(s.now().UnixMilli()))
+	cond := expression.Name(attrState).In(expression.Value(StateQueued), expression.Value(StateRunning), expression.Value(StateStalled)).
+		Or(expression.Name(attrFinishedBy).Equal(expression.Value(by)))
+	upd := expression.Set(expression.Name(attrState), expression.Value(final)).
+		Set(expression.Name(attrFinishedBy), expression.Value(by)).
+		Set(expression.Name(attrUpdatedAt), expression.Value(s.now().UnixMilli()))
 	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(upd).Build()
 	if err != nil {
 		return m, false, fmt.Errorf("build finish of %s: %w", m.JobID, err)
@@ -62,30 +62,30 @@ func (s *Store) Finish(ctx context.Context, m Meta) (Meta, bool, error) {
 // holder's lease has run out (it died before sending).
 func (s *Store) claimAnnouncement(ctx context.Context, jobID, by string) (bool, error) {
 	now := s.now()
-	cond := expression.Name("state").In(expression.Value(StateSucceeded), expression.Value(StatePartial), expression.Value(StateFailed)).
-		And(expression.AttributeNotExists(expression.Name("announcedAt"))).
+	cond := expression.Name(attrState).In(expression.Value(StateSucceeded), expression.Value(StatePartial), expression.Value(StateFailed)).
+		And(expression.AttributeNotExists(expression.Name(attrAnnouncedAt))).
 		And(expression.Or(
-			expression.AttributeNotExists(expression.Name("announceUntil")),
-			expression.Name("announceUntil").LessThan(expression.Value(now.UnixMilli())),
-			expression.Name("announcer").Equal(expression.Value(by)),
+			expression.AttributeNotExists(expression.Name(attrAnnounceUntil)),
+			expression.Name(attrAnnounceUntil).LessThan(expression.Value(now.UnixMilli())),
+			expression.Name(attrAnnouncer).Equal(expression.Value(by)),
 		))
-	upd := expression.Set(expression.Name("announcer"), expression.Value(by)).
-		Set(expression.Name("announceUntil"), expression.Value(now.Add(s.announceLease).UnixMilli()))
+	upd := expression.Set(expression.Name(attrAnnouncer), expression.Value(by)).
+		Set(expression.Name(attrAnnounceUntil), expression.Value(now.Add(s.announceLease).UnixMilli()))
 	return s.conditionalUpdate(ctx, jobID, cond, upd)
 }
 
 // announced records that the completion event is on the bus.
 func (s *Store) announced(ctx context.Context, jobID, by string) error {
-	cond := expression.Name("announcer").Equal(expression.Value(by))
-	upd := expression.Set(expression.Name("announcedAt"), expression.Value(s.now().UnixMilli()))
+	cond := expression.Name(attrAnnouncer).Equal(expression.Value(by))
+	upd := expression.Set(expression.Name(attrAnnouncedAt), expression.Value(s.now().UnixMilli()))
 	_, err := s.conditionalUpdate(ctx, jobID, cond, upd)
 	return err
 }
 
 // releaseAnnouncement gives the right back after a failed send.
 func (s *Store) releaseAnnouncement(ctx context.Context, jobID, by string) error {
-	cond := expression.Name("announcer").Equal(expression.Value(by))
-	upd := expression.Remove(expression.Name("announceUntil"))
+	cond := expression.Name(attrAnnouncer).Equal(expression.Value(by))
+	upd := expression.Remove(expression.Name(attrAnnounceUntil))
 	_, err := s.conditionalUpdate(ctx, jobID, cond, upd)
 	return err
 }
@@ -157,9 +157,9 @@ func (s *Store) Settle(ctx context.Context, events announcer, m Meta) (Meta, err
 // MarkStalled marks a job that is not finished and has made no progress
 // (no chunk started or counted) since before cutoff as STALLED.
 func (s *Store) MarkStalled(ctx context.Context, jobID string, cutoff time.Time) (bool, error) {
-	cond := expression.Name("state").In(expression.Value(StateQueued), expression.Value(StateRunning)).
-		And(expression.Name("updatedAt").LessThan(expression.Value(cutoff.UnixMilli())))
-	upd := expression.Set(expression.Name("state"), expression.Value(StateStalled))
+	cond := expression.Name(attrState).In(expression.Value(StateQueued), expression.Value(StateRunning)).
+		And(expression.Name(attrUpdatedAt).LessThan(expression.Value(cutoff.UnixMilli())))
+	upd := expression.Set(expression.Name(attrState), expression.Value(StateStalled))
 	return s.conditionalUpdate(ctx, jobID, cond, upd)
 }
 
@@ -168,8 +168,8 @@ func (s *Store) MarkStalled(ctx context.Context, jobID string, cutoff time.Time)
 // stays the size of the recent jobs).
 func (s *Store) OpenJobs(ctx context.Context) ([]Meta, error) {
 	filt := expression.Name(SortKey).Equal(expression.Value(metaSK)).And(expression.Or(
-		expression.Name("state").In(expression.Value(StateQueued), expression.Value(StateRunning), expression.Value(StateStalled)),
-		expression.AttributeExists(expression.Name("finishedBy")).And(expression.AttributeNotExists(expression.Name("announcedAt"))),
+		expression.Name(attrState).In(expression.Value(StateQueued), expression.Value(StateRunning), expression.Value(StateStalled)),
+		expression.AttributeExists(expression.Name(attrFinishedBy)).And(expression.AttributeNotExists(expression.Name(attrAnnouncedAt))),
 	))
 	expr, err := expression.NewBuilder().WithFilter(filt).Build()
 	if err != nil {

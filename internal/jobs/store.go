@@ -17,11 +17,35 @@ import (
 )
 
 // Table attributes. The key schema is part of template.yaml's JobsTable.
+// The other names are the dynamodbav tags of Meta, Counts and outcome, for
+// the expressions that update those items; a test checks them against the
+// tags.
 const (
 	PartitionKey = "jobId"
 	SortKey      = "sk"
 	TTLAttribute = "expiration"
 	metaSK       = "META"
+
+	// The job's item (Meta, Counts).
+	attrState          = "state"
+	attrSuccessful     = "successful"
+	attrUpdated        = "updated"
+	attrFailed         = "failed"
+	attrDeduplicated   = "deduplicated"
+	attrUnprocessed    = "unprocessed"
+	attrChunksDone     = "chunksDone"
+	attrChunksPoisoned = "chunksPoisoned"
+	attrUpdatedAt      = "updatedAt"
+	attrFinishedBy     = "finishedBy"
+	attrAnnouncedAt    = "announcedAt"
+	attrAnnouncer      = "announcer"
+	attrAnnounceUntil  = "announceUntil"
+
+	// A chunk's item (outcome).
+	attrResult    = "result"
+	attrRun       = "run"
+	attrParts     = "parts"
+	attrCountedAt = "countedAt"
 )
 
 // Job states.
@@ -68,16 +92,19 @@ func countsOf(r report.Result) Counts {
 
 // Meta is a job's summary record.
 type Meta struct {
-	JobID          string          `json:"JobId" dynamodbav:"jobId"`
-	SK             string          `json:"-" dynamodbav:"sk"`
-	State          string          `json:"State" dynamodbav:"state"`
-	Counts         `json:"Counts"` // inlined in the item: anonymous fields are
-	Chunks         int             `json:"Chunks" dynamodbav:"chunks"`
-	ChunksDone     int             `json:"ChunksDone" dynamodbav:"chunksDone"`
-	ChunksPoisoned int             `json:"ChunksPoisoned" dynamodbav:"chunksPoisoned"`
-	CreatedAt      int64           `json:"CreatedAt" dynamodbav:"createdAt"` // epoch ms
-	UpdatedAt      int64           `json:"UpdatedAt" dynamodbav:"updatedAt"`
-	Expiration     int64           `json:"-" dynamodbav:"expiration"`
+	JobID string `json:"JobId" dynamodbav:"jobId"`
+	SK    string `json:"-" dynamodbav:"sk"`
+	State string `json:"State" dynamodbav:"state"`
+	// Counts are inlined in the item, each count an attribute of its own
+	// that Record adds to: attributevalue flattens an anonymous struct
+	// field that has no dynamodbav tag. In JSON, the tag nests them.
+	Counts         `json:"Counts"`
+	Chunks         int   `json:"Chunks" dynamodbav:"chunks"`
+	ChunksDone     int   `json:"ChunksDone" dynamodbav:"chunksDone"`
+	ChunksPoisoned int   `json:"ChunksPoisoned" dynamodbav:"chunksPoisoned"`
+	CreatedAt      int64 `json:"CreatedAt" dynamodbav:"createdAt"` // epoch ms
+	UpdatedAt      int64 `json:"UpdatedAt" dynamodbav:"updatedAt"`
+	Expiration     int64 `json:"-" dynamodbav:"expiration"`
 	// SubmittedBy is who submitted the job, as its trigger reported it
 	// (event.Caller), set once at Create. The status route lets only this
 	// caller, and the job readers, see the job; the completion event
