@@ -49,6 +49,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.opts.MaxAssociations, "max-associations", c.opts.MaxAssociations, "active associations (0 = unlimited)")
 	fs.Float64Var(&c.opts.Rate, "rate", 0, "calls per second, token bucket; excess gets ThrottlingException (0 = unlimited)")
 	fs.IntVar(&c.opts.Burst, "burst", 0, "token bucket size (0 = max(1, ceil(rate)))")
+	fs.Func("rate-changes", "`after=rate[/burst],...`: changes of -rate and -burst timed from the server's start; 10s=20/1,30s=40/5 is 20 calls/s burst 1 after 10 s, then 40 calls/s burst 5 after 30 s", func(v string) error {
+		sched, err := ssmlocal.ParseRateSchedule(v)
+		c.opts.RateSchedule = sched
+		return err
+	})
 	fs.DurationVar(&c.opts.Latency, "latency", 0, "added to every call")
 	fs.DurationVar(&c.opts.Jitter, "jitter", 0, "uniform random extra latency in [0, jitter)")
 	fs.Float64Var(&c.opts.EntryFaultRate, "entry-fault-rate", 0, "probability that an entry fails with Fault Server")
@@ -117,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	fmt.Fprintf(stdout, "ssm-local listening on http://%s (stats: GET /_ssm-local/stats)\n", ln.Addr())
+	fmt.Fprintf(stdout, "ssm-local listening on http://%s (stats: GET /_ssm-local/stats, rate: GET/PUT /_ssm-local/rate)\n", ln.Addr())
 	return serve(ctx, ln, ssmlocal.New(opts))
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -43,6 +44,14 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("parsed %+v", c)
 			}
 		}, false},
+		{"rate changes", []string{"-rate", "100", "-burst", "5", "-rate-changes", "30s=40/5,10s=20/1"}, func(t *testing.T, c config) {
+			want := []ssmlocal.ScheduledRate{{After: 10 * time.Second, CallsPerSecond: 20, Burst: 1}, {After: 30 * time.Second, CallsPerSecond: 40, Burst: 5}}
+			if fmt.Sprint(c.opts.RateSchedule) != fmt.Sprint(want) || c.opts.Rate != 100 || c.opts.Burst != 5 {
+				t.Fatalf("parsed %+v", c.opts)
+			}
+		}, false},
+		{"bad rate changes", []string{"-rate-changes", "10s=fast"}, nil, true},
+		{"negative rate change", []string{"-rate-changes", "10s=-2/1"}, nil, true},
 		{"probability above 1", []string{"-error-rate", "1.5"}, nil, true},
 		{"negative probability", []string{"-entry-fault-rate", "-0.1"}, nil, true},
 		{"negative rate", []string{"-rate", "-1"}, nil, true},
@@ -285,5 +294,46 @@ func TestAfterCreateFlagsServe(t *testing.T) {
 		if st[k] != want {
 			t.Fatalf("stats[%s] = %v, want %v (%v)", k, st[k], want, st)
 		}
+	}
+}
+
+// TestRateChangesServe: a server started with -rate-changes changes its rate
+// when the time comes, and GET /_ssm-local/rate and the stats show it.
+func TestRateChangesServe(t *testing.T) {
+	c, err := parseFlags([]string{"-rate-changes", "300ms=0.001/1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now() // before the server's start
+	url, _ := startServe(t, c.opts)
+	rate := func() ssmlocal.RateSetting {
+		t.Helper()
+		resp, err := http.Get(url + "/_ssm-local/rate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r ssmlocal.RateSetting
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := rate(); r.CallsPerSecond != 0 && time.Since(t0) < 300*time.Millisecond {
+		t.Fatalf("before the change: %+v", r)
+	}
+	time.Sleep(time.Until(t0.Add(350 * time.Millisecond)))
+	if r := rate(); r != (ssmlocal.RateSetting{CallsPerSecond: 0.001, Burst: 1}) {
+		t.Fatalf("after the change: %+v", r)
+	}
+	resp, err := http.Get(url + "/_ssm-local/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st ssmlocal.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.RateChanges) != 2 ||
+		st.RateChanges[1].SinceStart != 0.3 || st.RateChanges[1].Source != "schedule" {
+		t.Fatalf("stats: %v %+v", err, st.RateChanges)
 	}
 }

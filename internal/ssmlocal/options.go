@@ -25,8 +25,13 @@ type Options struct {
 	// Rate is the sustained calls per second of a token bucket shared by
 	// all operations, Burst its size (0: max(1, ceil(Rate))). A call with no
 	// token gets 400 ThrottlingException "Rate exceeded". Rate 0 disables it.
+	// The bucket starts full. Server.SetRate changes both while running.
 	Rate  float64
 	Burst int
+	// RateSchedule changes Rate and Burst during the run, each change After
+	// the server's start (New), as SetRate would at that instant. Order does
+	// not matter; Server.RateChanges records the changes that came due.
+	RateSchedule []ScheduledRate
 
 	// Latency is added to every call, plus a uniform random extra in
 	// [0, Jitter).

@@ -7,26 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Server is the emulator. It implements http.Handler and is safe for
 // concurrent use.
 type Server struct {
-	opts    Options
-	docs    catalogue
-	nodes   inventory
-	limiter *rate.Limiter // nil: unlimited
-	faults  *faults
-	stats   counters
-	now     func() time.Time
+	opts   Options
+	docs   catalogue
+	nodes  inventory
+	limit  *bucket
+	faults *faults
+	stats  counters
+	now    func() time.Time
 
 	// mu serialises access to the store so that "already exists" (InstanceId
 	// form), the association limit and the count of doubles are checked and
@@ -36,8 +33,13 @@ type Server struct {
 	store *store
 }
 
-// New returns a Server configured by opts.
+// New returns a Server configured by opts. Its start, from which
+// opts.RateSchedule counts, is now. It panics if opts.RateSchedule holds a
+// negative or non-finite value (ParseRateSchedule never returns one).
 func New(opts Options) *Server {
+	if err := checkSchedule(opts.RateSchedule); err != nil {
+		panic("ssmlocal.New: " + err.Error())
+	}
 	s := &Server{
 		opts:   opts,
 		docs:   newCatalogue(opts.Documents),
@@ -46,19 +48,15 @@ func New(opts Options) *Server {
 		now:    time.Now,
 		store:  newStore(),
 	}
-	if opts.Rate > 0 {
-		burst := opts.Burst
-		if burst <= 0 {
-			burst = max(1, int(math.Ceil(opts.Rate)))
-		}
-		s.limiter = rate.NewLimiter(rate.Limit(opts.Rate), burst)
-	}
+	s.limit = newBucket(time.Now, opts.Rate, opts.Burst, opts.RateSchedule)
 	return s
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	st := s.stats.snapshot()
+	r, changes := s.limit.current()
+	st.CallsPerSecond, st.Burst, st.RateChanges = r.CallsPerSecond, r.Burst, changes
 	s.mu.Lock()
 	st.ActiveAssociations = s.store.active
 	st.DoubleAssociations = len(s.store.doubles)
@@ -67,7 +65,8 @@ func (s *Server) Stats() Stats {
 }
 
 // Reset forgets every association, counter and scripted fault. The rate
-// limiter and random source keep their state.
+// limiter (its setting, tokens, schedule and RateChanges) and the random
+// source keep their state.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.store = newStore()
@@ -164,6 +163,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == controlPrefix+"reset" && r.Method == http.MethodPost:
 		s.Reset()
 		writeJSON(w, http.StatusOK, struct{}{})
+	case r.URL.Path == controlPrefix+"rate":
+		s.serveRate(w, r)
 	case strings.HasPrefix(r.URL.Path, controlPrefix):
 		http.NotFound(w, r)
 	case r.Method == http.MethodPost:
@@ -258,7 +259,7 @@ func (s *Server) callFault() *apiError {
 		s.stats.update(func(st *Stats) { st.CallsFailedByInjection++ })
 		return e
 	}
-	if s.limiter != nil && !s.limiter.Allow() {
+	if !s.limit.allow() {
 		return &apiError{Status: http.StatusBadRequest, Code: codeThrottling, Message: "Rate exceeded"}
 	}
 	if s.faults.chance(s.opts.ThrottleRate) {

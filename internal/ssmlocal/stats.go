@@ -61,6 +61,12 @@ type Stats struct {
 	ActiveAssociations int `json:"activeAssociations"`
 	// Operations counts calls per operation name (unknown ones included).
 	Operations map[string]int `json:"operations"`
+	// CallsPerSecond and Burst are the rate limit in force (0 calls per
+	// second: unlimited); RateChanges every setting of it since start (see
+	// Server.RateChanges), which Reset keeps.
+	CallsPerSecond float64      `json:"callsPerSecond"`
+	Burst          int          `json:"burst"`
+	RateChanges    []RateChange `json:"rateChanges"`
 }
 
 // counters guards a Stats value.
