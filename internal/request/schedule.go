@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +31,18 @@ const (
 )
 
 // parseSchedule checks a ScheduleExpression against State Manager's grammar:
-// rate(N unit), cron(six fields) or at(yyyy-mm-ddThh:mm:ss). Error messages
-// are complete sentences about the rule, suitable after "ScheduleExpression: ".
+// rate(N unit), cron(six fields, or seven with seconds 0) or
+// at(yyyy-mm-ddThh:mm:ss), as the Systems Manager user guide's "Reference:
+// Cron and rate expressions for Systems Manager" describes them for
+// associations
+// (https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html).
+// Where the guide is silent (wrapping ranges, step sizes, number spellings)
+// the expression is refused: the function must not send what SSM may
+// refuse. The emulator (internal/ssmlocal) checks the same grammar with its
+// own code; internal/ssmlocal/testdata/schedules.txt holds the verdicts both
+// must give, and a differential test and fuzz target compare them. Error
+// messages are complete sentences about the rule, suitable after
+// "ScheduleExpression: ".
 func parseSchedule(expr string) (scheduleKind, error) {
 	switch {
 	case strings.HasPrefix(expr, "rate(") && strings.HasSuffix(expr, ")"):
@@ -39,7 +50,10 @@ func parseSchedule(expr string) (scheduleKind, error) {
 	case strings.HasPrefix(expr, "cron(") && strings.HasSuffix(expr, ")"):
 		return scheduleCron, checkCron(expr[len("cron(") : len(expr)-1])
 	case strings.HasPrefix(expr, "at(") && strings.HasSuffix(expr, ")"):
-		if _, err := time.Parse("2006-01-02T15:04:05", expr[len("at("):len(expr)-1]); err != nil {
+		// Exactly the 19 characters of the guide's at(2020-07-07T15:55:00):
+		// time.Parse alone would also take a fraction of a second.
+		inner := expr[len("at(") : len(expr)-1]
+		if _, err := time.Parse("2006-01-02T15:04:05", inner); err != nil || len(inner) != len("2006-01-02T15:04:05") {
 			return scheduleAt, errors.New("at must be at(yyyy-mm-ddThh:mm:ss), a valid date and time")
 		}
 		return scheduleAt, nil
@@ -65,6 +79,9 @@ func checkRate(inner string) error {
 	num, unitName := fields[0], fields[1]
 	if num == "" || strings.Trim(num, "0123456789") != "" || len(num) > 6 {
 		return errors.New("rate value must be a whole number of at most 6 digits, e.g. rate(30 minutes)")
+	}
+	if len(num) > 1 && num[0] == '0' { // the guide's values are "1" or "15"
+		return errors.New("rate value must not start with 0, e.g. rate(7 days), not rate(07 days)")
 	}
 	n, _ := strconv.Atoi(num) // all digits and short: cannot fail
 	unit, ok := rateUnits[unitName]
@@ -98,29 +115,43 @@ type cronField struct {
 	question bool     // '?' allowed
 	dom      bool     // day-of-month specials: L, LW, nW
 	dow      bool     // day-of-week specials: L, nL, n#k
-	wraps    bool     // a range may wrap around (FRI-MON, NOV-FEB)
 }
 
 var cronFields = []cronField{
 	{name: "minutes", min: 0, max: 59},
 	{name: "hours", min: 0, max: 23},
 	{name: "day-of-month", min: 1, max: 31, question: true, dom: true},
-	{name: "month", min: 1, max: 12, wraps: true,
+	{name: "month", min: 1, max: 12,
 		names: []string{"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}},
-	{name: "day-of-week", min: 1, max: 7, question: true, dow: true, wraps: true,
+	{name: "day-of-week", min: 1, max: 7, question: true, dow: true,
 		names: []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}},
 	{name: "year", min: 1970, max: 2199},
 }
 
-// checkCron checks cron(minutes hours day-of-month month day-of-week year).
-// Only the six-field form is accepted: it is the form the State Manager
-// documentation's examples use, and a five-field expression is more likely a
-// Unix crontab pasted in (whose day-of-week numbering differs) than a
-// deliberate "any year".
+// checkCron checks cron(minutes hours day-of-month month day-of-week year),
+// optionally preceded by a seconds field that can only be 0 (the guide: "If
+// you specify the optional Seconds field, its value can be 0 (zero)"). A
+// five-field expression is refused: the guide's examples all have six, and
+// five is more likely a Unix crontab pasted in (whose day-of-week numbering
+// differs) than a deliberate "any year". The month must be *: "State
+// Manager doesn't currently support specifying months in cron expressions
+// for associations."
 func checkCron(inner string) error {
-	fields := strings.Fields(inner)
+	fields := strings.Split(inner, " ") // "Fields are separated by a space."
+	if slices.Contains(fields, "") {
+		return errors.New("cron fields must be separated by single spaces, with none before the first or after the last")
+	}
+	if len(fields) == len(cronFields)+1 {
+		if fields[0] != "0" {
+			return errors.New("cron seconds field (the first of 7) can only be 0 for associations")
+		}
+		fields = fields[1:]
+	}
 	if len(fields) != len(cronFields) {
-		return fmt.Errorf("cron must have 6 fields (minutes hours day-of-month month day-of-week year), got %d", len(fields))
+		return fmt.Errorf("cron must have 6 fields (minutes hours day-of-month month day-of-week year), or 7 with seconds 0 first, got %d", len(fields))
+	}
+	if fields[3] != "*" {
+		return errors.New("cron month field must be *: State Manager does not support specifying months for associations")
 	}
 	var sets [2]uint64 // minutes and hours, for the frequency check
 	for i, f := range cronFields {
@@ -216,7 +247,7 @@ func (f cronField) parse(s string) (uint64, error) {
 			if hi, err = f.value(b); err != nil {
 				return 0, err
 			}
-			if lo > hi && !f.wraps {
+			if lo > hi { // SSM documents no wrapping (FRI-MON): write FRI,SAT,SUN,MON
 				return 0, fmt.Errorf("range %s runs backwards", rng)
 			}
 		default:
@@ -229,7 +260,7 @@ func (f cronField) parse(s string) (uint64, error) {
 				hi = v
 			}
 		}
-		if f.max-f.min < 64 && lo <= hi {
+		if f.max-f.min < 64 {
 			for v := lo; v <= hi; v += step {
 				set |= 1 << (v - f.min)
 			}
@@ -239,9 +270,11 @@ func (f cronField) parse(s string) (uint64, error) {
 }
 
 // value reads a number or (month, day-of-week) a name, checking the range.
+// Names match in either case, ASCII letters only (strings.EqualFold would
+// take "ſun" for SUN).
 func (f cronField) value(s string) (int, error) {
 	for i, name := range f.names {
-		if strings.EqualFold(s, name) {
+		if len(s) == len(name) && strings.EqualFold(s, name) {
 			return f.min + i, nil
 		}
 	}

@@ -1,6 +1,9 @@
 package request
 
 import (
+	"bufio"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -28,6 +31,7 @@ func TestParseSchedule(t *testing.T) {
 		{"rate(30 weeks)", scheduleRate, "unit must be minute(s), hour(s) or day(s)"},
 		{"rate(30  minutes)", scheduleRate, "rate(<number> <unit>)"},
 		{"rate(-30 minutes)", scheduleRate, "whole number"},
+		{"rate(07 days)", scheduleRate, "must not start with 0"},
 		{"rate(1.5 hours)", scheduleRate, "whole number"},
 		{"rate(99999999999999999999 days)", scheduleRate, "whole number"},
 		{"rate()", scheduleRate, "rate(<number> <unit>)"},
@@ -44,16 +48,24 @@ func TestParseSchedule(t *testing.T) {
 		{"cron(15 10 15W * ? *)", scheduleCron, ""},
 		{"cron(15 10 ? * 6L *)", scheduleCron, ""},
 		{"cron(15 10 ? * FRI#3 *)", scheduleCron, ""},
-		{"cron(15 10 ? NOV-FEB FRI-MON 2025-2030)", scheduleCron, ""},
-		{"cron(0 0 1 JAN,JUL ? *)", scheduleCron, ""},
+		{"cron(15 10 ? * MON-FRI 2025-2030)", scheduleCron, ""},
+		{"cron(15 10 ? * FRI-MON *)", scheduleCron, "range FRI-MON runs backwards"},
+		{"cron(15 10 ? * FRI,SAT,SUN,MON *)", scheduleCron, ""},
+		{"cron(15 10 ? NOV-FEB FRI-MON 2025-2030)", scheduleCron, "month field must be *"},
+		{"cron(0 0 1 JAN,JUL ? *)", scheduleCron, "does not support specifying months"},
+		{"cron(0 0 2 ? * SUN *)", scheduleCron, ""},
+		{"cron(0 */30 * * * ? *)", scheduleCron, ""},
+		{"cron(5 0 2 ? * SUN *)", scheduleCron, "seconds field (the first of 7) can only be 0"},
+		{"cron(0  2 ? * SUN *)", scheduleCron, "single spaces"},
+		{"cron(0 2 ? * \u017fun *)", scheduleCron, "day-of-week field"},
 		{"cron(58,3 0,12 * * ? *)", scheduleCron, ""},
 		{"cron(0 2 ? * SUN)", scheduleCron, "cron must have 6 fields"},
-		{"cron(0 0 2 ? * SUN *)", scheduleCron, "got 7"},
+		{"cron(0 0 0 2 ? * SUN *)", scheduleCron, "got 8"},
 		{"cron(60 2 ? * SUN *)", scheduleCron, "cron minutes field: 60 is out of range 0-59"},
 		{"cron(0 24 ? * SUN *)", scheduleCron, "cron hours field: 24 is out of range 0-23"},
 		{"cron(0 2 32 * ? *)", scheduleCron, "day-of-month field: 32 is out of range 1-31"},
 		{"cron(0 2 0 * ? *)", scheduleCron, "day-of-month field: 0 is out of range"},
-		{"cron(0 2 ? 13 SUN *)", scheduleCron, "month field: 13 is out of range 1-12"},
+		{"cron(0 2 ? 13 SUN *)", scheduleCron, "month field must be *"},
 		{"cron(0 2 ? FOO SUN *)", scheduleCron, "month field"},
 		{"cron(0 2 ? * 8 *)", scheduleCron, "day-of-week field: 8 is out of range 1-7"},
 		{"cron(0 2 ? * SUN 1969)", scheduleCron, "year field: 1969 is out of range 1970-2199"},
@@ -80,6 +92,7 @@ func TestParseSchedule(t *testing.T) {
 		{"at(2030-02-30T03:04:05)", scheduleAt, "at(yyyy-mm-ddThh:mm:ss)"},
 		{"at(2030-01-02 03:04:05)", scheduleAt, "at(yyyy-mm-ddThh:mm:ss)"},
 		{"at(2030-01-02T03:04:05Z)", scheduleAt, "at(yyyy-mm-ddThh:mm:ss)"},
+		{"at(2030-01-02T03:04:05.5)", scheduleAt, "at(yyyy-mm-ddThh:mm:ss)"},
 
 		// neither
 		{"every day", scheduleInvalid, "must be rate(…), cron(…) or at(…)"},
@@ -111,5 +124,48 @@ func TestScheduleProblemPath(t *testing.T) {
 	want := "Entries[0].ScheduleExpression: rate must be at least 30 minutes"
 	if len(it.Problems) != 1 || it.Problems[0].Error() != want {
 		t.Fatalf("got %v, want %q", it.Problems, want)
+	}
+}
+
+// TestScheduleCorpus: the function gives every verdict of the corpus it
+// shares with the emulator (whose own parser shares no code with this
+// one); internal/ssmlocal/schedule_diff_test.go compares the two.
+func TestScheduleCorpus(t *testing.T) {
+	f, err := os.Open("../ssmlocal/testdata/schedules.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	cases := 0
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		verdict, rest, _ := strings.Cut(line, " ")
+		quoted, err := strconv.QuotedPrefix(strings.TrimLeft(rest, " "))
+		if err != nil {
+			t.Fatalf("schedules.txt:%d: %v", n, err)
+		}
+		expr, _ := strconv.Unquote(quoted)
+		var want bool
+		switch {
+		case verdict == "ok":
+			want = true
+		case verdict == "bad":
+		case strings.HasPrefix(verdict, "function=ok,"):
+			want = true
+		case strings.HasPrefix(verdict, "function=bad,"):
+		default:
+			t.Fatalf("schedules.txt:%d: verdict %q", n, verdict)
+		}
+		cases++
+		if _, err := parseSchedule(expr); (err == nil) != want {
+			t.Errorf("schedules.txt:%d: %q: the function says %v, the corpus says accepted=%v", n, expr, err, want)
+		}
+	}
+	if err := sc.Err(); err != nil || cases < 100 {
+		t.Fatalf("read %d cases: %v", cases, err)
 	}
 }

@@ -10,9 +10,16 @@ import (
 )
 
 // State Manager's schedule grammar, from the Systems Manager user guide
-// ("Reference: Cron and rate expressions for Systems Manager"). The service
-// model only bounds the length (1–256); everything here is the semantic
-// check that the service reports as InvalidSchedule.
+// ("Reference: Cron and rate expressions for Systems Manager",
+// https://docs.aws.amazon.com/systems-manager/latest/userguide/reference-cron-and-rate-expressions.html,
+// its general part and its associations section). The service model only
+// bounds the length (1–256); everything here is the semantic check that the
+// service reports as InvalidSchedule. Where the guide is silent (reversed
+// ranges, step sizes, number spellings) the emulator refuses: the hardest
+// case for the function, which must not send what SSM may refuse.
+// docs/ssm-local.md lists each rule and its source; the shared corpus
+// testdata/schedules.txt holds the verdicts both this parser and the
+// function's own (internal/request, no code shared) must give.
 
 type scheduleKind int
 
@@ -31,7 +38,7 @@ const (
 var (
 	reRate = regexp.MustCompile(`^rate\(([0-9]+) ([a-z]+)\)$`)
 	reCron = regexp.MustCompile(`^cron\((.*)\)$`)
-	reAt   = regexp.MustCompile(`^at\((.*)\)$`)
+	reAt   = regexp.MustCompile(`^at\(([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\)$`)
 )
 
 // parseSchedule reports which kind of expression expr is, or why it is not
@@ -93,6 +100,8 @@ func checkRate(expr string) error {
 var (
 	monthNames = names("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 	dayNames   = names("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+	// The guide's fields are separated by one space.
+	reCronFields = regexp.MustCompile(`^[^ ]+( [^ ]+)*$`)
 )
 
 func names(ns ...string) map[string]int {
@@ -126,9 +135,26 @@ func checkCron(expr string) error {
 	if m == nil {
 		return fmt.Errorf("expected cron(minutes hours day-of-month month day-of-week year)")
 	}
-	fields := strings.Fields(m[1])
+	if !reCronFields.MatchString(m[1]) {
+		return fmt.Errorf("cron fields must be separated by single spaces")
+	}
+	fields := strings.Split(m[1], " ")
+	// An optional seconds field comes first; for associations it can only
+	// be 0 (the guide: "If you specify the optional Seconds field, its
+	// value can be 0 (zero). For example: cron(0 */30 * * * ? *)").
+	if len(fields) == len(cronFields)+1 {
+		if fields[0] != "0" {
+			return fmt.Errorf("cron seconds field %q: for associations it can only be 0", fields[0])
+		}
+		fields = fields[1:]
+	}
 	if len(fields) != len(cronFields) {
-		return fmt.Errorf("cron needs 6 fields (minutes hours day-of-month month day-of-week year), got %d", len(fields))
+		return fmt.Errorf("cron needs 6 fields (minutes hours day-of-month month day-of-week year), or 7 with seconds 0 first, got %d", len(fields))
+	}
+	// "State Manager doesn't currently support specifying months in cron
+	// expressions for associations."
+	if fields[3] != "*" {
+		return fmt.Errorf("cron month field %q: State Manager does not support specifying months for associations; use *", fields[3])
 	}
 	sets := make([][]int, len(fields))
 	for i, f := range fields {
@@ -204,7 +230,7 @@ func (cf cronField) item(item string) (vals []int, plain bool, err error) {
 			if _, err := cf.value(day); err != nil {
 				return nil, false, err
 			}
-			if n, err := strconv.Atoi(nth); err != nil || n < 1 || n > 5 {
+			if len(nth) != 1 || nth[0] < '1' || nth[0] > '5' {
 				return nil, false, fmt.Errorf("'#%s' must be #1 to #5", nth)
 			}
 			return nil, false, nil
@@ -213,9 +239,11 @@ func (cf cronField) item(item string) (vals []int, plain bool, err error) {
 	base, stepText, hasStep := strings.Cut(item, "/")
 	step := 1
 	if hasStep {
-		step, err = strconv.Atoi(stepText)
-		if err != nil || step < 1 {
-			return nil, false, fmt.Errorf("step %q must be a positive integer", stepText)
+		// The guide bounds no step; a step beyond the field's largest value
+		// is refused, as Quartz-style parsers refuse it.
+		step, err = number(stepText)
+		if err != nil || step < 1 || step > cf.hi {
+			return nil, false, fmt.Errorf("step %q must be a whole number from 1 to %d", stepText, cf.hi)
 		}
 	}
 	lo, hi := cf.lo, cf.hi
@@ -229,7 +257,7 @@ func (cf cronField) item(item string) (vals []int, plain bool, err error) {
 		if hi, err = cf.value(b); err != nil {
 			return nil, false, err
 		}
-		if lo > hi {
+		if lo > hi { // no wrapping around (FRI-MON): the guide shows none
 			return nil, false, fmt.Errorf("range %s is reversed", base)
 		}
 	default:
@@ -247,10 +275,10 @@ func (cf cronField) item(item string) (vals []int, plain bool, err error) {
 }
 
 func (cf cronField) value(s string) (int, error) {
-	if n, ok := cf.names[strings.ToUpper(s)]; ok {
+	if n, ok := cf.names[asciiUpper(s)]; ok {
 		return n, nil
 	}
-	n, err := strconv.Atoi(s)
+	n, err := number(s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a valid %s value", s, cf.name)
 	}
@@ -258,6 +286,34 @@ func (cf cronField) value(s string) (int, error) {
 		return 0, fmt.Errorf("%d is outside %d-%d", n, cf.lo, cf.hi)
 	}
 	return n, nil
+}
+
+// number reads one to four ASCII digits (the guide's values and its
+// examples: "09", "2199"); no sign, no space.
+func number(s string) (int, error) {
+	if len(s) < 1 || len(s) > 4 {
+		return 0, fmt.Errorf("%q is not a number of 1 to 4 digits", s)
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q is not a number of 1 to 4 digits", s)
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, nil
+}
+
+// asciiUpper upper-cases ASCII letters only, so that no other character
+// (ſ, K) can pass for a month or day name.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // minGap is the shortest interval, in minutes, between two runs selected by
