@@ -78,6 +78,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s; make test runs 60000 ex
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/request
 	$(GO) test -run='^$$' -fuzz=FuzzValidInstanceID -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/request
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/event
+	$(GO) test -run='^$$' -fuzz=FuzzScheduleParsers -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s ./internal/ssmlocal
 
 soak: tools ## the reliability fault matrix at a larger size (minutes)
 	SOAK=1 $(GO) test -race -timeout 60m -run 'Reliability|Soak' -v ./internal/reliability
