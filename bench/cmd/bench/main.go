@@ -267,7 +267,7 @@ func main() {
 	flag.IntVar(&p.PerNodeLimit, "per-node-limit", 1000, "per-node strategy: run at most this many nodes and scale (0: all)")
 	flag.IntVar(&p.PerNodeWorkers, "per-node-workers", 10, "per-node strategy: concurrent calls (Terraform's -parallelism default)")
 	flag.StringVar(&out, "out", "bench", "output folder (relative to the project root)")
-	flag.StringVar(&md, "md", "BENCHMARKS.md", "report to write (relative to the project root; empty: none)")
+	flag.StringVar(&md, "md", "BENCHMARKS.md", "report to write (relative to the project root unless absolute; empty: none)")
 	flag.IntVar(&colds, "cold-starts", 5, "cold starts to measure (median reported)")
 	flag.Float64Var(&p.TargetRate, "target-rate", 5, "also run the engine at n=-target-n under this emulator rate (0: skip)")
 	flag.IntVar(&p.TargetN, "target-n", 10000, "size of the run at -target-rate")
@@ -594,7 +594,14 @@ func write(res Results, root, out, md string) error {
 		}
 	}
 	if md != "" {
-		if err := os.WriteFile(filepath.Join(root, md), []byte(markdown(res, out)), 0o644); err != nil {
+		text, err := markdown(res, out)
+		if err != nil {
+			return err
+		}
+		if !filepath.IsAbs(md) {
+			md = filepath.Join(root, md)
+		}
+		if err := os.WriteFile(md, []byte(text), 0o644); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// BENCHMARKS.md is generated: it must be what bench/results.json renders
+// to, so that a change of report.md.tmpl or report.go comes with the
+// report it makes (go -C bench run ./cmd/bench -render), and a change made
+// to BENCHMARKS.md by hand, which the next make bench would lose, is seen.
+func TestBenchmarksMDIsTheRenderedResults(t *testing.T) {
+	raw, err := os.ReadFile("../../results.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../../BENCHMARKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := markdown(res, "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRendered(t, got)
+	if got == string(want) {
+		return
+	}
+	gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(gl), len(wl)) {
+		g, w := line(gl, i), line(wl, i)
+		if g != w {
+			t.Fatalf("BENCHMARKS.md is not what bench/results.json renders to (go -C bench run ./cmd/bench -render writes it); line %d:\nrendered:  %q\ncommitted: %q", i+1, g, w)
+		}
+	}
+}
+
+func line(lines []string, i int) string {
+	if i < len(lines) {
+		return lines[i]
+	}
+	return "(none)"
+}
+
+// A run that measured only some things (-quick, -strategies, -job-n 0, …)
+// renders without the sections it has no numbers for.
+func TestReportOfPartialResults(t *testing.T) {
+	engine := Record{Strategy: "engine-tuned", Description: "the engine", N: 1000, RateCallsPerSecond: 50, Burst: 10,
+		WallSeconds: 1.3, IdealSeconds: 1.06, WallRatio: 1.23, SSMCalls: 52, IdealCalls: 53, CallsRatio: 0.981,
+		FirstCallAfterSeconds: 0.03, LastCallAfterSeconds: 1.2, CreateCalls: 52,
+		DynamoDBRequests: map[string]int{"PutItem": 1001, "BatchWriteItem": 52}, DynamoDBWriteRequests: 1053, OwnerStarts: 1}
+	perNode := Record{Strategy: "per-node", Description: "one call per node", N: 1000, RateCallsPerSecond: 50, Burst: 10,
+		Extrapolated: true, MeasuredEntries: 100, WallSeconds: 27.9, IdealSeconds: 1.06, WallRatio: 26.3}
+	for name, res := range map[string]Results{
+		"nothing":  {},
+		"records":  {Params: params{Rate: 50, Burst: 10, MaxBatch: 20, FaultRate: 0.03, PerNodeLimit: 100, TargetN: 1000}, Records: []Record{engine, perNode}},
+		"readBack": {Params: params{Rate: 50, Reconcile: reconcileParams{N: 500, LostRate: 0.1, DelayMs: 200, Batches: []int{20}}}, Reconcile: []ReconcileRun{{Record: engine, BatchSize: 20}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := markdown(res, "bench/out/quick")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRendered(t, got)
+			for _, absent := range []string{"## Asynchronous job", "## Decoding and planning", "## Cold start", "## Go benchmarks", "Would batching the claims"} {
+				if strings.Contains(got, absent) {
+					t.Errorf("%q in a report of a run that did not measure it", absent)
+				}
+			}
+			if name == "records" && !strings.Contains(got, "| 1,000 | `per-node`\\* |") {
+				t.Errorf("the scaled per-node row is not marked:\n%s", got)
+			}
+		})
+	}
+}
+
+// checkRendered fails on what a template or format mistake leaves in the
+// text.
+func checkRendered(t *testing.T, md string) {
+	t.Helper()
+	for _, bad := range []string{"<no value>", "%!", "\n\n\n"} {
+		if i := strings.Index(md, bad); i >= 0 {
+			t.Errorf("the report has %q: …%s…", bad, md[max(0, i-80):min(len(md), i+80)])
+		}
+	}
+}
