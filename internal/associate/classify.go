@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
-	"golang.org/x/time/rate"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
@@ -128,7 +127,7 @@ func (r *run) paceRetries(o *ssm.Options) {
 // each attempt, one attempt after the other.
 type pacedRetryer struct {
 	aws.RetryerV2
-	limiter   *rate.Limiter
+	limiter   *limiter
 	throttled func()
 	attempts  int
 }

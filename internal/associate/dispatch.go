@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"golang.org/x/time/rate"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
@@ -249,42 +248,6 @@ func (r *run) waitTurn(ctx context.Context) bool {
 		return false
 	}
 	return time.Until(r.job.Deadline) >= need && r.owner.covers(need)
-}
-
-// newLimiter paces calls. A burst of one spaces them evenly: SSM's own
-// bucket is undocumented, and bursts are what get throttled.
-func newLimiter(callsPerSecond float64) *rate.Limiter {
-	if callsPerSecond <= 0 {
-		return rate.NewLimiter(rate.Inf, 1)
-	}
-	return rate.NewLimiter(rate.Limit(callsPerSecond), 1)
-}
-
-// throttled counts a throttled attempt and slows the pace: calling at
-// exactly the rate SSM allows leaves no slack for jitter, and every
-// throttle costs a call's slot. Additive increase on success brings the pace
-// back to CALLS_PER_SECOND (AIMD, as TCP and the SDK's adaptive mode do).
-func (r *run) throttled() {
-	r.throttles.Add(1)
-	if r.set.CallsPerSecond <= 0 {
-		return
-	}
-	r.paceMu.Lock()
-	defer r.paceMu.Unlock()
-	lim := float64(r.limiter.Limit()) * 0.85
-	r.limiter.SetLimit(rate.Limit(max(lim, r.set.CallsPerSecond/4)))
-}
-
-// answered speeds the pace back up after a call SSM answered.
-func (r *run) answered() {
-	if r.set.CallsPerSecond <= 0 {
-		return
-	}
-	r.paceMu.Lock()
-	defer r.paceMu.Unlock()
-	if lim := float64(r.limiter.Limit()); lim < r.set.CallsPerSecond {
-		r.limiter.SetLimit(rate.Limit(min(r.set.CallsPerSecond, lim+r.set.CallsPerSecond*0.02)))
-	}
 }
 
 // sleep waits d, unless the deadline would not leave room for a call after

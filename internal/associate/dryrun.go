@@ -101,11 +101,16 @@ func planned(it work.Item, c dedupe.Claim, onExisting string) report.Action {
 	return a
 }
 
-// estimate is how long calls take at the configured rate, or, without one,
-// at MaxConcurrency calls of CallEstimate each.
+// estimate is how long calls take at the configured rate (with AutoRate,
+// at its start: the rate found may be higher), or, without one, at
+// MaxConcurrency calls of CallEstimate each.
 func (e *Engine) estimate(calls int) time.Duration {
-	if e.set.CallsPerSecond > 0 {
-		return time.Duration(float64(calls) / e.set.CallsPerSecond * float64(time.Second))
+	cps := e.set.CallsPerSecond
+	if e.set.AutoRate != nil {
+		cps = e.set.AutoRate.Start
+	}
+	if cps > 0 {
+		return time.Duration(float64(calls) / cps * float64(time.Second))
 	}
 	return time.Duration(math.Ceil(float64(calls)/float64(e.set.MaxConcurrency))) * e.set.CallEstimate
 }

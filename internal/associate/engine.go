@@ -8,6 +8,7 @@
 //	settle.go     invalid entries and repeats in the request: settled, never sent
 //	allow.go      documents and target keys outside the allow lists: Failed
 //	owner.go      the invocation's owner record, kept alive while it works
+//	pace.go       the rate of calls: fixed, or found and shared (internal/pace)
 //	dispatch.go   claim (claim.go) and send in a pipeline, then rounds of retries
 //	lifecycle.go  every move of an entry to its outcome, and what it does to the claim
 //	readback.go   entries in doubt (an answer lost) read back from SSM before any resend
@@ -59,8 +60,10 @@ type claimStore interface {
 type Settings struct {
 	BatchSize      int
 	MaxConcurrency int
-	CallsPerSecond float64 // 0: no limit
-	MaxAttempts    int
+	CallsPerSecond float64 // 0: no limit; ignored with AutoRate
+	// AutoRate finds the rate instead (CALLS_PER_SECOND=auto); pace.go.
+	AutoRate    *AutoRate
+	MaxAttempts int
 	// ClaimConcurrency bounds the DynamoDB requests in flight; 0 means 16.
 	ClaimConcurrency int
 	// CallEstimate is how long a call is assumed to take before one has
@@ -90,6 +93,7 @@ type Engine struct {
 	claims claimStore
 	set    Settings
 	log    *slog.Logger
+	memory rateMemory // nil: the rate found is not remembered (pace.go)
 }
 
 // New returns an engine calling ssm and keeping claims in claims.
@@ -160,7 +164,6 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	for _, it := range items {
 		keys += len(it.Keys)
 	}
-	r.limiter = newLimiter(e.set.CallsPerSecond)
 	r.reader = reconcile.New(e.ssm, r.waitRead)
 	if err := r.startOwner(ctx); err != nil {
 		e.log.WarnContext(ctx, "the owner record could not be written; nothing was claimed", "error", err)
@@ -170,11 +173,13 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 		r.res.Tally()
 		return r.res, errors.Join(ErrUnavailable, err)
 	}
+	r.startPace(ctx)
 	r.book = newBookkeeper(e.set.ClaimConcurrency, 2*keys+16, func(ctx context.Context, key string, err error) {
 		e.log.WarnContext(ctx, "claim bookkeeping failed; the claim is held until its lease ends", "key", key, "error", err)
 	})
 	r.dispatch(ctx, items)
 	r.updateAll(ctx)
+	r.stopPace(ctx)
 	r.book.wait()
 	r.stopOwner(ctx)
 	r.res.Summary.Reads += r.reader.Reads()

@@ -427,7 +427,8 @@ func TestSameNodeTwoDocumentsNeverShareABatch(t *testing.T) {
 }
 
 func TestPaceSlowsOnThrottlesAndRecovers(t *testing.T) {
-	r := &run{Engine: New(nil, nil, Settings{CallsPerSecond: 10}, nil), limiter: newLimiter(10)}
+	r := &run{Engine: New(nil, nil, Settings{CallsPerSecond: 10}, nil)}
+	r.startPace(context.Background())
 	r.throttled()
 	r.throttled()
 	if got := float64(r.limiter.Limit()); got < 7.2 || got > 7.23 {

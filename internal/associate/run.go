@@ -5,8 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/pace"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/reconcile"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
@@ -16,11 +15,16 @@ import (
 type run struct {
 	*Engine
 	job     Job
-	limiter *rate.Limiter // paces calls, and the SDK's retries of them
-	paceMu  sync.Mutex    // serialises changes of the limiter's rate
-	book    *bookkeeper
-	reader  *reconcile.Reader // reads SSM to settle entries in doubt
-	owner   ownerLease        // this invocation's heartbeat in the claim table
+	limiter *limiter   // paces calls, and the SDK's retries of them (pace.go)
+	paceMu  sync.Mutex // serialises changes of the limiter's rate
+	pacer   pace.Pacer // the rate the limiter follows (pace.go)
+	// With AutoRate and a memory: this run's share of the rate found, as
+	// last written; changed only by the sync goroutine until paceDone.
+	share              pace.Share
+	paceStop, paceDone chan struct{}
+	book               *bookkeeper
+	reader             *reconcile.Reader // reads SSM to settle entries in doubt
+	owner              ownerLease        // this invocation's heartbeat in the claim table
 
 	mu          sync.Mutex // guards res, unreachable, takenOver and lastDoubt
 	res         report.Result

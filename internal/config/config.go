@@ -26,6 +26,12 @@ type Config struct {
 	// CallsPerSecond bounds the calls started per second; 0 means no bound
 	// (CALLS_PER_SECOND). AWS publishes no rate for this API.
 	CallsPerSecond float64
+	// AutoRate: CALLS_PER_SECOND=auto, the rate is found at run time from
+	// throttles, from CallsPerSecondStart up to MaxCallsPerSecond
+	// (CALLS_PER_SECOND_START, MAX_CALLS_PER_SECOND), remembered in the
+	// dedupe table and shared by the invocations running at once.
+	AutoRate                               bool
+	CallsPerSecondStart, MaxCallsPerSecond float64
 	// MaxAttempts bounds how often one entry is sent (MAX_ATTEMPTS).
 	MaxAttempts int
 	// DedupeTTL is how long an association is remembered (DEDUPE_TTL).
@@ -76,6 +82,7 @@ func (c Config) AsyncEnabled() bool { return c.JobsTable != "" && c.JobsQueueURL
 // WorkerCallsPerSecond is one worker's share of the account's SSM call
 // budget: the event source never runs more than WorkerMaxConcurrency
 // workers, so their calls together stay within ACCOUNT_CALLS_PER_SECOND.
+// With AutoRate the workers share the rate found instead (internal/pace).
 func (c Config) WorkerCallsPerSecond() float64 {
 	if c.AccountCallsPerSecond <= 0 {
 		return c.CallsPerSecond
@@ -96,7 +103,9 @@ var Variables = []Variable{
 	{"DEDUPE_TABLE", "", "DynamoDB table holding dedupe claims (required)"},
 	{"BATCH_SIZE", "10", "entries per CreateAssociationBatch call (AWS documents no maximum)"},
 	{"MAX_CONCURRENCY", "4", "CreateAssociationBatch calls in flight at once"},
-	{"CALLS_PER_SECOND", "5", "CreateAssociationBatch calls started per second; 0 = unlimited (AWS documents no rate)"},
+	{"CALLS_PER_SECOND", "5", "CreateAssociationBatch calls started per second; 0 = unlimited (AWS documents no rate); auto = found from throttles, remembered and shared"},
+	{"CALLS_PER_SECOND_START", "5", "with CALLS_PER_SECOND=auto: the rate of a first invocation, before any rate is remembered"},
+	{"MAX_CALLS_PER_SECOND", "50", "with CALLS_PER_SECOND=auto: the rate never exceeded, by all invocations together"},
 	{"MAX_ATTEMPTS", "5", "times one entry is sent before it is reported Failed"},
 	{"DEDUPE_TTL", "24h", "how long an associated (document, node) is remembered"},
 	{"MAX_ENTRIES", "10000", "entries accepted in one request"},
@@ -231,7 +240,14 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.ClaimLease = durationVar(get, "CLAIM_LEASE", 3*time.Second, 15*time.Minute, &errs)
 	c.ReconcileDelay = durationVar(get, "RECONCILE_DELAY", 0, 5*time.Minute, &errs)
 
-	c.CallsPerSecond = rateVar(get, "CALLS_PER_SECOND", &errs)
+	if c.AutoRate = get("CALLS_PER_SECOND") == "auto"; !c.AutoRate {
+		c.CallsPerSecond = rateVar(get, "CALLS_PER_SECOND", &errs)
+	}
+	c.CallsPerSecondStart = positiveRateVar(get, "CALLS_PER_SECOND_START", &errs)
+	c.MaxCallsPerSecond = positiveRateVar(get, "MAX_CALLS_PER_SECOND", &errs)
+	if c.CallsPerSecondStart > c.MaxCallsPerSecond && c.MaxCallsPerSecond > 0 {
+		errs = append(errs, fmt.Errorf("CALLS_PER_SECOND_START: %v is above MAX_CALLS_PER_SECOND %v", c.CallsPerSecondStart, c.MaxCallsPerSecond))
+	}
 	c.AccountCallsPerSecond = rateVar(get, "ACCOUNT_CALLS_PER_SECOND", &errs)
 	c.JobsTable = get("JOBS_TABLE")
 	c.JobsQueueURL = get("JOBS_QUEUE_URL")
@@ -283,10 +299,25 @@ func rateVar(get func(string) string, name string, errs *[]error) float64 {
 	s := get(name)
 	f, err := strconv.ParseFloat(s, 64)
 	switch {
+	case err != nil && name == "CALLS_PER_SECOND":
+		*errs = append(*errs, fmt.Errorf("%s: %q is neither a number nor auto", name, s))
 	case err != nil:
 		*errs = append(*errs, fmt.Errorf("%s: %q is not a number", name, s))
 	case f < 0 || f > 10000:
 		*errs = append(*errs, fmt.Errorf("%s: %v out of range, want 0 (unlimited) to 10000", name, f))
+	}
+	return f
+}
+
+// positiveRateVar reads a rate of calls per second above 0.
+func positiveRateVar(get func(string) string, name string, errs *[]error) float64 {
+	s := get(name)
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil:
+		*errs = append(*errs, fmt.Errorf("%s: %q is not a number", name, s))
+	case f < 0.2 || f > 10000:
+		*errs = append(*errs, fmt.Errorf("%s: %v out of range, want 0.2 to 10000", name, f))
 	}
 	return f
 }

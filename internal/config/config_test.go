@@ -17,7 +17,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{DedupeTable: "claims", BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, MaxAttempts: 5,
+	want := Config{DedupeTable: "claims", BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, CallsPerSecondStart: 5, MaxCallsPerSecond: 50, MaxAttempts: 5,
 		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second, ClaimLease: time.Minute, ReconcileDelay: 5 * time.Second,
 		ChunkSize: 500, JobTTL: 168 * time.Hour, WorkerMaxConcurrency: 2, MaxReceives: 5,
 		AllowedDocuments:  []string{"AWS-UpdateSSMAgent", "AWS-GatherSoftwareInventory", "AWS-RunPatchBaseline", "AWS-ConfigureAWSPackage"},
@@ -48,7 +48,11 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DEDUPE_TABLE": "t", "BATCH_SIZE": "ten"}, `BATCH_SIZE: "ten" is not an integer`},
 		{map[string]string{"DEDUPE_TABLE": "t", "BATCH_SIZE": "0"}, "BATCH_SIZE: 0 out of range"},
 		{map[string]string{"DEDUPE_TABLE": "t", "MAX_CONCURRENCY": "-1"}, "MAX_CONCURRENCY: -1 out of range"},
-		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "fast"}, `CALLS_PER_SECOND: "fast" is not a number`},
+		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "fast"}, `CALLS_PER_SECOND: "fast" is neither a number nor auto`},
+		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "Auto"}, `CALLS_PER_SECOND: "Auto" is neither a number nor auto`},
+		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND_START": "0"}, "CALLS_PER_SECOND_START: 0 out of range, want 0.2 to 10000"},
+		{map[string]string{"DEDUPE_TABLE": "t", "MAX_CALLS_PER_SECOND": "x"}, `MAX_CALLS_PER_SECOND: "x" is not a number`},
+		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND_START": "60"}, "CALLS_PER_SECOND_START: 60 is above MAX_CALLS_PER_SECOND 50"},
 		{map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "-2"}, "CALLS_PER_SECOND: -2 out of range"},
 		{map[string]string{"DEDUPE_TABLE": "t", "MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS: 0 out of range"},
 		{map[string]string{"DEDUPE_TABLE": "t", "DEDUPE_TTL": "1 day"}, `DEDUPE_TTL: "1 day" is not a duration`},
@@ -84,6 +88,17 @@ func TestEveryVariableHasADoc(t *testing.T) {
 		if v.Doc == "" || strings.ToUpper(v.Name) != v.Name {
 			t.Errorf("variable %+v", v)
 		}
+	}
+}
+
+func TestAutoRate(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "auto"}))
+	if err != nil || !c.AutoRate || c.CallsPerSecondStart != 5 || c.MaxCallsPerSecond != 50 {
+		t.Errorf("CALLS_PER_SECOND=auto: %+v, %v; want auto from 5 up to 50", c, err)
+	}
+	c, err = FromLookup(lookup(map[string]string{"DEDUPE_TABLE": "t", "CALLS_PER_SECOND": "12"}))
+	if err != nil || c.AutoRate || c.CallsPerSecond != 12 {
+		t.Errorf("CALLS_PER_SECOND=12: %+v, %v; want a fixed 12", c, err)
 	}
 }
 

@@ -13,12 +13,13 @@
 //	  │
 //	  │ ThrottlingException
 //	  ▼
-//	CUT: rate = what SSM answered in the last 2 s × 0.95
+//	CUT: rate = what SSM answered in the last second × 0.95
 //	     (at least half, at most 0.9 of the rate), once per second
 //	  │
 //	  ▼
-//	PROBE ──each second without throttle, calls keeping up──► rate + step × k
-//	  │        (k: seconds since the cut, so that a rate SSM raised is found
+//	PROBE ──the k-th second without throttle, calls keeping up──► rate + step × 2^(k-1)
+//	  │        (step: 2 % of the rate cut to; +2 %, +4 %, +8 %…: a few
+//	  │         seconds near the rate found, and a rate SSM raised is found
 //	  │         in seconds, not minutes)
 //	  └──ThrottlingException──► CUT
 //
@@ -81,8 +82,8 @@ func (f *Fixed) Answered() {
 const MinRate = 0.2
 
 const (
-	interval = time.Second     // growth is judged once per interval
-	window   = 2 * time.Second // what SSM answered over it measures its rate
+	interval = time.Second // growth is judged once per interval
+	window   = time.Second // what SSM answered over it measures its rate
 )
 
 // Adaptive finds the rate SSM allows (see the package comment).
@@ -100,6 +101,7 @@ type Adaptive struct {
 	step      float64
 	lastCut   time.Time
 	answers   []time.Time // within window
+	born      time.Time   // the first answers measure less than a window
 }
 
 // NewAdaptive starts at start calls/s (in slow start), never above maxRate.
@@ -110,7 +112,7 @@ func NewAdaptive(start, maxRate float64, now func() time.Time) *Adaptive {
 	a := &Adaptive{now: now, max: max(maxRate, MinRate), slowStart: true}
 	a.rate = clamp(start, MinRate, a.max)
 	a.step = stepFor(a.rate)
-	a.from = now()
+	a.from, a.born = now(), now()
 	return a
 }
 
@@ -175,7 +177,7 @@ func (a *Adaptive) Throttled() {
 		return
 	}
 	a.trim(now)
-	measured := float64(len(a.answers)) / window.Seconds()
+	measured := float64(len(a.answers)) / max(min(window, now.Sub(a.born)), interval/10).Seconds()
 	a.rate = clamp(max(a.rate*0.5, min(a.rate*0.9, measured*0.95)), MinRate, a.max)
 	a.slowStart, a.clean, a.step, a.lastCut = false, 0, stepFor(a.rate), now
 	a.from, a.calls, a.throttled = now, 0, false
@@ -197,7 +199,7 @@ func (a *Adaptive) judge(now time.Time) {
 		a.rate = min(a.rate*2, a.max)
 	default:
 		a.clean++
-		a.rate = min(a.rate+a.step*float64(a.clean), a.max)
+		a.rate = min(a.rate+a.step*float64(uint(1)<<min(a.clean-1, 20)), a.max)
 	}
 	a.from, a.calls, a.throttled = now, 0, false
 	a.trim(now)

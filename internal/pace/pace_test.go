@@ -47,7 +47,7 @@ func TestAdaptiveCutsToWhatSSMAnswered(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(40, 100, c.now)
 	a.Resume(40)
-	callsAt(a, c, 12) // 2 s of 12 answers: SSM allows about 12/s
+	callsAt(a, c, 12) // 12 answers a second: SSM allows about 12/s
 	callsAt(a, c, 12)
 	a.Throttled()
 	if got, want := a.Rate(), 20.0; !near(got, want) {
@@ -59,7 +59,7 @@ func TestAdaptiveCutsToWhatSSMAnswered(t *testing.T) {
 	callsAt(a, c, 12)
 	a.Throttled()
 	if got, want := a.Rate(), 0.95*12; math.Abs(got-want) > 0.6 {
-		t.Errorf("rate %v, want about %v (0.95 × the answers of the last 2 s)", got, want)
+		t.Errorf("rate %v, want about %v (0.95 × the answers of the last second)", got, want)
 	}
 	if a.SlowStart() {
 		t.Error("a throttle ends slow start")
@@ -98,9 +98,9 @@ func TestAdaptiveProbesAdditivelyThenFaster(t *testing.T) {
 		steps = append(steps, a.Rate()-prev)
 		prev = a.Rate()
 	}
-	for i, want := range []float64{2, 4, 6, 8} {
+	for i, want := range []float64{2, 4, 8, 16} {
 		if !near(steps[i], want) {
-			t.Fatalf("growth steps %v, want 2, 4, 6, 8 (step × seconds since the cut)", steps)
+			t.Fatalf("growth steps %v, want 2, 4, 8, 16 (step × 2^(k-1), k: seconds since the cut)", steps)
 		}
 	}
 }

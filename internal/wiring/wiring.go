@@ -17,6 +17,7 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/pace"
 )
 
 // Deps are the configuration and the AWS configuration of a function.
@@ -45,8 +46,13 @@ func Load(ctx context.Context, instrument ...func(*aws.Config)) (Deps, error) {
 
 // Engine builds the engine, pacing its SSM calls at callsPerSecond.
 func (d Deps) Engine(callsPerSecond float64, log *slog.Logger) *associate.Engine {
-	store := dedupe.NewStore(awsclient.DynamoDB(d.AWS), d.Config.DedupeTable, d.Config.DedupeTTL)
-	return associate.New(awsclient.SSM(d.AWS), store, Settings(d.Config, callsPerSecond), log)
+	ddb := awsclient.DynamoDB(d.AWS)
+	store := dedupe.NewStore(ddb, d.Config.DedupeTable, d.Config.DedupeTTL)
+	eng := associate.New(awsclient.SSM(d.AWS), store, Settings(d.Config, callsPerSecond), log)
+	if d.Config.AutoRate {
+		eng.RememberRate(pace.NewMemory(ddb, d.Config.DedupeTable))
+	}
+	return eng
 }
 
 // Settings are the engine's settings from the configuration, with its SSM
@@ -61,11 +67,20 @@ func Settings(c config.Config, callsPerSecond float64) associate.Settings {
 		MaxAttempts:    c.MaxAttempts,
 		ClaimLease:     c.ClaimLease,
 		ReconcileDelay: c.ReconcileDelay,
+		AutoRate:       autoRate(c),
 		Allow: associate.Allow{
 			Documents:  slices.Clone(c.AllowedDocuments),
 			TargetKeys: slices.Clone(c.AllowedTargetKeys),
 		},
 	}
+}
+
+// autoRate is CALLS_PER_SECOND=auto's settings; nil for a number.
+func autoRate(c config.Config) *associate.AutoRate {
+	if !c.AutoRate {
+		return nil
+	}
+	return &associate.AutoRate{Start: c.CallsPerSecondStart, Max: c.MaxCallsPerSecond}
 }
 
 // JobStore is the store of asynchronous jobs.

@@ -1,0 +1,194 @@
+package associate
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/pace"
+)
+
+// AutoRate finds the rate SSM allows at run time (CALLS_PER_SECOND=auto)
+// instead of pacing at CallsPerSecond.
+type AutoRate struct {
+	Start float64 // calls/s when no rate is remembered (CALLS_PER_SECOND_START)
+	Max   float64 // calls/s never exceeded by the account's invocations together (MAX_CALLS_PER_SECOND)
+}
+
+// rateMemory remembers the rate found between invocations and splits it
+// between those running at once; *pace.Memory keeps it in the dedupe table.
+type rateMemory interface {
+	Join(ctx context.Context, owner string) (pace.Share, error)
+	Sync(ctx context.Context, owner string, rate float64, last pace.Share) (pace.Share, error)
+	Leave(ctx context.Context, owner string, rate float64, last pace.Share) error
+}
+
+// RememberRate keeps the rate found with AutoRate in m. Without it each
+// invocation starts at AutoRate.Start and runs as if alone.
+func (e *Engine) RememberRate(m rateMemory) *Engine {
+	e.memory = m
+	return e
+}
+
+// startPace sets this run's pace: CallsPerSecond, or with AutoRate the
+// rate remembered (its share of it, with others running) or Start, then
+// kept in step with the other members every pace.SyncEvery until stopPace.
+// The memory failing only costs the remembered start: the run goes on.
+func (r *run) startPace(ctx context.Context) {
+	auto := r.set.AutoRate
+	if auto == nil {
+		r.pacer = pace.NewFixed(r.set.CallsPerSecond)
+		r.limiter = newLimiter(r.pacer.Rate())
+		return
+	}
+	a := pace.NewAdaptive(auto.Start, auto.Max, nil)
+	r.pacer = a
+	r.limiter = newLimiter(a.Rate())
+	if r.memory == nil {
+		return
+	}
+	share, err := r.memory.Join(ctx, r.job.Owner)
+	if err != nil {
+		r.log.WarnContext(ctx, "the remembered rate could not be read; starting at CALLS_PER_SECOND_START", "error", err)
+		return
+	}
+	r.share = share
+	a.SetMax(auto.Max / float64(max(share.Members, 1)))
+	if s := share.PerMember(); s > 0 {
+		a.Resume(s)
+	}
+	r.setPace()
+	r.log.DebugContext(ctx, "pace", "start", a.Rate(), "members", share.Members, "remembered", share.Account)
+	r.paceStop, r.paceDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(r.paceDone)
+		t := time.NewTicker(pace.SyncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.paceStop:
+				return
+			case <-t.C:
+			}
+			next, err := r.memory.Sync(ctx, r.job.Owner, a.Rate(), share)
+			if err != nil {
+				r.log.WarnContext(ctx, "rate memory not synced", "error", err)
+				continue
+			}
+			// Members joined or left: take the new share of the same rate.
+			if next.Members != share.Members && next.Members > 0 {
+				a.SetMax(auto.Max / float64(next.Members))
+				a.Scale(float64(share.Members) / float64(next.Members))
+				r.setPace()
+			}
+			share = next
+			r.share = share
+		}
+	}()
+}
+
+// stopPace ends the sync and records the rate the run ended at.
+func (r *run) stopPace(ctx context.Context) {
+	if r.paceStop == nil {
+		return
+	}
+	close(r.paceStop)
+	<-r.paceDone
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	if err := r.memory.Leave(rctx, r.job.Owner, r.pacer.Rate(), r.share); err != nil {
+		r.log.WarnContext(ctx, "the rate found was not remembered", "error", err)
+	}
+}
+
+// limiter paces calls one after the other, at least 1/rate apart: a burst
+// of one, as SSM's own bucket is undocumented and bursts are what get
+// throttled. Written by hand because x/time/rate's SetLimit repays the debt
+// of a reservation made at the old rate at the new one: after a rise two
+// calls went out 12 ms apart, and the second was throttled.
+type limiter struct {
+	turn chan struct{} // one waiter at a time
+
+	mu   sync.Mutex
+	rate float64   // calls per second; 0: no limit
+	last time.Time // when the last call was let through
+}
+
+func newLimiter(callsPerSecond float64) *limiter {
+	return &limiter{turn: make(chan struct{}, 1), rate: max(callsPerSecond, 0)}
+}
+
+// SetLimit changes the rate for the calls not yet let through.
+func (l *limiter) SetLimit(callsPerSecond float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rate = max(callsPerSecond, 0)
+}
+
+// Limit is the rate, in calls per second; 0: no limit.
+func (l *limiter) Limit() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rate
+}
+
+// errPastDeadline: the wait would end after the context's deadline.
+var errPastDeadline = errors.New("the call rate leaves no turn before the deadline")
+
+// Wait waits for this caller's turn. It fails at once when the turn would
+// come after ctx's deadline.
+func (l *limiter) Wait(ctx context.Context) error {
+	select {
+	case l.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l.turn }()
+	for {
+		l.mu.Lock()
+		at, now := time.Now(), time.Now()
+		if l.rate > 0 && !l.last.IsZero() {
+			at = l.last.Add(time.Duration(float64(time.Second) / l.rate))
+		}
+		if !at.After(now) {
+			l.last = now
+			l.mu.Unlock()
+			return nil
+		}
+		l.mu.Unlock()
+		if d, ok := ctx.Deadline(); ok && at.After(d) {
+			return errPastDeadline
+		}
+		// Sleep at most 100 ms at a time: a rate raised meanwhile counts.
+		t := time.NewTimer(min(at.Sub(now), 100*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// throttled counts a throttled attempt and slows the pace.
+func (r *run) throttled() {
+	r.throttles.Add(1)
+	r.pacer.Throttled()
+	r.setPace()
+}
+
+// answered lets the pace grow after a call SSM answered.
+func (r *run) answered() {
+	r.pacer.Answered()
+	r.setPace()
+}
+
+// setPace moves the limiter to the pacer's rate.
+func (r *run) setPace() {
+	if lim := r.pacer.Rate(); lim > 0 {
+		r.paceMu.Lock()
+		defer r.paceMu.Unlock()
+		r.limiter.SetLimit(lim)
+	}
+}

@@ -1,0 +1,144 @@
+package associate_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/pace"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
+)
+
+// arrivals records when CreateAssociationBatch calls reach the emulator.
+type arrivals struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (a *arrivals) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".CreateAssociationBatch") {
+			a.mu.Lock()
+			a.at = append(a.at, time.Now())
+			a.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// perSecond is the calls that arrived in [from, to) after t0, per second.
+func (a *arrivals) perSecond(t0 time.Time, from, to time.Duration) float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, t := range a.at {
+		if d := t.Sub(t0); d >= from && d < to {
+			n++
+		}
+	}
+	return float64(n) / (to - from).Seconds()
+}
+
+// autoEnv is newEnv with the emulator behind an arrivals recorder.
+func autoEnv(t *testing.T, opts ssmlocal.Options) (*env, *arrivals) {
+	t.Helper()
+	e := newEnv(t, ssmlocal.Options{})
+	e.emu = ssmlocal.New(opts)
+	calls := &arrivals{}
+	srv := httptest.NewServer(calls.wrap(e.emu))
+	t.Cleanup(srv.Close)
+	e.ssm = awsclient.SSM(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	return e, calls
+}
+
+func fanout(n int) string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprintf("i-%017x", 0xa000+i))
+	}
+	return `{"Association":{"Name":"AWS-UpdateSSMAgent"},"InstanceIds":[` + strings.Join(ids, ",") + `]}`
+}
+
+// With CALLS_PER_SECOND=auto the engine finds a rate it is not told: it
+// follows SSM's rate down when it halves, then up when it rises, and the
+// rate it ends at is remembered for the next invocation.
+func TestAutoRateFollowsARateItIsNotTold(t *testing.T) {
+	e, calls := autoEnv(t, ssmlocal.Options{Rate: 20, Burst: 1, Latency: 20 * time.Millisecond,
+		RateSchedule: []ssmlocal.ScheduledRate{{After: 6 * time.Second, CallsPerSecond: 10, Burst: 1}, {After: 12 * time.Second, CallsPerSecond: 25, Burst: 1}}})
+	t0 := time.Now() // the emulator's schedule starts at New, just before
+	mem := pace.NewMemory(e.ddb, e.table)
+	eng := e.engine(associate.Settings{BatchSize: 5, MaxConcurrency: 4, MaxAttempts: 10, Backoff: 20 * time.Millisecond,
+		AutoRate: &associate.AutoRate{Start: 2, Max: 100}}).RememberRate(mem)
+	req, err := request.Parse([]byte(fanout(3000)), request.Limits{MaxEntries: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Calls stop a slow call's length before the deadline: past 22 s.
+	end := t0.Add(30 * time.Second)
+	res, err := eng.Run(context.Background(), associate.Job{Request: req, Owner: "auto-1", Deadline: end, LeaseUntil: end.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	t.Logf("emulator: %+v; rate changes %+v", e.emu.Stats(), e.emu.RateChanges())
+	t.Logf("summary %+v; calls/s at 20: %.1f, after the halving to 10: %.1f, after the rise to 25: %.1f", s,
+		calls.perSecond(t0, 3*time.Second, 6*time.Second), calls.perSecond(t0, 9*time.Second, 12*time.Second), calls.perSecond(t0, 19*time.Second, 22*time.Second))
+	if s.Failed != 0 || s.Successful+s.Unprocessed != 3000 || s.Successful < 1500 {
+		t.Errorf("want only Successful, and Unprocessed past the deadline; got %+v", s)
+	}
+	if st := e.emu.Stats(); st.DoubleAssociations != 0 {
+		t.Errorf("double associations: %d", st.DoubleAssociations)
+	}
+	if got := calls.perSecond(t0, 9*time.Second, 12*time.Second); got > 13 {
+		t.Errorf("3 s after SSM's rate halved to 10, calls arrive at %.1f/s: want the pace followed down", got)
+	}
+	if got := calls.perSecond(t0, 19*time.Second, 22*time.Second); got < 14 {
+		t.Errorf("7 s after SSM's rate rose to 25, calls arrive at %.1f/s: want the pace well above the old 10", got)
+	}
+	if share := float64(s.Throttles) / float64(s.Calls+s.Throttles); share > 0.15 {
+		t.Errorf("%d throttled attempts for %d calls: %.0f %%", s.Throttles, s.Calls, 100*share)
+	}
+	// The next invocation starts at the rate found, not at Start.
+	next, err := mem.Join(context.Background(), "auto-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := next.PerMember(); r < 12 || r > 30 {
+		t.Errorf("remembered %.1f calls/s, want near the 25 SSM allowed at the end", r)
+	}
+}
+
+// Two engines running at once on one memory split the rate: the second
+// starts at half of what the first found, and the first takes half.
+func TestAutoRateIsSharedByInvocationsRunningAtOnce(t *testing.T) {
+	e, _ := autoEnv(t, ssmlocal.Options{Rate: 7, Burst: 1, Latency: 20 * time.Millisecond})
+	mem := pace.NewMemory(e.ddb, e.table)
+	set := associate.Settings{BatchSize: 5, MaxConcurrency: 2, MaxAttempts: 10, Backoff: 20 * time.Millisecond,
+		AutoRate: &associate.AutoRate{Start: 2, Max: 100}}
+	res := runRequest(t, e.engine(set).RememberRate(mem), fanout(300), "alone")
+	if res.Summary.Successful != 300 {
+		t.Fatalf("first run: %+v", res.Summary)
+	}
+	probe, err := mem.Join(context.Background(), "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := probe.Account; r < 3.5 || r > 9 {
+		t.Errorf("the rate found at 7 calls/s: %.1f", r)
+	}
+	if probe.Members != 1 || probe.PerMember() != probe.Account {
+		t.Errorf("probe alone: %+v", probe)
+	}
+}
