@@ -104,7 +104,7 @@ var Variables = []Variable{
 	{"BATCH_SIZE", "10", "entries per CreateAssociationBatch call (AWS documents no maximum)"},
 	{"MAX_CONCURRENCY", "4", "CreateAssociationBatch calls in flight at once"},
 	{"CALLS_PER_SECOND", "5", "CreateAssociationBatch calls started per second; 0 = unlimited (AWS documents no rate); auto = found from throttles, remembered and shared"},
-	{"CALLS_PER_SECOND_START", "5", "with CALLS_PER_SECOND=auto: the rate of a first invocation, before any rate is remembered"},
+	{"CALLS_PER_SECOND_START", "5", "with CALLS_PER_SECOND=auto: the rate of a first invocation, before any rate is remembered (above the maximum: the maximum)"},
 	{"MAX_CALLS_PER_SECOND", "50", "with CALLS_PER_SECOND=auto: the rate never exceeded, by all invocations together"},
 	{"MAX_ATTEMPTS", "5", "times one entry is sent before it is reported Failed"},
 	{"DEDUPE_TTL", "24h", "how long an associated (document, node) is remembered"},
@@ -245,9 +245,6 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.CallsPerSecondStart = positiveRateVar(get, "CALLS_PER_SECOND_START", &errs)
 	c.MaxCallsPerSecond = positiveRateVar(get, "MAX_CALLS_PER_SECOND", &errs)
-	if c.CallsPerSecondStart > c.MaxCallsPerSecond && c.MaxCallsPerSecond > 0 {
-		errs = append(errs, fmt.Errorf("CALLS_PER_SECOND_START: %v is above MAX_CALLS_PER_SECOND %v", c.CallsPerSecondStart, c.MaxCallsPerSecond))
-	}
 	c.AccountCallsPerSecond = rateVar(get, "ACCOUNT_CALLS_PER_SECOND", &errs)
 	c.JobsTable = get("JOBS_TABLE")
 	c.JobsQueueURL = get("JOBS_QUEUE_URL")
