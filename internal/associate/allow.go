@@ -6,9 +6,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // Allow is what entries may ask for (ALLOWED_DOCUMENTS,
@@ -76,7 +76,7 @@ func matchAny(patterns []string, s string) bool {
 
 // allowed keeps the items the allow lists permit; the others are Failed
 // (Client) with the rule they break, before anything is claimed or sent.
-func (e *Engine) allowed(items []work.Item, res *report.Result) []work.Item {
+func (e *Engine) allowed(items []plan.Item, res *report.Result) []plan.Item {
 	kept := items[:0:0]
 	for _, it := range items {
 		if v := e.set.Allow.violation(it.Path, it.Entry); v != "" {

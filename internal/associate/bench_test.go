@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
@@ -68,7 +67,7 @@ func BenchmarkPipeline100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		items, dups := dedupe.InRequest(req.Items)
+		items, dups := plan.InRequest(req.Items)
 		if len(items) != n || len(dups) != 0 {
 			b.Fatalf("%d items, %d duplicates", len(items), len(dups))
 		}

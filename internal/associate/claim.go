@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // claimItem takes every key of an item in the claim table and returns the
@@ -18,7 +18,7 @@ import (
 // are reported Unprocessed, and given back in case the write landed after
 // all. Keys taken over from an invocation that died holding them may have
 // been sent: they are put in doubt, to be read back from SSM first.
-func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
+func (r *run) claimItem(ctx context.Context, it plan.Item) (plan.Item, bool) {
 	var keep, over []int
 	for k, key := range it.Keys {
 		single := it
@@ -64,13 +64,13 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 		r.claimedAny.Store(true)
 	}
 	if len(over) > 0 {
-		doubtful := r.doubt(ctx, narrow(it, over), work.Unknown)
+		doubtful := r.doubt(ctx, narrow(it, over), plan.Unknown)
 		r.mu.Lock()
 		r.takenOver = append(r.takenOver, doubtful)
 		r.mu.Unlock()
 	}
 	if len(keep) == 0 {
-		return work.Item{}, false
+		return plan.Item{}, false
 	}
 	return narrow(it, keep), true
 }
@@ -79,7 +79,7 @@ func (r *run) claimItem(ctx context.Context, it work.Item) (work.Item, bool) {
 // settings again are Deduplicated "already associated"; other settings are
 // never dropped silently: reported with the names of the settings that
 // differ, or, with "OnExisting": "update", updated.
-func (r *run) associatedBefore(ctx context.Context, it work.Item, c dedupe.Claim) {
+func (r *run) associatedBefore(ctx context.Context, it plan.Item, c dedupe.Claim) {
 	diff := dedupe.Settings(it.Settings).Differences(c.Settings)
 	switch {
 	case len(diff) == 0:
@@ -99,7 +99,7 @@ func (r *run) associatedBefore(ctx context.Context, it work.Item, c dedupe.Claim
 	}
 }
 
-func narrow(it work.Item, keep []int) work.Item {
+func narrow(it plan.Item, keep []int) plan.Item {
 	if len(keep) == len(it.Keys) {
 		return it
 	}

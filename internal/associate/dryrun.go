@@ -11,7 +11,6 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // DryRun plans the request without running it: it validates, dedupes in
@@ -37,7 +36,7 @@ func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan,
 	if err != nil {
 		return report.Plan{}, fmt.Errorf("dry run: %w", errors.Join(ErrUnavailable, err))
 	}
-	var creates []work.Item
+	var creates []plan.Item
 	next := 0
 	for _, it := range items {
 		var create []int
@@ -77,7 +76,7 @@ func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan,
 
 // planned is what a run would do with one node (or one entry) whose claim
 // finds c: the same decisions as claimItem and associatedBefore.
-func planned(it work.Item, c dedupe.Claim, onExisting string) report.Action {
+func planned(it plan.Item, c dedupe.Claim, onExisting string) report.Action {
 	a := report.Action{Entry: it.Entry, AssociationId: c.AssociationID}
 	switch c.Outcome {
 	case dedupe.Claimed:

@@ -1,15 +1,20 @@
-// Package associate runs a validated request through the pipeline:
-// dedupe in the request, claim in DynamoDB, plan batches, call SSM with a
-// rate limit and bounded concurrency, retry only the entries that failed, and
-// report every entry in exactly one outcome.
+// Package associate runs a request's work (internal/plan: its items, each
+// (document, node) once, packed into calls) through SSM: claim in DynamoDB,
+// call SSM at a paced rate with bounded concurrency, retry only the entries
+// that failed, read SSM back for those whose answer was lost, and report
+// every entry in exactly one outcome.
 //
-// One request, in the order the code runs it (Engine.Run):
+// One request, in the order the code runs it (Engine.Run), each file read
+// top to bottom:
 //
 //	settle.go     invalid entries and repeats in the request: settled, never sent
 //	allow.go      documents and target keys outside the allow lists: Failed
 //	owner.go      the invocation's owner record, kept alive while it works
 //	pace.go       the rate of calls: fixed, or found and shared (internal/pace)
-//	dispatch.go   claim (claim.go) and send in a pipeline, then rounds of retries
+//	dispatch.go   the schedule of calls: claims (claim.go) packed as they come,
+//	              sent by MaxConcurrency senders, then rounds of retries
+//	call.go       one call: its turn, the call, its answer sorted entry by entry
+//	              (match.go pairs results with entries, classify.go reads errors)
 //	lifecycle.go  every move of an entry to its outcome, and what it does to the claim
 //	readback.go   entries in doubt (an answer lost) read back from SSM before any resend
 //	update.go     associations that exist with other settings: reported, or updated

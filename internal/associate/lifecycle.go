@@ -8,12 +8,12 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // The life of an entry in one invocation. The stages in between are
-// work.Stage; the outcomes, at the right, are final and every entry (every
+// plan.Stage; the outcomes, at the right, are final and every entry (every
 // node of a node-targeted entry) reaches exactly one. This file holds every
 // move to an outcome, and what each does to the claim.
 //
@@ -62,13 +62,13 @@ func (r *run) created(ctx context.Context, done []createdEntry) {
 }
 
 type createdEntry struct {
-	item work.Item
+	item plan.Item
 	desc ssmtypes.AssociationDescription
 }
 
 // existing files an entry SSM already had, equal to it, with the ID of its
 // association: every node Deduplicated "already exists in SSM".
-func (r *run) existing(ctx context.Context, it work.Item, id string) {
+func (r *run) existing(ctx context.Context, it plan.Item, id string) {
 	keys := make([]dedupe.Association, len(it.Keys))
 	r.record(func(res *report.Result) {
 		for k, key := range it.Keys {
@@ -84,7 +84,7 @@ func (r *run) existing(ctx context.Context, it work.Item, id string) {
 }
 
 // failed files an entry that will not be associated.
-func (r *run) failed(ctx context.Context, it work.Item, fault, message string) {
+func (r *run) failed(ctx context.Context, it plan.Item, fault, message string) {
 	if fault == "" {
 		fault = report.FaultUnknown
 	}
@@ -95,7 +95,7 @@ func (r *run) failed(ctx context.Context, it work.Item, fault, message string) {
 }
 
 // unprocessed files an entry left when time ran out.
-func (r *run) unprocessed(ctx context.Context, it work.Item) {
+func (r *run) unprocessed(ctx context.Context, it plan.Item) {
 	reason := reasonDeadline
 	if it.PossiblySent {
 		reason = reasonUnknown
@@ -109,7 +109,7 @@ func (r *run) unprocessed(ctx context.Context, it work.Item) {
 // doubt moves an entry to Unknown or Exists: it may be in SSM. The first
 // time, its claims are marked possibly sent, so that they are never
 // released, here or by a later invocation.
-func (r *run) doubt(ctx context.Context, it work.Item, stage work.Stage) work.Item {
+func (r *run) doubt(ctx context.Context, it plan.Item, stage plan.Stage) plan.Item {
 	it.Stage = stage
 	r.mu.Lock()
 	r.lastDoubt = time.Now()
@@ -129,7 +129,7 @@ func (r *run) doubt(ctx context.Context, it work.Item, stage work.Stage) work.It
 
 // letGo gives up the claims of an entry this invocation will not associate,
 // unless the entry may be in SSM: then they are kept.
-func (r *run) letGo(ctx context.Context, it work.Item) {
+func (r *run) letGo(ctx context.Context, it plan.Item) {
 	if it.PossiblySent {
 		return
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // clockSkew is how much earlier than our first send SSM's creation date of
@@ -23,14 +23,14 @@ const clockSkew = 2 * time.Second
 // Ready to send again, and those still in doubt because SSM could not be
 // read (each is read at most MaxAttempts times, then left Unprocessed with
 // its claim kept).
-func (r *run) reconcile(ctx context.Context, doubt []work.Item) (again, still []work.Item) {
+func (r *run) reconcile(ctx context.Context, doubt []plan.Item) (again, still []plan.Item) {
 	// A read cut at the deadline leaves its entries in doubt.
 	ctx, cancel := context.WithDeadline(ctx, r.job.Deadline)
 	defer cancel()
-	var unknown, exists []work.Item
+	var unknown, exists []plan.Item
 	for _, it := range doubt {
 		it.Reads++
-		if it.Stage == work.Exists {
+		if it.Stage == plan.Exists {
 			exists = append(exists, it)
 		} else {
 			unknown = append(unknown, it)
@@ -60,7 +60,7 @@ func (r *run) reconcile(ctx context.Context, doubt []work.Item) (again, still []
 // SSM". One of the same identity with other settings is settled as an
 // existing association (update.go). None found: SSM did not create it, and
 // it may be sent again.
-func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []work.Item) {
+func (r *run) findSent(ctx context.Context, items []plan.Item) (again, still []plan.Item) {
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -92,9 +92,9 @@ func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []w
 		case d == nil && it.Attempts >= r.set.MaxAttempts:
 			r.failed(ctx, it, report.FaultUnknown, fmt.Sprintf("sent %d times without an answer, and SSM holds no such association", it.Attempts))
 		case d == nil:
-			it.Stage = work.Ready
+			it.Stage = plan.Ready
 			again = append(again, it)
-		case createdSince(d, []work.Item{it}):
+		case createdSince(d, []plan.Item{it}):
 			mine = append(mine, createdEntry{item: it, desc: *d})
 		default:
 			r.existing(ctx, it, aws.ToString(d.AssociationId))
@@ -109,17 +109,17 @@ func (r *run) findSent(ctx context.Context, items []work.Item) (again, still []w
 // that association (update.go: "already exists in SSM" with its ID, or
 // "associated with different settings", or updated); the nodes without one
 // are sent again.
-func (r *run) findCovering(ctx context.Context, it work.Item) (again, still []work.Item) {
+func (r *run) findCovering(ctx context.Context, it plan.Item) (again, still []plan.Item) {
 	nodes := it.Nodes
 	if len(nodes) == 0 {
 		// Not node-targeted: the whole entry is what exists.
-		a, s := r.findSent(ctx, []work.Item{it})
+		a, s := r.findSent(ctx, []plan.Item{it})
 		return a, s
 	}
 	covering, err := r.reader.Covering(ctx, it.Entry.Name, nodes)
 	if err != nil {
 		r.log.WarnContext(ctx, "SSM could not be read for existing associations; the entry stays in doubt", "error", err.Error())
-		return nil, []work.Item{it}
+		return nil, []plan.Item{it}
 	}
 	var missing []int
 	for k, n := range nodes {
@@ -140,13 +140,13 @@ func (r *run) findCovering(ctx context.Context, it work.Item) (again, still []wo
 		r.failed(ctx, rest, report.FaultClient, "SSM answered \"Association Already Exists\" but holds no association of this document for the node")
 		return nil, nil
 	}
-	rest.Stage = work.Ready
-	return []work.Item{rest}, nil
+	rest.Stage = plan.Ready
+	return []plan.Item{rest}, nil
 }
 
 // createdSince says whether d was created after this invocation first sent
 // every one of nodes.
-func createdSince(d *ssmtypes.AssociationDescription, nodes []work.Item) bool {
+func createdSince(d *ssmtypes.AssociationDescription, nodes []plan.Item) bool {
 	if d.Date == nil {
 		return false
 	}
@@ -160,7 +160,7 @@ func createdSince(d *ssmtypes.AssociationDescription, nodes []work.Item) bool {
 
 // settling is how long entries in doubt still need before SSM is read for
 // them (Settings.ReconcileDelay after the last one fell in doubt).
-func (r *run) settling(doubt []work.Item) time.Duration {
+func (r *run) settling(doubt []plan.Item) time.Duration {
 	if len(doubt) == 0 || r.set.ReconcileDelay <= 0 {
 		return 0
 	}

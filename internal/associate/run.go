@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/pace"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/reconcile"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // run is the state of one Engine.Run.
@@ -29,7 +29,7 @@ type run struct {
 	mu          sync.Mutex // guards res, unreachable, takenOver and lastDoubt
 	res         report.Result
 	unreachable error                     // the last error that meant SSM could not be reached
-	takenOver   []work.Item               // claimed from dead owners: to read SSM for before sending
+	takenOver   []plan.Item               // claimed from dead owners: to read SSM for before sending
 	updates     map[string]*pendingUpdate // existing associations to settle, by ID
 	lastDoubt   time.Time                 // when the last entry fell in doubt
 

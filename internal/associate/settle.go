@@ -3,10 +3,9 @@ package associate
 import (
 	"strings"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // Settle decides what a request's entries need no call for: invalid
@@ -14,7 +13,7 @@ import (
 // request are Deduplicated. It returns the rest as work, and a result
 // holding what it settled. The engine and the job submitter both start here,
 // so a request reports the same whichever way it runs.
-func Settle(items []request.Item) ([]work.Item, report.Result) {
+func Settle(items []request.Item) ([]plan.Item, report.Result) {
 	res := report.New()
 	res.Summary.Requested = len(items)
 	for _, it := range items {
@@ -22,7 +21,7 @@ func Settle(items []request.Item) ([]work.Item, report.Result) {
 			res.Failed = append(res.Failed, report.Failure{Entry: it.Entry, Fault: report.FaultClient, Message: problems(it.Problems)})
 		}
 	}
-	todo, dups := dedupe.InRequest(items)
+	todo, dups := plan.InRequest(items)
 	res.Deduplicated = append(res.Deduplicated, dups...)
 	return todo, res
 }

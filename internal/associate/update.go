@@ -13,10 +13,10 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/reconcile"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // Changing an existing association ("OnExisting": "update"), one
@@ -39,11 +39,11 @@ type pendingUpdate struct {
 	id       string
 	entry    request.Entry // the wanted settings
 	settings dedupe.Settings
-	nodes    []work.Item // one per key
+	nodes    []plan.Item // one per key
 	claimed  []bool      // per node: its key is ours already (taken over, or claimed to create)
 	// conflicts are nodes whose entries want this association with other
 	// settings than the first one's: which to apply is not ours to guess.
-	conflicts []work.Item
+	conflicts []plan.Item
 	change    bool // update it if it differs; otherwise report the difference
 	// inSSM: found in SSM, not in the claim table: as wanted, it is
 	// "already exists in SSM" rather than "already associated".
@@ -54,7 +54,7 @@ type pendingUpdate struct {
 // creates are done: id names it; claimed says the keys of it are this
 // invocation's already; inSSM, that it was found in SSM rather than in the
 // table.
-func (r *run) existingAssociation(it work.Item, id string, claimed, inSSM bool) {
+func (r *run) existingAssociation(it plan.Item, id string, claimed, inSSM bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.updates == nil {
@@ -188,8 +188,8 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 
 // claimForUpdate takes the keys of u for this invocation, and returns the
 // nodes whose keys it got; the others are being changed elsewhere.
-func (r *run) claimForUpdate(ctx context.Context, u *pendingUpdate) []work.Item {
-	var mine []work.Item
+func (r *run) claimForUpdate(ctx context.Context, u *pendingUpdate) []plan.Item {
+	var mine []plan.Item
 	for i, it := range u.nodes {
 		if u.claimed[i] {
 			mine = append(mine, it)
@@ -355,7 +355,7 @@ func (r *run) leaveExisting(ctx context.Context, u *pendingUpdate, d *ssmtypes.A
 // reached SSM without an answer.
 func (r *run) doubtExisting(ctx context.Context, u *pendingUpdate) {
 	for i := range u.nodes {
-		u.nodes[i] = r.doubt(ctx, u.nodes[i], work.Unknown)
+		u.nodes[i] = r.doubt(ctx, u.nodes[i], plan.Unknown)
 	}
 }
 

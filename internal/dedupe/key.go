@@ -1,7 +1,8 @@
-// Package dedupe decides which entries of a request are new work: it names
-// each (document, name, node) or (document, name, targets) with a stable key, drops the
-// later duplicates inside one request, and claims keys in DynamoDB so that two
-// invocations never associate the same key.
+// Package dedupe names each (document, name, node) or (document, name,
+// targets) with a stable key (key.go), fingerprints an association's
+// settings (settings.go), and claims keys in DynamoDB so that two
+// invocations never associate the same key (store.go). Duplicates inside
+// one request are dropped before any claim, by internal/plan.
 package dedupe
 
 import (

@@ -84,11 +84,11 @@ func SettingsOf(e request.Entry) Settings {
 	return s
 }
 
-// sameSettings says cheaply whether a and b give the same settings, as
+// SameSettings says cheaply whether a and b give the same settings, as
 // written: consecutive entries of one request usually do (a fan-out request
 // always), and fingerprinting each would cost a JSON encoding and a hash
 // per setting per entry. False only means "not known equal".
-func sameSettings(a, b request.Entry) bool {
+func SameSettings(a, b request.Entry) bool {
 	str := func(x, y *string) bool { return x == y || x != nil && y != nil && *x == *y }
 	i32 := func(x, y *int32) bool { return x == y || x != nil && y != nil && *x == *y }
 	return str(a.DocumentVersion, b.DocumentVersion) && str(a.ScheduleExpression, b.ScheduleExpression) &&

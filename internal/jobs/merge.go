@@ -1,7 +1,7 @@
 package jobs
 
 import (
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
@@ -65,7 +65,7 @@ func merge(earlier, rerun report.Result) report.Result {
 }
 
 func keysOf(e request.Entry) []string {
-	return dedupe.NewItem(&request.Item{Entry: e}).Keys
+	return plan.NewItem(&request.Item{Entry: e}).Keys
 }
 
 func nonEmpty(s string) *string {

@@ -1,9 +1,15 @@
 package plan
 
-import "github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
-
-// Packer packs items into batches as they arrive, under the rules of
-// Batches: at most size entries, no node twice in a batch.
+// Packer packs items into batches as they arrive: at most size entries, in
+// which no managed node appears twice, since SSM refuses a call that names a
+// node in two entries (DuplicateInstanceId), even for different documents.
+//
+// Packing is first-fit from the oldest batch with room, so a request without
+// repeated nodes fills every batch but the last, which keeps the number of
+// calls at its minimum, ceil(n/size); a node that repeats k times lands in k
+// different batches. Entries that name no node are kept apart likewise when
+// they are the same association (see occupies). The engine's first round
+// packs as claims come in; its retry rounds pack a list (Batches).
 type Packer struct {
 	size    int
 	batches []Batch
@@ -14,7 +20,7 @@ type Packer struct {
 func NewPacker(size int) *Packer { return &Packer{size: max(size, 1)} }
 
 // Add places an item and returns the batch it completed, if any.
-func (p *Packer) Add(it work.Item) (Batch, bool) {
+func (p *Packer) Add(it Item) (Batch, bool) {
 	occ := occupies(it)
 	for b := range p.batches {
 		if overlaps(p.nodes[b], occ) {

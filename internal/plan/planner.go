@@ -1,63 +1,34 @@
-// Package plan packs work into CreateAssociationBatch calls.
+// Package plan turns a request's valid items into the work of one
+// invocation: Items with their dedupe keys, each (document, node) once
+// (inrequest.go), packed into CreateAssociationBatch calls (packer.go). The
+// engine (internal/associate) then moves each Item through its life.
 package plan
 
-import "github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
-
 // Batch is the entries of one CreateAssociationBatch call.
-type Batch []work.Item
+type Batch []Item
 
-// Batches packs items, in order, into batches of at most size entries in
-// which no managed node appears twice: SSM refuses a call that names a node
-// in two entries (DuplicateInstanceId), even for different documents.
-//
-// Packing is first-fit from the oldest batch with room, so a request without
-// repeated nodes fills every batch but the last, which keeps the number of
-// calls at its minimum, ceil(n/size); a node that repeats k times lands in k
-// different batches. Entries that name no node are kept apart likewise when
-// they are the same association (see occupies).
-func Batches(items []work.Item, size int) []Batch {
-	if size < 1 {
-		size = 1
-	}
-	var (
-		batches []Batch
-		nodes   []map[string]struct{} // nodes of each batch
-		open    int                   // batches before this index are full
-	)
+// Batches packs items, in order, with a Packer: the batches that filled,
+// in the order they filled, then those left open.
+func Batches(items []Item, size int) []Batch {
+	p := NewPacker(size)
+	var out []Batch
 	for _, it := range items {
-		occ := occupies(it)
-		placed := false
-		for b := open; b < len(batches); b++ {
-			if len(batches[b]) >= size || overlaps(nodes[b], occ) {
-				continue
-			}
-			batches[b] = append(batches[b], it)
-			addNodes(nodes[b], occ)
-			placed = true
-			break
-		}
-		if !placed {
-			batch := make(Batch, 0, size)
-			batches = append(batches, append(batch, it))
-			nodes = append(nodes, make(map[string]struct{}, size))
-			addNodes(nodes[len(nodes)-1], occ)
-		}
-		for open < len(batches) && len(batches[open]) >= size {
-			open++
+		if b, full := p.Add(it); full {
+			out = append(out, b)
 		}
 	}
-	return batches
+	return append(out, p.Flush()...)
 }
 
 // occupies is what an item takes up in a batch, so that no other item of
 // the batch may have it: its nodes (SSM refuses a call that names a node
 // twice), or, for an entry that names no node, its identity (so that the
 // answer cannot pair it with the wrong entry).
-func occupies(it work.Item) []string {
+func occupies(it Item) []string {
 	if len(it.Nodes) > 0 {
 		return it.Nodes
 	}
-	return []string{"\x00" + work.EntryIdentity(it.Entry.SDK())}
+	return []string{"\x00" + EntryIdentity(it.Entry.SDK())}
 }
 
 func overlaps(set map[string]struct{}, nodes []string) bool {

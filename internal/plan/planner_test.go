@@ -5,17 +5,16 @@ import (
 	"testing"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
-func items(nodes ...string) []work.Item {
-	out := make([]work.Item, len(nodes))
+func items(nodes ...string) []Item {
+	out := make([]Item, len(nodes))
 	for i, n := range nodes {
 		if n == "" {
-			out[i] = work.Item{Path: fmt.Sprintf("Entries[%d]", i)} // tag-targeted: no nodes
+			out[i] = Item{Path: fmt.Sprintf("Entries[%d]", i)} // tag-targeted: no nodes
 			continue
 		}
-		out[i] = work.Item{Path: fmt.Sprintf("Entries[%d]", i), Nodes: []string{n}}
+		out[i] = Item{Path: fmt.Sprintf("Entries[%d]", i), Nodes: []string{n}}
 	}
 	return out
 }
@@ -23,7 +22,7 @@ func items(nodes ...string) []work.Item {
 func TestBatches(t *testing.T) {
 	tests := []struct {
 		name  string
-		items []work.Item
+		items []Item
 		size  int
 		want  [][]string // paths per batch
 	}{
@@ -57,9 +56,9 @@ func TestBatches(t *testing.T) {
 
 func TestBatchesInvariants(t *testing.T) {
 	// 1,000 entries over 300 nodes, several documents per node.
-	var its []work.Item
+	var its []Item
 	for i := range 1000 {
-		its = append(its, work.Item{Path: fmt.Sprint(i), Nodes: []string{fmt.Sprintf("i-%017d", i%300)}})
+		its = append(its, Item{Path: fmt.Sprint(i), Nodes: []string{fmt.Sprintf("i-%017d", i%300)}})
 	}
 	const size = 10
 	batches := Batches(its, size)
@@ -91,7 +90,7 @@ func TestSplit(t *testing.T) {
 	if len(l) != 1 || len(r) != 2 || l[0].Path != "Entries[0]" || r[1].Path != "Entries[2]" {
 		t.Fatalf("Split = %v, %v", l, r)
 	}
-	l = append(l, work.Item{Path: "x"}) // must not overwrite r[0]
+	l = append(l, Item{Path: "x"}) // must not overwrite r[0]
 	if r[0].Path != "Entries[1]" {
 		t.Fatal("left half aliases the right one")
 	}
@@ -133,10 +132,10 @@ func TestPacker(t *testing.T) {
 // they never share a call. Others do.
 func TestSameAssociationNeverSharesACall(t *testing.T) {
 	tags := []request.Target{{Key: "tag:Env", Values: []string{"prod"}}}
-	mk := func(path, doc, schedule string) work.Item {
-		return work.Item{Path: path, Entry: request.Entry{Name: doc, Targets: tags, ScheduleExpression: &schedule}}
+	mk := func(path, doc, schedule string) Item {
+		return Item{Path: path, Entry: request.Entry{Name: doc, Targets: tags, ScheduleExpression: &schedule}}
 	}
-	in := []work.Item{mk("a", "D1", "rate(1 day)"), mk("b", "D1", "rate(7 days)"), mk("c", "D2", "rate(1 day)")}
+	in := []Item{mk("a", "D1", "rate(1 day)"), mk("b", "D1", "rate(7 days)"), mk("c", "D2", "rate(1 day)")}
 	batches := Batches(in, 10)
 	if len(batches) != 2 || len(batches[0]) != 2 || batches[0][1].Path != "c" || batches[1][0].Path != "b" {
 		t.Fatalf("batches %v", batches)

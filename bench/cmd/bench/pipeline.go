@@ -8,13 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
 // PipelineCost is the in-memory part of a request: request.Parse (decode and
-// validate), dedupe.InRequest and plan.Batches, without any service.
+// validate), plan.InRequest and plan.Batches, without any service.
 type PipelineCost struct {
 	Entries    int     `json:"entries"`
 	BodyMiB    float64 `json:"bodyMiB"`
@@ -60,7 +59,7 @@ func measurePipeline(n, runs int) (PipelineCost, error) {
 			hs.Stop()
 			return pc, err
 		}
-		items, _ := dedupe.InRequest(req.Items)
+		items, _ := plan.InRequest(req.Items)
 		batches := plan.Batches(items, 10)
 		walls = append(walls, time.Since(t0).Seconds())
 		cpus = append(cpus, processCPU().sub(c0).total().Seconds())

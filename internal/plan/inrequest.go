@@ -1,26 +1,26 @@
-package dedupe
+package plan
 
 import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/work"
 )
 
 // InRequest turns the valid items of a request into work, keeping the first
 // occurrence of every key. A later entry for a (document, node) already seen
 // is narrowed to its other nodes, and the dropped node is reported on its own
 // as a duplicate; an entry left with nothing to do is dropped whole.
-func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
+func InRequest(items []request.Item) ([]Item, []report.Deduplicated) {
 	var (
-		out  = make([]work.Item, 0, len(items))
+		out  = make([]Item, 0, len(items))
 		dups []report.Deduplicated
 		seen = make(map[string]struct{}, len(items))
 		// The last valid item and its fingerprint: the next often repeats
 		// its settings.
 		prev     *request.Item
-		prevSets Settings
+		prevSets dedupe.Settings
 	)
 	for i := range items {
 		// By index: an Item is a few hundred bytes, and a request holds up
@@ -29,8 +29,8 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 		if !it.Valid() {
 			continue
 		}
-		if prev == nil || !sameSettings(prev.Entry, it.Entry) {
-			prevSets = SettingsOf(it.Entry)
+		if prev == nil || !dedupe.SameSettings(prev.Entry, it.Entry) {
+			prevSets = dedupe.SettingsOf(it.Entry)
 		}
 		prev = it
 		w := newItem(it, prevSets)
@@ -60,18 +60,18 @@ func InRequest(items []request.Item) ([]work.Item, []report.Deduplicated) {
 
 // NewItem makes the work item of a valid request item, computing its keys
 // and the fingerprint of its settings.
-func NewItem(it *request.Item) work.Item { return newItem(it, SettingsOf(it.Entry)) }
+func NewItem(it *request.Item) Item { return newItem(it, dedupe.SettingsOf(it.Entry)) }
 
 // newItem is NewItem with the fingerprint known (shared, never written).
-func newItem(it *request.Item, settings Settings) work.Item {
-	w := work.Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes(), Settings: settings}
+func newItem(it *request.Item, settings dedupe.Settings) Item {
+	w := Item{Entry: it.Entry, Path: it.Path, Nodes: it.Entry.Nodes(), Settings: settings}
 	if len(w.Nodes) == 0 {
-		w.Keys = []string{TargetsKey(it.Entry)}
+		w.Keys = []string{dedupe.TargetsKey(it.Entry)}
 		return w
 	}
 	w.Keys = make([]string, len(w.Nodes))
 	for i, n := range w.Nodes {
-		w.Keys[i] = NodeKey(it.Entry.Name, aws.ToString(it.Entry.AssociationName), n)
+		w.Keys[i] = dedupe.NodeKey(it.Entry.Name, aws.ToString(it.Entry.AssociationName), n)
 	}
 	return w
 }

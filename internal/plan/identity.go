@@ -1,4 +1,4 @@
-package work
+package plan
 
 import (
 	"encoding/json"

@@ -1,7 +1,7 @@
 // Package work holds the unit that travels the pipeline between dedupe,
 // planning and the SSM calls: one entry, the nodes it targets and the dedupe
 // keys this invocation has to claim, record or release for it.
-package work
+package plan
 
 import (
 	"strconv"
