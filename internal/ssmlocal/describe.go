@@ -18,12 +18,12 @@ func (r *record) descriptionAt(v int) wireDescription {
 		e, role, date = h.entry, h.assumeRole, h.date
 	}
 	d := wireDescription{
-		Name:                          deref(e.Name),
+		Name:                          orNull(e.Name),
 		InstanceId:                    e.InstanceId,
 		AssociationVersion:            strconv.Itoa(v),
 		Date:                          epochTime(r.created),
 		LastUpdateAssociationDate:     epochTime(date),
-		Status:                        wireStatus{Date: epochTime(date), Name: "Associated", Message: "Associated with " + deref(e.Name)},
+		Status:                        wireStatus{Date: epochTime(date), Name: "Associated", Message: "Associated with " + orNull(e.Name)},
 		Overview:                      overview(),
 		DocumentVersion:               documentVersionOf(e),
 		AutomationTargetParameterName: e.AutomationTargetParameterName,
@@ -53,7 +53,7 @@ func (r *record) descriptionAt(v int) wireDescription {
 func (r *record) summary() wireAssociation {
 	e := r.entry
 	return wireAssociation{
-		Name:               deref(e.Name),
+		Name:               orNull(e.Name),
 		InstanceId:         e.InstanceId,
 		AssociationId:      r.id,
 		AssociationVersion: strconv.Itoa(r.version()),

@@ -68,7 +68,7 @@ func (s *Server) createOne(entry wireEntry, assumeRole *string) (*record, *apiEr
 // injectedEntryFault applies scripted entry faults first, then the random
 // EntryFaultRate.
 func (s *Server) injectedEntryFault(e *wireEntry) (fault, message string, ok bool) {
-	if fault, message, ok = s.faults.scriptedEntry(docName(deref(e.Name)), entryNodes(e)); ok {
+	if fault, message, ok = s.faults.scriptedEntry(docName(orNull(e.Name)), entryNodes(e)); ok {
 		return fault, message, true
 	}
 	if s.faults.chance(s.opts.EntryFaultRate) {

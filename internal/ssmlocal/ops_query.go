@@ -125,22 +125,22 @@ func (s *Server) listAssociations(body []byte) result {
 // emulator never runs an association.
 func (r *record) matches(filters []wireFilter) bool {
 	for _, f := range filters {
-		v := deref(f.Value)
+		v := orNull(f.Value)
 		var ok bool
-		switch deref(f.Key) {
+		switch orNull(f.Key) {
 		case "InstanceId":
 			ok = r.legacy() && *r.entry.InstanceId == v
 		case "Name":
-			ok = r.docKey == docName(v) || deref(r.entry.Name) == v
+			ok = r.docKey == docName(v) || orNull(r.entry.Name) == v
 		case "AssociationId":
 			ok = r.id == v
 		case "AssociationName":
-			ok = deref(r.entry.AssociationName) == v
+			ok = orNull(r.entry.AssociationName) == v
 		case "AssociationStatusName":
 			ok = v == "Pending"
 		case "ResourceGroupName":
 			for _, t := range r.entry.Targets {
-				ok = ok || (deref(t.Key) == "resource-groups:Name" && slices.Contains(t.Values, v))
+				ok = ok || (orNull(t.Key) == "resource-groups:Name" && slices.Contains(t.Values, v))
 			}
 		}
 		if !ok {

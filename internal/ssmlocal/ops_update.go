@@ -86,7 +86,7 @@ func (s *Server) updateOne(in *updateInput) result {
 // (AssociationName, ScheduleExpression …) are then refused by the
 // create-time check.
 func legacyEchoes(r *record, e *wireEntry) *apiError {
-	if ts := e.Targets; len(ts) == 1 && deref(ts[0].Key) == "InstanceIds" &&
+	if ts := e.Targets; len(ts) == 1 && orNull(ts[0].Key) == "InstanceIds" &&
 		len(ts[0].Values) == 1 && ts[0].Values[0] == *r.entry.InstanceId {
 		e.Targets = nil
 	}

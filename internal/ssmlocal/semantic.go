@@ -47,7 +47,7 @@ func entryNodes(e *wireEntry) []string {
 		nodes = append(nodes, *e.InstanceId)
 	}
 	for _, t := range e.Targets {
-		if deref(t.Key) == "InstanceIds" {
+		if orNull(t.Key) == "InstanceIds" {
 			for _, v := range t.Values {
 				if v != "*" {
 					nodes = append(nodes, v)
@@ -82,7 +82,7 @@ func docName(nameOrARN string) string {
 // entry with Fault Client) or, for CreateAssociation, as the call's error.
 // Messages say what to change.
 func (s *Server) checkEntry(e wireEntry) (plan, *apiError) {
-	name := deref(e.Name)
+	name := orNull(e.Name)
 	doc, ok := s.docs.lookup(name)
 	if !ok {
 		return plan{}, clientError(codeInvalidDocument, "Document %s does not exist or is not shared with this account; check the document name or ARN", name)
@@ -145,7 +145,7 @@ func (s *Server) checkTargets(doc Document, e *wireEntry) *apiError {
 		return clientError(codeInvalidTarget, "Specify InstanceId or Targets for document %s", doc.Name)
 	}
 	for _, t := range e.Targets {
-		key := deref(t.Key)
+		key := orNull(t.Key)
 		if !slices.Contains(targetKeys, key) && !strings.HasPrefix(key, "tag:") {
 			return clientError(codeInvalidTarget, "Unsupported Target Type: %s; use InstanceIds, tag:<name>, tag-key or resource-groups:Name", key)
 		}

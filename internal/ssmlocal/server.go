@@ -117,7 +117,7 @@ func (s *Server) AssociationsByNode() map[string][]string {
 		seen := map[string]bool{}
 		note := func(e wireEntry, nodes []string) {
 			for _, n := range nodes {
-				k := deref(e.Name) + "/" + n
+				k := orNull(e.Name) + "/" + n
 				if !seen[k] {
 					seen[k] = true
 					out[k] = append(out[k], r.id)

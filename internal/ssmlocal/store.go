@@ -140,7 +140,7 @@ func canonicalTargets(doc string, ts []wireTarget, maps []map[string][]string, l
 }
 
 func canonicalTarget(t wireTarget) string {
-	return deref(t.Key) + "=" + sortedJoin(t.Values)
+	return orNull(t.Key) + "=" + sortedJoin(t.Values)
 }
 
 func canonicalMap(m map[string][]string) string {
@@ -338,7 +338,7 @@ func (s *store) activeRecords() []*record {
 func (r *record) association() Association {
 	a := Association{
 		AssociationID:      r.id,
-		Name:               deref(r.entry.Name),
+		Name:               orNull(r.entry.Name),
 		DocumentVersion:    documentVersionOf(r.entry),
 		NodeIDs:            slices.Clone(r.nodes),
 		Created:            r.created,
@@ -350,7 +350,7 @@ func (r *record) association() Association {
 		a.InstanceID = *r.entry.InstanceId
 	}
 	for _, t := range r.entry.Targets {
-		a.Targets = append(a.Targets, Target{Key: deref(t.Key), Values: slices.Clone(t.Values)})
+		a.Targets = append(a.Targets, Target{Key: orNull(t.Key), Values: slices.Clone(t.Values)})
 	}
 	return a
 }

@@ -156,12 +156,14 @@ func renderMap(m map[string][]string) string {
 func renderTargets(ts []wireTarget) string {
 	parts := make([]string, len(ts))
 	for i, t := range ts {
-		parts[i] = fmt.Sprintf("Target(key=%s, values=%s)", deref(t.Key), renderList(t.Values))
+		parts[i] = fmt.Sprintf("Target(key=%s, values=%s)", orNull(t.Key), renderList(t.Values))
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-func deref(s *string) string {
+// orNull is *s, or "null" as SSM's messages spell a missing member: not
+// aws.ToString, which gives "".
+func orNull(s *string) string {
 	if s == nil {
 		return "null"
 	}
