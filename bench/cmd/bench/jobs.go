@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/event"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/pace"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
 )
@@ -85,12 +87,29 @@ type JobRecord struct {
 	AllSuccessful      bool `json:"allSuccessful"`
 	// TimedOut: the job was not final within the run's time limit.
 	TimedOut bool `json:"timedOut,omitempty"`
+	// AutoRate: the workers ran with CALLS_PER_SECOND=auto and the rate
+	// memory in the claim table, shared by the chunks running at once,
+	// instead of ACCOUNT_CALLS_PER_SECOND / WORKER_MAX_CONCURRENCY each.
+	// RateFound is the memory item's rate at the end (the account's, as the
+	// last chunk to leave saw it), MembersLeft the leases it still holds.
+	AutoRate    bool    `json:"autoRate,omitempty"`
+	RateFound   float64 `json:"rateFound,omitempty"`
+	MembersLeft int     `json:"membersLeft,omitempty"`
+	// Seconds are the job's calls second by second (auto only).
+	Seconds    []secondCounts `json:"seconds,omitempty"`
+	claimTable string
 }
 
 // workerSettings are one worker's engine settings: BATCH_SIZE = E, the
 // account budget split as config.WorkerCallsPerSecond splits it, and enough
-// calls in flight to cover the latency at that pace.
-func (b *bench) workerSettings(jp jobParams) associate.Settings {
+// calls in flight to cover the latency at that pace. With auto, the rate is
+// found (CALLS_PER_SECOND=auto, up to MAX_CALLS_PER_SECOND for the
+// workers together) and the calls in flight cover one worker alone at that
+// maximum.
+func (b *bench) workerSettings(jp jobParams, auto bool) associate.Settings {
+	if auto {
+		return b.p.autoSettings(int(math.Ceil(b.p.Auto.Max*(b.p.Latency+b.p.Jitter).Seconds())) + 2)
+	}
 	rate := config.Config{AccountCallsPerSecond: jp.AccountRate, WorkerMaxConcurrency: jp.Workers, CallsPerSecond: 5}.WorkerCallsPerSecond()
 	return associate.Settings{
 		BatchSize:      b.p.MaxBatch,
@@ -155,10 +174,11 @@ func (l *callLog) stop(w time.Duration) int {
 // source as internal/jobs' tests do: receive up to WorkerBatch messages,
 // invoke Worker.Handle with them as an events.SQSEvent under the worker's
 // deadline, delete the messages not reported in BatchItemFailures.
-func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, rec *JobRecord) (func(context.Context) (outcome, error), error) {
+func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, auto bool, rec *JobRecord) (func(context.Context) (outcome, error), error) {
 	body := fanOutBody(jp.N)
 	k := b.tables.Add(1)
 	claimTable, jobsTable := fmt.Sprintf("bench-%d", k), fmt.Sprintf("bench-jobs-%d", k)
+	rec.claimTable = claimTable
 	dcfg := b.cfg.Copy()
 	dcfg.BaseEndpoint = aws.String(b.ddb.Endpoint())
 	direct := awsclient.DynamoDB(dcfg) // set-up and the bench's own polling: not counted
@@ -188,8 +208,14 @@ func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, 
 		return nil, fmt.Errorf("create queue: %w", err)
 	}
 	queueURL := aws.ToString(q.QueueUrl)
-	set := b.workerSettings(jp)
+	set := b.workerSettings(jp, auto)
 	rec.WorkerCallsPerSecond = set.CallsPerSecond
+	// A chunk's calls at one worker's share of the account's rate: the
+	// static split's pace, or the rate found split W ways.
+	share := set.CallsPerSecond
+	if auto {
+		share = jp.AccountRate / float64(jp.Workers)
+	}
 
 	return func(ctx context.Context) (outcome, error) {
 		// What the functions write goes through the counting proxy.
@@ -219,6 +245,10 @@ func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, 
 		var wg sync.WaitGroup
 		for range jp.Workers {
 			engine := associate.New(awsclient.SSM(b.ssmConfig()), dedupe.NewStore(counted, claimTable, 24*time.Hour), set, nil)
+			if auto {
+				// As internal/wiring: the memory in the dedupe table.
+				engine.RememberRate(pace.NewMemory(counted, claimTable))
+			}
 			w := jobs.NewWorker(engine, store, jobs.NewAnnouncer(awsclient.EventBridge(mcfg), ""), jp.MaxReceives, nil)
 			wg.Go(func() {
 				eventSource(wctx, sq, queueURL, jp, w.Handle, &receives, &redelivered, &busy)
@@ -261,7 +291,7 @@ func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, 
 			rec.HandleSeconds = round(rec.WorkerBusySeconds/float64(rec.Receives), 3)
 		}
 		perInvocation := min(jp.ChunkSize*jp.WorkerBatch, jp.N)
-		rec.HandleIdealSeconds = round(float64(params{MaxBatch: b.p.MaxBatch, FaultRate: b.p.FaultRate}.idealCalls(perInvocation))/set.CallsPerSecond, 3)
+		rec.HandleIdealSeconds = round(float64(params{MaxBatch: b.p.MaxBatch, FaultRate: b.p.FaultRate}.idealCalls(perInvocation))/share, 3)
 		return outcome{successful: m.Successful, failed: m.Failed, deduplicated: m.Deduplicated, unprocessed: m.Unprocessed,
 			wall: end.Sub(t0), start: t0}, nil
 	}, nil
@@ -287,26 +317,49 @@ func eventSource(ctx context.Context, sq *sqs.Client, queueURL string, jp jobPar
 
 // measureJob runs the job strategy under its own emulator settings (rate =
 // the account budget, bucket jp.Burst) and fills its record.
-func (b *bench) measureJob(ctx context.Context, moto *testinfra.Moto, p params, jp jobParams) (JobRecord, error) {
+func (b *bench) measureJob(ctx context.Context, moto *testinfra.Moto, p params, jp jobParams, auto bool) (JobRecord, error) {
 	tp := p
 	tp.Rate, tp.Burst = jp.AccountRate, jp.Burst
 	b.setEmulator(tp)
 	defer b.setEmulator(p)
 	var jr JobRecord
 	jr.Job = jp
-	run, err := b.runJob(ctx, moto, jp, &jr)
+	jr.AutoRate = auto
+	run, err := b.runJob(ctx, moto, jp, auto, &jr)
 	if err != nil {
 		return jr, err
 	}
-	set := b.workerSettings(jp)
+	set := b.workerSettings(jp, auto)
+	desc := fmt.Sprintf("a %s-node fan-out request submitted as a job (chunks of %d), run by %d workers at %g calls/s each (ACCOUNT_CALLS_PER_SECOND=%g / WORKER_MAX_CONCURRENCY=%d)",
+		num(jp.N), jp.ChunkSize, jp.Workers, set.CallsPerSecond, jp.AccountRate, jp.Workers)
+	settings := map[string]any{"BATCH_SIZE": set.BatchSize, "CALLS_PER_SECOND (each)": set.CallsPerSecond, "MAX_CONCURRENCY": set.MaxConcurrency,
+		"MAX_ATTEMPTS": set.MaxAttempts, "CHUNK_SIZE": jp.ChunkSize, "WorkerBatchSize": jp.WorkerBatch, "workers": jp.Workers}
+	if auto {
+		desc = fmt.Sprintf("a %s-node fan-out request submitted as a job (chunks of %d), run by %d workers with CALLS_PER_SECOND=auto (start %g, max %g together), the rate memory in the claim table shared by the chunks running at once",
+			num(jp.N), jp.ChunkSize, jp.Workers, p.Auto.Start, p.Auto.Max)
+		settings = autoSettingsMap(set)
+		settings["CHUNK_SIZE"], settings["WorkerBatchSize"], settings["workers"] = jp.ChunkSize, jp.WorkerBatch, jp.Workers
+	}
 	b.calls.start()
-	rec, err := b.measure(ctx, "job", fmt.Sprintf("a %s-node fan-out request submitted as a job (chunks of %d), run by %d workers at %g calls/s each (ACCOUNT_CALLS_PER_SECOND=%g / WORKER_MAX_CONCURRENCY=%d)",
-		num(jp.N), jp.ChunkSize, jp.Workers, set.CallsPerSecond, jp.AccountRate, jp.Workers),
-		jp.N, map[string]any{"BATCH_SIZE": set.BatchSize, "CALLS_PER_SECOND (each)": set.CallsPerSecond, "MAX_CONCURRENCY": set.MaxConcurrency,
-			"MAX_ATTEMPTS": set.MaxAttempts, "CHUNK_SIZE": jp.ChunkSize, "WorkerBatchSize": jp.WorkerBatch, "workers": jp.Workers}, run)
+	b.events.start()
+	rec, err := b.measure(ctx, "job", desc, jp.N, settings, run)
 	jr.MaxCallsPerSecond = b.calls.stop(time.Second)
+	events := b.events.stop()
 	if err != nil {
 		return jr, err
+	}
+	if auto {
+		jr.Seconds = perSecond(events, b.runStart, rec.WallSeconds)
+		if jr.RateFound, jr.MembersLeft, err = b.rememberedRate(ctx, jr.claimTable); err != nil {
+			logf("job: the memory item: %v", err)
+		}
+		if b.p.trace != "" {
+			if terr := writeEvents(filepath.Join(b.p.trace, "job-auto.txt"), events, b.runStart); terr != nil {
+				logf("trace: %v", terr)
+			}
+		}
+		logf("job (auto): rate found %.1f, %d memory writes for %d chunks; answered(+throttled) per second: %s",
+			jr.RateFound, rec.RateMemoryWrites, jr.Chunks, AutoRun{Seconds: jr.Seconds}.SecondsText())
 	}
 	rec.Burst = jp.Burst
 	jr.Record = rec

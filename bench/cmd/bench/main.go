@@ -20,6 +20,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
 )
 
@@ -65,6 +67,8 @@ type params struct {
 	Job jobParams `json:"job"`
 	// Reconcile are the runs with and without lost answers (N 0: none).
 	Reconcile reconcileParams `json:"reconcile"`
+	// Auto are the runs with CALLS_PER_SECOND=auto (no rates: none).
+	Auto autoParams `json:"auto"`
 	// ClaimCostN is the keys of the DynamoDB write comparison.
 	ClaimCostN int `json:"claimCostN"`
 	// WarmUp is the size of the unrecorded engine run made first.
@@ -77,6 +81,9 @@ type params struct {
 	// lost after executing (ssmlocal LostAnswerRate, ErrorAfterCreateRate);
 	// only the read-back runs set them.
 	lostAnswerRate, errorAfterCreateRate float64
+	// rateSchedule changes the emulator's rate during a run (the auto
+	// runs' halving).
+	rateSchedule []ssmlocal.ScheduledRate
 }
 
 // idealCalls is the fewest CreateAssociationBatch calls n entries need:
@@ -207,6 +214,10 @@ type Record struct {
 	OwnerWriteRequests            int     `json:"ownerWriteRequests"`
 	OwnerStarts                   int     `json:"ownerStarts"`
 	EntryWriteRequestsPerNewEntry float64 `json:"entryWriteRequestsPerNewEntry"`
+	// RateMemoryWrites are the writes of the rate memory's item
+	// (CALLS_PER_SECOND=auto: pace.Memory's Join, Sync and Leave, one
+	// UpdateItem each), among the write requests.
+	RateMemoryWrites int `json:"rateMemoryWrites,omitempty"`
 
 	// CPU of this whole process (engine or client, SDK, and the in-process
 	// SSM emulator and DynamoDB proxy), and of the DynamoDB Local JVM.
@@ -230,12 +241,23 @@ type Results struct {
 	Targets     []Record       `json:"targetChecks,omitempty"`
 	Jobs        []JobRecord    `json:"jobs,omitempty"`
 	Reconcile   []ReconcileRun `json:"reconcile,omitempty"`
+	Auto        []AutoRun      `json:"autoRate,omitempty"`
 	ClaimCosts  []ClaimCost    `json:"claimCosts,omitempty"`
 	Pipeline    *PipelineCost  `json:"pipeline100k,omitempty"`
 	GoBench     []GoBench      `json:"goBenchmarks,omitempty"`
 	GoBenchCmd  string         `json:"goBenchmarkCommand,omitempty"`
 	ColdStart   *ColdStart     `json:"coldStart,omitempty"`
 	TotalSecond float64        `json:"totalSeconds"`
+	// Merged are later runs whose rows replaced this run's (-merge).
+	Merged []mergedRun `json:"merged,omitempty"`
+}
+
+// mergedRun is a run of some rows only, merged into the results of a whole
+// run (-merge).
+type mergedRun struct {
+	Generated   time.Time `json:"generated"`
+	What        string    `json:"what"`
+	TotalSecond float64   `json:"totalSeconds"`
 }
 
 func main() {
@@ -248,6 +270,8 @@ func main() {
 		render bool
 		only   string
 		prof   string
+		merge  bool
+		auto   bool
 	)
 	flag.StringVar(&only, "strategies", "", "run only these strategies (comma separated; \"pipeline\" is the in-memory pipeline of 100,000 entries; for profiling, with -md '')")
 	flag.StringVar(&p.trace, "trace", "", "write each run's CreateAssociationBatch arrival times (seconds from its start) to this folder, one file per run")
@@ -285,6 +309,21 @@ func main() {
 	flag.DurationVar(&p.Reconcile.Delay, "reconcile-delay", 200*time.Millisecond, "read-back runs: the engine's RECONCILE_DELAY")
 	flag.DurationVar(&p.Reconcile.DefaultDelay, "reconcile-default-delay", 5*time.Second, "read-back runs: also run with lost answers at this RECONCILE_DELAY (the shipped default; 0: not; not with -quick)")
 	reconcileBatches := flag.String("reconcile-batches", "20,10", "read-back runs: BATCH_SIZEs (the emulator's E follows; only the first with -quick)")
+	autoRates := flag.String("auto-rates", "7,12,40", "CALLS_PER_SECOND=auto runs: the emulator's rates, unknown to the function (empty: none; not with -quick)")
+	autoNs := flag.String("auto-n", "3000,5000,10000", "CALLS_PER_SECOND=auto runs: nodes at each of -auto-rates")
+	autoBursts := flag.String("auto-bursts", "1,5", "CALLS_PER_SECOND=auto runs: the emulator's bucket sizes (one run each)")
+	flag.DurationVar(&p.Auto.Latency, "auto-latency", 100*time.Millisecond, "CALLS_PER_SECOND=auto runs: the emulator's latency (no jitter)")
+	flag.IntVar(&p.Auto.MaxConcurrency, "auto-concurrency", 8, "CALLS_PER_SECOND=auto runs: MAX_CONCURRENCY")
+	flag.Float64Var(&p.Auto.Start, "auto-start", 5, "CALLS_PER_SECOND=auto: CALLS_PER_SECOND_START")
+	flag.Float64Var(&p.Auto.Max, "auto-max", 50, "CALLS_PER_SECOND=auto: MAX_CALLS_PER_SECOND")
+	flag.DurationVar(&p.Auto.Cut, "auto-cut", 10*time.Second, "CALLS_PER_SECOND=auto runs: the bound is held from this time into the run on")
+	flag.Float64Var(&p.Auto.HalveFrom, "halve-from", 40, "CALLS_PER_SECOND=auto: the halving run's emulator rate at start")
+	flag.Float64Var(&p.Auto.HalveTo, "halve-to", 20, "CALLS_PER_SECOND=auto: … and after -halve-at")
+	flag.DurationVar(&p.Auto.HalveAt, "halve-at", 10*time.Second, "CALLS_PER_SECOND=auto: when the rate changes, from the emulator's start")
+	flag.IntVar(&p.Auto.HalveN, "halve-n", 10000, "CALLS_PER_SECOND=auto: the halving run's nodes (0: no halving run)")
+	flag.BoolVar(&p.Auto.Job, "auto-job", true, "also run the asynchronous job with CALLS_PER_SECOND=auto and the shared rate memory (strategy job-auto)")
+	flag.BoolVar(&auto, "auto-only", false, "run only the CALLS_PER_SECOND=auto rows and the job with it (as -strategies auto,job-auto)")
+	flag.BoolVar(&merge, "merge", false, "merge the rows measured into -out/results.json instead of replacing it (with -strategies or -auto-only), then write the report from the whole")
 	flag.Parse()
 	if p.Job.Burst <= 0 {
 		p.Job.Burst = p.Job.Workers
@@ -296,7 +335,21 @@ func main() {
 			p.Reconcile.Batches = append(p.Reconcile.Batches, v)
 		}
 	}
+	p.Auto.LatencyMs = float64(p.Auto.Latency) / float64(time.Millisecond)
+	p.Auto.CutSeconds = p.Auto.Cut.Seconds()
+	p.Auto.HalveAtSec = p.Auto.HalveAt.Seconds()
+	p.Auto.Rates = floats(*autoRates, "-auto-rates")
+	p.Auto.Ns = ints(*autoNs, "-auto-n")
+	p.Auto.Bursts = ints(*autoBursts, "-auto-bursts")
+	if len(p.Auto.Ns) < len(p.Auto.Rates) {
+		fatal(fmt.Errorf("-auto-n: %d sizes for %d rates", len(p.Auto.Ns), len(p.Auto.Rates)))
+	}
+	p.Auto.Ns = p.Auto.Ns[:len(p.Auto.Rates)]
+	if len(p.Auto.Bursts) == 0 {
+		p.Auto.Rates, p.Auto.Ns, p.Auto.HalveN = nil, nil, 0
+	}
 	if p.Quick {
+		p.Auto.Rates, p.Auto.Ns, p.Auto.HalveN, p.Auto.Job = nil, nil, 0, false
 		sizes = "1000"
 		p.Reconcile.N = min(p.Reconcile.N, 500)
 		p.Reconcile.DefaultDelay = 0
@@ -339,6 +392,12 @@ func main() {
 	if only != "" {
 		p.Only = strings.Split(only, ",")
 	}
+	if auto {
+		p.Only = append(p.Only, "auto", "job-auto")
+	}
+	if merge && len(p.Only) == 0 {
+		fatal(errors.New("-merge: with -strategies or -auto-only (a whole run replaces the results)"))
+	}
 	if p.trace != "" {
 		if err := os.MkdirAll(p.trace, 0o755); err != nil {
 			fatal(err)
@@ -352,7 +411,7 @@ func main() {
 		defer f.Close()
 		p.profile = f
 	}
-	if err := run(ctx, p, out, md, colds); err != nil {
+	if err := run(ctx, p, out, md, colds, merge); err != nil {
 		fatal(err)
 	}
 }
@@ -366,7 +425,38 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-func run(ctx context.Context, p params, out, md string, colds int) error {
+// floats and ints read a comma-separated list of positive numbers.
+func floats(s, flagName string) []float64 {
+	var out []float64
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(v > 0) {
+			fatal(fmt.Errorf("%s: %q is not a positive number", flagName, f))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func ints(s, flagName string) []int {
+	var out []int
+	for _, v := range floats(s, flagName) {
+		if v != math.Trunc(v) {
+			fatal(fmt.Errorf("%s: %v is not a whole number", flagName, v))
+		}
+		out = append(out, int(v))
+	}
+	return out
+}
+
+// wants says whether the run measures what is named: everything without
+// -strategies, else what it lists.
+func (p params) wants(name string) bool { return len(p.Only) == 0 || slices.Contains(p.Only, name) }
+
+func run(ctx context.Context, p params, out, md string, colds int, merge bool) error {
 	begin := time.Now()
 	root, err := testinfra.ProjectRoot()
 	if err != nil {
@@ -375,8 +465,10 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 	if err := testinfra.CheckTools(testinfra.ToolDynamoDBLocal, testinfra.ToolJava); err != nil {
 		return err
 	}
-	runJob := p.Job.N > 0 && p.Job.Workers > 0 && p.Job.AccountRate > 0 && (len(p.Only) == 0 || slices.Contains(p.Only, "job"))
-	if runJob {
+	jobOK := p.Job.N > 0 && p.Job.Workers > 0 && p.Job.AccountRate > 0
+	runJob := jobOK && p.wants("job")
+	runAutoJob := jobOK && p.Auto.Job && p.wants("job-auto")
+	if runJob || runAutoJob {
 		if err := testinfra.CheckTools(testinfra.ToolMoto); err != nil {
 			return err
 		}
@@ -472,8 +564,10 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 		}
 	}
 
+	// The target checks are engine-tuned runs: with -strategies, only when
+	// it names them (or "targets").
 	for _, burst := range p.TargetBursts {
-		if p.TargetRate <= 0 || p.TargetN <= 0 {
+		if p.TargetRate <= 0 || p.TargetN <= 0 || !p.wants("targets") && !p.wants("engine-tuned") {
 			break
 		}
 		tp := p
@@ -492,6 +586,14 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 			rec.WallSeconds, rec.WallRatio, rec.IdealSeconds, rec.FirstCallAfterSeconds, rec.DispatchRatio, rec.SSMCalls, rec.IdealCalls, rec.ThrottledCalls, rec.ResentAfterSuccess)
 	}
 
+	if len(p.Auto.Rates) > 0 || p.Auto.HalveN > 0 {
+		if p.wants("auto") {
+			if res.Auto, err = b.measureAuto(ctx, p); err != nil {
+				return fmt.Errorf("auto: %w", err)
+			}
+		}
+	}
+
 	if p.ClaimCostN > 0 && !p.Quick && len(p.Only) == 0 {
 		logf("DynamoDB: %d claims and completions, one request per key and batched (%d per request) …", p.ClaimCostN, p.MaxBatch)
 		if res.ClaimCosts, err = b.measureClaimCosts(ctx, p.ClaimCostN, p.MaxBatch); err != nil {
@@ -502,29 +604,39 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 		}
 	}
 
-	if runJob {
-		jp := p.Job
-		logf("job: %d nodes submitted as a job, %d workers sharing %g calls/s (emulator R=%g/s burst %d; ideal %.0f s) …",
-			jp.N, jp.Workers, jp.AccountRate, jp.AccountRate, jp.Burst, float64(p.idealCalls(jp.N))/jp.AccountRate)
+	if runJob || runAutoJob {
 		moto, err := testinfra.StartMoto(ctx)
 		if err != nil {
 			return fmt.Errorf("moto: %w", err)
 		}
-		jr, err := b.measureJob(ctx, moto, p, jp)
+		for _, auto := range []bool{false, true} {
+			if auto && !runAutoJob || !auto && !runJob {
+				continue
+			}
+			jp := p.Job
+			how := fmt.Sprintf("%d workers sharing %g calls/s", jp.Workers, jp.AccountRate)
+			if auto {
+				how = fmt.Sprintf("%d workers with CALLS_PER_SECOND=auto (start %g, max %g) sharing the rate memory", jp.Workers, p.Auto.Start, p.Auto.Max)
+			}
+			logf("job: %d nodes submitted as a job, %s (emulator R=%g/s burst %d; ideal %.0f s) …",
+				jp.N, how, jp.AccountRate, jp.Burst, float64(p.idealCalls(jp.N))/jp.AccountRate)
+			jr, err := b.measureJob(ctx, moto, p, jp, auto)
+			if jr.N > 0 {
+				res.Jobs = append(res.Jobs, jr)
+			}
+			if err != nil && jr.N == 0 {
+				moto.Close()
+				return fmt.Errorf("job: %w", err)
+			}
+			if err != nil {
+				logf("job: %v", err)
+			}
+			logf("job: %.1f s = %.3f× ideal %.1f s (%.3f× ceil(n/E)/R = %.1f s; submitted in %.1f s, first call after %.1f s); %d calls (ideal %d), %d throttled, at most %d calls in any 1 s, %d resent after success; %s: %d successful, %d failed, %d deduplicated, %d unprocessed; %d receives, %d redelivered",
+				jr.WallSeconds, jr.WallRatio, jr.IdealSeconds, jr.PlainWallRatio, jr.PlainIdealSeconds, jr.SubmitSeconds, jr.FirstCallAfterSeconds,
+				jr.SSMCalls, jr.IdealCalls, jr.ThrottledCalls, jr.MaxCallsPerSecond, jr.ResentAfterSuccess, jr.State, jr.Successful, jr.Failed,
+				jr.Deduplicated, jr.Unprocessed, jr.Receives, jr.Redelivered)
+		}
 		moto.Close()
-		if jr.N > 0 {
-			res.Jobs = append(res.Jobs, jr)
-		}
-		if err != nil && jr.N == 0 {
-			return fmt.Errorf("job: %w", err)
-		}
-		if err != nil {
-			logf("job: %v", err)
-		}
-		logf("job: %.1f s = %.3f× ideal %.1f s (%.3f× ceil(n/E)/R = %.1f s; submitted in %.1f s, first call after %.1f s); %d calls (ideal %d), %d throttled, at most %d calls in any 1 s, %d resent after success; %s: %d successful, %d failed, %d deduplicated, %d unprocessed; %d receives, %d redelivered",
-			jr.WallSeconds, jr.WallRatio, jr.IdealSeconds, jr.PlainWallRatio, jr.PlainIdealSeconds, jr.SubmitSeconds, jr.FirstCallAfterSeconds,
-			jr.SSMCalls, jr.IdealCalls, jr.ThrottledCalls, jr.MaxCallsPerSecond, jr.ResentAfterSuccess, jr.State, jr.Successful, jr.Failed,
-			jr.Deduplicated, jr.Unprocessed, jr.Receives, jr.Redelivered)
 	}
 
 	if !p.Quick && colds > 0 && len(p.Only) == 0 {
@@ -543,6 +655,11 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 		}
 	}
 	res.TotalSecond = round(time.Since(begin).Seconds(), 1)
+	if merge {
+		if res, err = mergeInto(root, out, res); err != nil {
+			return err
+		}
+	}
 	if err := write(res, root, out, md); err != nil {
 		return err
 	}
@@ -550,6 +667,42 @@ func run(ctx context.Context, p params, out, md string, colds int) error {
 		return fmt.Errorf("exactly once broken in %d read-back run(s): %s", len(broken), strings.Join(broken, "; "))
 	}
 	return nil
+}
+
+// mergeInto puts the rows of a partial run (-merge) into the results of
+// the whole run in out: its auto runs and its jobs replace those of the
+// same kind, and it is listed in Merged.
+func mergeInto(root, out string, part Results) (Results, error) {
+	raw, err := os.ReadFile(filepath.Join(root, out, "results.json"))
+	if err != nil {
+		return part, fmt.Errorf("-merge: %w", err)
+	}
+	var whole Results
+	if err := json.Unmarshal(raw, &whole); err != nil {
+		return part, fmt.Errorf("-merge: %w", err)
+	}
+	var what []string
+	if len(part.Auto) > 0 {
+		whole.Auto = part.Auto
+		whole.Params.Auto = part.Params.Auto
+		what = append(what, "auto")
+	}
+	for _, j := range part.Jobs {
+		whole.Jobs = slices.DeleteFunc(whole.Jobs, func(o JobRecord) bool { return o.AutoRate == j.AutoRate })
+		what = append(what, map[bool]string{true: "job-auto", false: "job"}[j.AutoRate])
+	}
+	whole.Jobs = append(whole.Jobs, part.Jobs...)
+	slices.SortStableFunc(whole.Jobs, func(a, b JobRecord) int {
+		return map[bool]int{false: 0, true: 1}[a.AutoRate] - map[bool]int{false: 0, true: 1}[b.AutoRate]
+	})
+	if len(part.Records) > 0 || len(part.Targets) > 0 || len(part.Reconcile) > 0 || part.Pipeline != nil {
+		return part, errors.New("-merge: only the auto runs and the jobs can be merged")
+	}
+	if len(what) == 0 {
+		return part, errors.New("-merge: nothing measured to merge")
+	}
+	whole.Merged = append(whole.Merged, mergedRun{Generated: part.Generated, What: strings.Join(what, ", "), TotalSecond: part.TotalSecond})
+	return whole, nil
 }
 
 // rerender redraws the outputs of an earlier run.
@@ -590,6 +743,11 @@ func write(res Results, root, out, md string) error {
 	printTable(os.Stdout, res)
 	if !p.Quick && len(res.Records) > 0 {
 		if err := plotWallTime(filepath.Join(dir, "wall-time.png"), res); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+	}
+	if r := plottedAutoRun(res); !p.Quick && r != nil {
+		if err := plotAutoRate(filepath.Join(dir, autoPlot), *r); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}

@@ -124,6 +124,13 @@ const itemsSuffix = " items"
 // counted in "PutItem" and "UpdateItem" as well.
 const ownerMark = "owner "
 
+// paceMark marks the writes of the rate memory's item (pace.Memory's
+// Join, Sync and Leave: "pace UpdateItem"), counted in "UpdateItem" too.
+const paceMark = "pace "
+
+// paceKey is how the rate memory's key reads in a request body.
+var paceKey = []byte(`{"S":"` + rateMemoryKey + `"}`)
+
 // ownerKey is how an owner record's key reads in a request body: the
 // dedupe store keys them "owner#<owner>" (claim keys start with a document
 // name).
@@ -149,7 +156,7 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if i := strings.LastIndexByte(op, '.'); i >= 0 {
 		op = op[i+1:]
 	}
-	items, owner := 0, false
+	items, owner, paced := 0, false, false
 	switch op {
 	case "BatchWriteItem", "TransactWriteItems", "PutItem", "UpdateItem":
 		body, err := io.ReadAll(r.Body)
@@ -160,6 +167,7 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		if op == "PutItem" || op == "UpdateItem" {
 			owner = bytes.Contains(body, ownerKey)
+			paced = bytes.Contains(body, paceKey)
 		} else {
 			items = countWriteItems(body)
 		}
@@ -171,6 +179,9 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if owner {
 		p.counts[ownerMark+op]++
+	}
+	if paced {
+		p.counts[paceMark+op]++
 	}
 	p.mu.Unlock()
 	p.rp.ServeHTTP(w, r)
@@ -320,11 +331,11 @@ func writeCost(counts map[string]int) (requests, units int) {
 	return requests, units
 }
 
-// requestsOnly drops the item and owner-record counts.
+// requestsOnly drops the item, owner-record and rate-memory counts.
 func requestsOnly(counts map[string]int) map[string]int {
 	out := make(map[string]int, len(counts))
 	for op, c := range counts {
-		if !strings.HasSuffix(op, itemsSuffix) && !strings.HasPrefix(op, ownerMark) {
+		if !strings.HasSuffix(op, itemsSuffix) && !strings.HasPrefix(op, ownerMark) && !strings.HasPrefix(op, paceMark) {
 			out[op] = c
 		}
 	}

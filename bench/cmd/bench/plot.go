@@ -96,3 +96,84 @@ func order(s string) int {
 	}
 	return 3
 }
+
+// autoPlot is the plot of the halving run, beside results.json.
+const autoPlot = "auto-rate.png"
+
+// plottedAutoRun is the run auto-rate.png draws: the first halving run
+// (the smallest burst), or nil.
+func plottedAutoRun(res Results) *AutoRun {
+	for i := range res.Auto {
+		if res.Auto[i].Kind == "halving" {
+			return &res.Auto[i]
+		}
+	}
+	return nil
+}
+
+// plotAutoRate draws one auto run over time: the rate the emulator allowed
+// (from its RateChanges), the calls it answered and throttled each second,
+// and when the calls followed the change.
+func plotAutoRate(path string, r AutoRun) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("CALLS_PER_SECOND=auto: SSM's rate %g → %g calls/s at %.0f s (burst %d, n=%s, L=%g ms)",
+		r.RateFrom, r.RateTo, r.ChangeAtSeconds, r.Burst, num(r.N), r.LatencyMs)
+	p.X.Label.Text = "time from the run's start, s"
+	p.Y.Label.Text = "calls per second"
+	p.Legend.Top, p.Legend.Left = true, false
+	p.Add(plotter.NewGrid())
+
+	end := r.WallSeconds
+	var allowed plotter.XYs
+	for i, st := range r.Allowed {
+		from := max(st.FromSeconds, 0)
+		to := end
+		if i+1 < len(r.Allowed) {
+			to = r.Allowed[i+1].FromSeconds
+		}
+		allowed = append(allowed, plotter.XY{X: from, Y: st.CallsPerSecond}, plotter.XY{X: to, Y: st.CallsPerSecond})
+	}
+	step := func(get func(secondCounts) int) plotter.XYs {
+		var xy plotter.XYs
+		for i, s := range r.Seconds {
+			v := float64(get(s))
+			xy = append(xy, plotter.XY{X: float64(i), Y: v}, plotter.XY{X: float64(i + 1), Y: v})
+		}
+		return xy
+	}
+	lines := []struct {
+		label string
+		xy    plotter.XYs
+		c     color.Color
+		dash  bool
+	}{
+		{"allowed by SSM (emulator's RateChanges)", allowed, color.Black, true},
+		{"calls answered per second", step(func(s secondCounts) int { return s.Answered }), color.RGBA{R: 31, G: 119, B: 180, A: 255}, false},
+		{"calls throttled per second", step(func(s secondCounts) int { return s.Throttled }), color.RGBA{R: 214, G: 39, B: 40, A: 255}, false},
+	}
+	for _, ln := range lines {
+		l, err := plotter.NewLine(ln.xy)
+		if err != nil {
+			return err
+		}
+		l.LineStyle.Color, l.LineStyle.Width = ln.c, vg.Points(1.5)
+		if ln.dash {
+			l.LineStyle.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+		}
+		p.Add(l)
+		p.Legend.Add(ln.label, l)
+	}
+	if r.ChangeAtSeconds > 0 {
+		at := r.ChangeAtSeconds + r.FollowSeconds
+		l, err := plotter.NewLine(plotter.XYs{{X: at, Y: 0}, {X: at, Y: r.RateFrom * 1.2}})
+		if err != nil {
+			return err
+		}
+		l.LineStyle.Color, l.LineStyle.Width = color.RGBA{R: 44, G: 160, B: 44, A: 255}, vg.Points(1)
+		l.LineStyle.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("followed: arrivals ≤ %g/s over 1 s from here (%.1f s after the change)", autoFollowSlack*r.RateTo, r.FollowSeconds), l)
+	}
+	p.Y.Min = 0
+	return p.Save(10*vg.Inch, 5*vg.Inch, path)
+}

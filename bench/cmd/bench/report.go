@@ -78,6 +78,13 @@ type report struct {
 
 	ReadBack *readBack
 
+	// AutoSteady and AutoHalving are the CALLS_PER_SECOND=auto runs;
+	// AutoPlot the plot of the first halving run ("": none). StaticJob and
+	// AutoJob are the job with the static split and with the rate found.
+	AutoSteady, AutoHalving []AutoRun
+	AutoPlot                string
+	StaticJob, AutoJob      *JobRecord
+
 	// LeaseThird and Lease are the owner record's renewal period and
 	// CLAIM_LEASE, in seconds; OwnerRows the runs that wrote to DynamoDB.
 	LeaseThird, Lease float64
@@ -249,6 +256,24 @@ func newReport(res Results, out string) report {
 
 	rep.ReadBack = newReadBack(res)
 
+	for _, a := range res.Auto {
+		if a.Kind == "halving" {
+			rep.AutoHalving = append(rep.AutoHalving, a)
+		} else {
+			rep.AutoSteady = append(rep.AutoSteady, a)
+		}
+	}
+	if plottedAutoRun(res) != nil {
+		rep.AutoPlot = out + "/" + autoPlot
+	}
+	for i := range res.Jobs {
+		if res.Jobs[i].AutoRate {
+			rep.AutoJob = &res.Jobs[i]
+		} else if rep.StaticJob == nil {
+			rep.StaticJob = &res.Jobs[i]
+		}
+	}
+
 	owner := func(r Record, job bool, chunks int) {
 		if r.DynamoDBWriteRequests == 0 {
 			return
@@ -261,6 +286,13 @@ func newReport(res Results, out string) report {
 	}
 	for _, r := range res.Reconcile {
 		owner(r.Record, false, 0)
+	}
+	for _, a := range res.Auto {
+		k := len(rep.OwnerRows)
+		owner(a.Record, false, 0)
+		if len(rep.OwnerRows) > k {
+			rep.OwnerRows[k].Name = a.Name()
+		}
 	}
 	for _, j := range res.Jobs {
 		owner(j.Record, true, j.Chunks)
@@ -278,6 +310,123 @@ func newReport(res Results, out string) report {
 	}
 	return rep
 }
+
+// Name is the run's name in a table: `engine-auto` and the emulator's
+// rate (and its change) and burst.
+func (a AutoRun) Name() string {
+	if a.Kind == "halving" {
+		return fmt.Sprintf("`%s` (R=%g→%g, burst %d)", a.Strategy, a.RateFrom, a.RateTo, a.Burst)
+	}
+	return fmt.Sprintf("`%s` (R=%g, burst %d)", a.Strategy, a.RateFrom, a.Burst)
+}
+
+// AnsweredBeforeCut is the calls SSM answered before the cut.
+func (a AutoRun) AnsweredBeforeCut() int {
+	return a.SSMCalls - a.ThrottledCalls - a.AnsweredAfterCut
+}
+
+// FoundShare is the rate found against SSM's rate at the end, in %.
+func (a AutoRun) FoundShare() float64 { return 100 * a.RateFound / a.RateTo }
+
+// MemoryCost is the run's memory writes: per invocation (every auto run is
+// one) and per second.
+func (a AutoRun) MemoryCost() string {
+	return fmt.Sprintf("%d (%.2f/s)", a.RateMemoryWrites, a.MemoryWritesPerSecond)
+}
+
+// ChunkMemoryWrites is the rate memory's writes per chunk (per invocation)
+// of an auto job.
+func (j JobRecord) ChunkMemoryWrites() float64 {
+	if j.Chunks == 0 {
+		return 0
+	}
+	return float64(j.RateMemoryWrites) / float64(j.Chunks)
+}
+
+// MemoryWritesPerSecond is the auto job's memory writes over its wall time.
+func (j JobRecord) MemoryWritesPerSecond() float64 {
+	if j.WallSeconds == 0 {
+		return 0
+	}
+	return float64(j.RateMemoryWrites) / j.WallSeconds
+}
+
+// busySeconds are the seconds from the job's first call to its last.
+func (j JobRecord) busySeconds() []secondCounts {
+	lo, hi := int(j.FirstCallAfterSeconds), int(j.LastCallAfterSeconds)
+	if hi >= len(j.Seconds) {
+		hi = len(j.Seconds) - 1
+	}
+	if lo > hi {
+		return nil
+	}
+	return j.Seconds[lo : hi+1]
+}
+
+// MedianAnswered is the median of the calls SSM answered each second from
+// the job's first call to its last.
+func (j JobRecord) MedianAnswered() int {
+	var v []int
+	for _, s := range j.busySeconds() {
+		v = append(v, s.Answered)
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// RampSeconds is how long after the first call the calls answered, over 5
+// s, stayed under 80 % of the median.
+func (j JobRecord) RampSeconds() int {
+	busy, med := j.busySeconds(), float64(j.MedianAnswered())
+	for i := 0; i+5 <= len(busy); i++ {
+		sum := 0
+		for _, s := range busy[i : i+5] {
+			sum += s.Answered
+		}
+		if float64(sum)/5 >= 0.8*med {
+			return i
+		}
+	}
+	return 0
+}
+
+// SecondsText is the auto job second by second (see AutoRun.SecondsText).
+func (j JobRecord) SecondsText() string { return AutoRun{Seconds: j.Seconds}.SecondsText() }
+
+// MinFollow is the least "followed" time of a halving: a sliding 1 s
+// window after the change still holds the calls made at the old rate, so
+// even calls that drop to the new rate at once take this long to hold
+// no more than the limit.
+func (report) MinFollow(a autoParams) float64 {
+	limit := autoFollowSlack * a.HalveTo
+	if a.HalveFrom <= limit {
+		return 0
+	}
+	return (a.HalveFrom - limit) / (a.HalveFrom - a.HalveTo)
+}
+
+// MemoryWritesRange is the fewest to the most rate-memory writes of an
+// auto run.
+func (r report) MemoryWritesRange() string {
+	lo, hi := math.MaxInt, 0
+	for _, a := range r.Auto {
+		lo, hi = min(lo, a.RateMemoryWrites), max(hi, a.RateMemoryWrites)
+	}
+	if lo == hi {
+		return fmt.Sprint(lo)
+	}
+	return fmt.Sprintf("%d to %d", lo, hi)
+}
+
+// Verdict bounds of issue #17, for the template.
+func (report) AutoTailBound() float64     { return autoTailBound }
+func (report) AutoThrottleBound() float64 { return autoThrottleBound }
+func (report) AutoFollowBound() float64   { return autoFollowBound }
+func (report) AutoFollowSlack() float64   { return autoFollowSlack }
+func (report) AutoJobBound() float64      { return autoJobBound }
 
 // named gives a record its name in a table.
 func named(r Record, p params) namedRecord {

@@ -55,12 +55,19 @@ func TestReportOfPartialResults(t *testing.T) {
 		WallSeconds: 1.3, IdealSeconds: 1.06, WallRatio: 1.23, SSMCalls: 52, IdealCalls: 53, CallsRatio: 0.981,
 		FirstCallAfterSeconds: 0.03, LastCallAfterSeconds: 1.2, CreateCalls: 52,
 		DynamoDBRequests: map[string]int{"PutItem": 1001, "BatchWriteItem": 52}, DynamoDBWriteRequests: 1053, OwnerStarts: 1}
+	autoRecord := Record{Strategy: "engine-auto", N: 3000, RateCallsPerSecond: 7, Burst: 1, WallSeconds: 22, SSMCalls: 160, ThrottledCalls: 5,
+		DynamoDBRequests: map[string]int{"PutItem": 3001, "UpdateItem": 6}, DynamoDBWriteRequests: 3170, OwnerStarts: 1, RateMemoryWrites: 5}
 	perNode := Record{Strategy: "per-node", Description: "one call per node", N: 1000, RateCallsPerSecond: 50, Burst: 10,
 		Extrapolated: true, MeasuredEntries: 100, WallSeconds: 27.9, IdealSeconds: 1.06, WallRatio: 26.3}
 	for name, res := range map[string]Results{
 		"nothing":  {},
 		"records":  {Params: params{Rate: 50, Burst: 10, MaxBatch: 20, FaultRate: 0.03, PerNodeLimit: 100, TargetN: 1000}, Records: []Record{engine, perNode}},
 		"readBack": {Params: params{Rate: 50, Reconcile: reconcileParams{N: 500, LostRate: 0.1, DelayMs: 200, Batches: []int{20}}}, Reconcile: []ReconcileRun{{Record: engine, BatchSize: 20}}},
+		"auto": {Params: params{Rate: 50, MaxBatch: 20, Auto: autoParams{Rates: []float64{7}, Ns: []int{3000}, Bursts: []int{1}, LatencyMs: 100, Start: 5, Max: 50, CutSeconds: 10, HalveFrom: 40, HalveTo: 20, HalveAtSec: 10, HalveN: 10000}},
+			Auto: []AutoRun{
+				{Record: autoRecord, Kind: "steady", RateFrom: 7, RateTo: 7, CutSeconds: 10, TailSeconds: 12, AnsweredAfterCut: 80, BoundSeconds: 11.4, TailRatio: 1.05, Seconds: []secondCounts{{5, 5, 0}, {9, 8, 1}}},
+				{Record: autoRecord, Kind: "halving", RateFrom: 40, RateTo: 20, ChangeAtSeconds: 10, FollowSeconds: 1.3, FollowLimit: 22, Seconds: []secondCounts{{5, 5, 0}}},
+			}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := markdown(res, "bench/out/quick")
@@ -72,6 +79,9 @@ func TestReportOfPartialResults(t *testing.T) {
 				if strings.Contains(got, absent) {
 					t.Errorf("%q in a report of a run that did not measure it", absent)
 				}
+			}
+			if name == "auto" && (!strings.Contains(got, "## Rate found at run time") || !strings.Contains(got, "| `engine-auto` (R=40→20, burst 1), n = 3,000 | 5 |")) {
+				t.Errorf("the auto runs are not in the report:\n%s", got)
 			}
 			if name == "records" && !strings.Contains(got, "| 1,000 | `per-node`\\* |") {
 				t.Errorf("the scaled per-node row is not marked:\n%s", got)

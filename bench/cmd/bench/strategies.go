@@ -28,6 +28,7 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/pace"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
@@ -62,17 +63,25 @@ type bench struct {
 	// lastCreate is when the latest CreateAssociationBatch call arrived;
 	// readWait the time from it to the first read (unix ns, ns).
 	lastCreate, readWait atomic.Int64
-	// calls records the arrival of CreateAssociationBatch calls while on.
-	calls callLog
+	// calls records the arrival of CreateAssociationBatch calls while on;
+	// events every such call with its answer (the auto runs).
+	calls  callLog
+	events eventLog
+	// runStart is when the latest measured run started; lastTable the
+	// dedupe table of the latest engine run prepared.
+	runStart  time.Time
+	lastTable string
 }
 
 func newBench(ctx context.Context, p params) (*bench, error) {
 	b := &bench{}
 	b.setEmulator(p)
 	b.ssm = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var arrived time.Time // a CreateAssociationBatch call's arrival
 		switch target := r.Header.Get("X-Amz-Target"); {
 		case strings.HasSuffix(target, ".CreateAssociationBatch"):
 			now := time.Now()
+			arrived = now
 			b.firstBatch.CompareAndSwap(0, now.UnixNano())
 			b.lastCreate.Store(now.UnixNano())
 			b.calls.add(now)
@@ -92,6 +101,9 @@ func newBench(ctx context.Context, p params) (*bench, error) {
 			}
 		}
 		b.emu.ServeHTTP(w, r)
+		if !arrived.IsZero() {
+			b.events.add(callEvent{arrive: arrived, done: time.Now(), throttled: w.Header().Get("X-Amzn-ErrorType") == "ThrottlingException"})
+		}
 	}))
 	var err error
 	if b.ddb, err = testinfra.StartDynamoDBLocal(ctx); err != nil {
@@ -136,6 +148,7 @@ func (b *bench) setEmulator(p params) {
 		LostAnswerRate:       p.lostAnswerRate,
 		ErrorAfterCreateRate: p.errorAfterCreateRate,
 		Seed:                 p.Seed,
+		RateSchedule:         p.rateSchedule,
 	})
 }
 
@@ -187,6 +200,7 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 	d0 := b.proxy.snapshot()
 	cpu0 := processCPU()
 	t0 := time.Now()
+	b.runStart = t0
 	tracing := b.p.trace != "" && strategy != "job" // the job keeps its own call log
 	if tracing {
 		b.calls.start()
@@ -276,6 +290,7 @@ func (b *bench) measure(ctx context.Context, strategy, desc string, n int, setti
 		rec.ReadWaitSeconds = round(time.Duration(b.readWait.Load()).Seconds(), 3)
 	}
 	rec.OwnerWriteRequests = ownerWrites(dAll)
+	rec.RateMemoryWrites = dAll[paceMark+"UpdateItem"]
 	rec.OwnerStarts = dAll[ownerMark+"PutItem"]
 	if rec.Successful > 0 {
 		rec.WriteRequestsPerNewEntry = round(float64(rec.DynamoDBWriteRequests)/float64(rec.Successful), 3)
@@ -308,12 +323,26 @@ func (b *bench) runEngine(set associate.Settings) func(context.Context, int) fun
 // dedupe.Store when inMemory is set: a diagnostic that takes DynamoDB Local
 // out of the run.
 func (b *bench) runEngineWith(set associate.Settings, inMemory bool) func(context.Context, int) func(context.Context) (outcome, error) {
+	return b.runEngineOpts(set, engineOpts{inMemory: inMemory})
+}
+
+// engineOpts are the ways an engine run differs from the function's.
+type engineOpts struct {
+	// inMemory keeps the claims in a map instead of the dedupe table.
+	inMemory bool
+	// rateMemory remembers the rate found (AutoRate) in the dedupe table,
+	// as internal/wiring does with CALLS_PER_SECOND=auto.
+	rateMemory bool
+}
+
+func (b *bench) runEngineOpts(set associate.Settings, o engineOpts) func(context.Context, int) func(context.Context) (outcome, error) {
 	return func(ctx context.Context, n int) func(context.Context) (outcome, error) {
 		body := fanOutBody(n)
 		// A fresh table per run, created before the measurement starts.
 		dcfg := b.cfg.Copy()
 		dcfg.BaseEndpoint = aws.String(b.ddb.Endpoint())
 		table := fmt.Sprintf("bench-%d", b.tables.Add(1))
+		b.lastTable = table
 		_, createErr := awsclient.DynamoDB(dcfg).CreateTable(ctx, dedupe.TableDefinition(table))
 		return func(ctx context.Context) (outcome, error) {
 			if createErr != nil {
@@ -329,10 +358,13 @@ func (b *bench) runEngineWith(set associate.Settings, inMemory bool) func(contex
 				return outcome{}, err
 			}
 			var eng *associate.Engine
-			if inMemory {
+			if o.inMemory {
 				eng = associate.New(awsclient.SSM(b.ssmConfig()), newMemoryClaims(), set, nil)
 			} else {
 				eng = associate.New(awsclient.SSM(b.ssmConfig()), dedupe.NewStore(dclient, table, 24*time.Hour), set, nil)
+			}
+			if o.rateMemory {
+				eng.RememberRate(pace.NewMemory(dclient, table))
 			}
 			res, err := eng.Run(ctx, associate.Job{
 				Request:    req,
