@@ -746,8 +746,8 @@ func write(res Results, root, out, md string) error {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}
-	if r := plottedAutoRun(res); !p.Quick && r != nil {
-		if err := plotAutoRate(filepath.Join(dir, autoPlot), *r); err != nil {
+	if runs := plottedAutoRuns(res); !p.Quick && len(runs) > 0 {
+		if err := plotAutoRates(filepath.Join(dir, autoPlot), runs); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}

@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // plotWallTime draws wall time against n, log-log, one line per strategy
@@ -97,27 +99,57 @@ func order(s string) int {
 	return 3
 }
 
-// autoPlot is the plot of the halving run, beside results.json.
+// autoPlot is the plot of the halving runs, beside results.json.
 const autoPlot = "auto-rate.png"
 
-// plottedAutoRun is the run auto-rate.png draws: the first halving run
-// (the smallest burst), or nil.
-func plottedAutoRun(res Results) *AutoRun {
-	for i := range res.Auto {
-		if res.Auto[i].Kind == "halving" {
-			return &res.Auto[i]
+// plottedAutoRuns are the runs auto-rate.png draws: the halving runs, one
+// panel each.
+func plottedAutoRuns(res Results) []AutoRun {
+	var out []AutoRun
+	for _, a := range res.Auto {
+		if a.Kind == "halving" {
+			out = append(out, a)
 		}
 	}
-	return nil
+	return out
 }
 
-// plotAutoRate draws one auto run over time: the rate the emulator allowed
+// plotAutoRates draws each run in a panel of its own, one above the other.
+func plotAutoRates(path string, runs []AutoRun) error {
+	plots := make([][]*plot.Plot, len(runs))
+	for i, r := range runs {
+		p, err := autoRatePlot(r)
+		if err != nil {
+			return err
+		}
+		plots[i] = []*plot.Plot{p}
+	}
+	img := vgimg.New(10*vg.Inch, vg.Length(len(runs))*4.5*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: len(runs), Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12), PadY: vg.Points(18)}
+	canvases := plot.Align(plots, tiles, dc)
+	for i := range plots {
+		plots[i][0].Draw(canvases[i][0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// autoRatePlot draws one auto run over time: the rate the emulator allowed
 // (from its RateChanges), the calls it answered and throttled each second,
 // and when the calls followed the change.
-func plotAutoRate(path string, r AutoRun) error {
+func autoRatePlot(r AutoRun) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("CALLS_PER_SECOND=auto: SSM's rate %g → %g calls/s at %.0f s (burst %d, n=%s, L=%g ms)",
+	p.Title.Text = fmt.Sprintf("CALLS_PER_SECOND=auto: SSM's rate %g → %g calls/s at %.0f s, burst %d (n=%s, L=%g ms)",
 		r.RateFrom, r.RateTo, r.ChangeAtSeconds, r.Burst, num(r.N), r.LatencyMs)
+	p.Title.Padding = vg.Points(6)
 	p.X.Label.Text = "time from the run's start, s"
 	p.Y.Label.Text = "calls per second"
 	p.Legend.Top, p.Legend.Left = true, false
@@ -154,7 +186,7 @@ func plotAutoRate(path string, r AutoRun) error {
 	for _, ln := range lines {
 		l, err := plotter.NewLine(ln.xy)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l.LineStyle.Color, l.LineStyle.Width = ln.c, vg.Points(1.5)
 		if ln.dash {
@@ -165,15 +197,15 @@ func plotAutoRate(path string, r AutoRun) error {
 	}
 	if r.ChangeAtSeconds > 0 {
 		at := r.ChangeAtSeconds + r.FollowSeconds
-		l, err := plotter.NewLine(plotter.XYs{{X: at, Y: 0}, {X: at, Y: r.RateFrom * 1.2}})
+		l, err := plotter.NewLine(plotter.XYs{{X: at, Y: 0}, {X: at, Y: r.RateFrom * 1.15}})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l.LineStyle.Color, l.LineStyle.Width = color.RGBA{R: 44, G: 160, B: 44, A: 255}, vg.Points(1)
 		l.LineStyle.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("followed: arrivals ≤ %g/s over 1 s from here (%.1f s after the change)", autoFollowSlack*r.RateTo, r.FollowSeconds), l)
+		p.Legend.Add(fmt.Sprintf("followed: arrivals ≤ %g in every 1 s window from here (%.2f s after the change)", r.FollowLimit, r.FollowSeconds), l)
 	}
-	p.Y.Min = 0
-	return p.Save(10*vg.Inch, 5*vg.Inch, path)
+	p.Y.Min, p.Y.Max = 0, r.RateFrom*1.35
+	return p, nil
 }

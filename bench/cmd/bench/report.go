@@ -263,7 +263,7 @@ func newReport(res Results, out string) report {
 			rep.AutoSteady = append(rep.AutoSteady, a)
 		}
 	}
-	if plottedAutoRun(res) != nil {
+	if len(plottedAutoRuns(res)) > 0 {
 		rep.AutoPlot = out + "/" + autoPlot
 	}
 	for i := range res.Jobs {
@@ -406,6 +406,18 @@ func (report) MinFollow(a autoParams) float64 {
 		return 0
 	}
 	return (a.HalveFrom - limit) / (a.HalveFrom - a.HalveTo)
+}
+
+// AboveR are the auto runs whose rate found is above SSM's rate at their
+// end.
+func (r report) AboveR() []AutoRun {
+	var out []AutoRun
+	for _, a := range r.Auto {
+		if a.RateFound > a.RateTo {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // MemoryWritesRange is the fewest to the most rate-memory writes of an
