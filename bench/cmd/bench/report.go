@@ -320,6 +320,10 @@ func (a AutoRun) Name() string {
 	return fmt.Sprintf("`%s` (R=%g, burst %d)", a.Strategy, a.RateFrom, a.Burst)
 }
 
+// Short: the run ended before the cut, or SSM answered nothing after it;
+// the bound says nothing of it.
+func (a AutoRun) Short() bool { return a.TailSeconds <= 0 || a.AnsweredAfterCut == 0 }
+
 // AnsweredBeforeCut is the calls SSM answered before the cut.
 func (a AutoRun) AnsweredBeforeCut() int {
 	return a.SSMCalls - a.ThrottledCalls - a.AnsweredAfterCut
