@@ -43,7 +43,7 @@ func (r *run) startPace(ctx context.Context) {
 		return
 	}
 	a := pace.NewAdaptive(auto.Start, auto.Max, nil)
-	r.pacer = a
+	r.pacer, r.auto = a, a
 	r.limiter = newLimiter(a.Rate())
 	if r.memory == nil {
 		return
@@ -71,7 +71,7 @@ func (r *run) startPace(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			next, err := r.memory.Sync(ctx, r.job.Owner, a.Rate(), share)
+			next, err := r.memory.Sync(ctx, r.job.Owner, a.Found(), share)
 			if err != nil {
 				r.log.WarnContext(ctx, "rate memory not synced", "error", err)
 				continue
@@ -97,7 +97,7 @@ func (r *run) stopPace(ctx context.Context) {
 	<-r.paceDone
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	if err := r.memory.Leave(rctx, r.job.Owner, r.pacer.Rate(), r.share); err != nil {
+	if err := r.memory.Leave(rctx, r.job.Owner, r.auto.Found(), r.share); err != nil {
 		r.log.WarnContext(ctx, "the rate found was not remembered", "error", err)
 	}
 }

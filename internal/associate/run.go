@@ -15,9 +15,10 @@ import (
 type run struct {
 	*Engine
 	job     Job
-	limiter *limiter   // paces calls, and the SDK's retries of them (pace.go)
-	paceMu  sync.Mutex // serialises changes of the limiter's rate
-	pacer   pace.Pacer // the rate the limiter follows (pace.go)
+	limiter *limiter       // paces calls, and the SDK's retries of them (pace.go)
+	paceMu  sync.Mutex     // serialises changes of the limiter's rate
+	pacer   pace.Pacer     // the rate the limiter follows (pace.go)
+	auto    *pace.Adaptive // the pacer, with AutoRate: what it found is remembered
 	// With AutoRate and a memory: this run's share of the rate found, as
 	// last written; changed only by the sync goroutine until paceDone.
 	share              pace.Share

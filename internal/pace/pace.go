@@ -13,14 +13,20 @@
 //	  │
 //	  │ ThrottlingException
 //	  ▼
-//	CUT: rate = what SSM answered in the last second × 0.95
-//	     (at least half, at most 0.9 of the rate), once per second
+//	CUT, once per second, by how many calls SSM throttled in the last second:
+//	  in slow start: rate × 0.75 (the rate before the last doubling, or more);
+//	  a tenth or more: rate = what SSM answered in that second × 0.95 (at
+//	    least half, at most 0.9 of the rate), then two seconds without growth;
+//	  fewer (one call that met SSM's bucket a little early, as jitter in
+//	    the network does at a burst of one): rate × 0.97, and the probe goes
+//	    on at half its step; another throttle within the second cuts to what
+//	    SSM answered after all.
 //	  │
 //	  ▼
 //	PROBE ──the k-th second without throttle, calls keeping up──► rate + step × 2^(k-1)
-//	  │        (step: 2 % of the rate cut to; +2 %, +4 %, +8 %…: a few
-//	  │         seconds near the rate found, and a rate SSM raised is found
-//	  │         in seconds, not minutes)
+//	  │        (step: 2 % of the rate cut to; +2 %, +4 %, +8 %…, at most
+//	  │         +15 % (or 1 call/s) a second: a few seconds near the rate found, and a
+//	  │         rate SSM raised is found in seconds, not minutes)
 //	  └──ThrottlingException──► CUT
 //
 // The rate never goes above its maximum (MAX_CALLS_PER_SECOND, shared by
@@ -100,7 +106,10 @@ type Adaptive struct {
 	clean     int  // intervals without throttle since the last cut
 	step      float64
 	lastCut   time.Time
+	mild      bool        // the last cut was a mild one: another throttle within the interval is not jitter
+	found     float64     // the rate after the last cut to what SSM answered; 0: none yet
 	answers   []time.Time // within window
+	throttles []time.Time // within window
 	born      time.Time   // the first answers measure less than a window
 }
 
@@ -149,6 +158,19 @@ func (a *Adaptive) Rate() float64 {
 	return a.rate
 }
 
+// Found is the rate to remember: the rate cut to after SSM last throttled,
+// or the rate if it never did (or has allowed more since without a
+// throttle, then the lower of the two): a probe in progress is not a rate
+// SSM allowed.
+func (a *Adaptive) Found() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.found <= 0 {
+		return a.rate
+	}
+	return min(a.rate, a.found*(1+maxProbe))
+}
+
 // SlowStart reports whether no throttle was seen yet.
 func (a *Adaptive) SlowStart() bool {
 	a.mu.Lock()
@@ -171,17 +193,42 @@ func (a *Adaptive) Throttled() {
 	now := a.now()
 	a.calls++
 	a.throttled = true
+	a.throttles = append(a.throttles, now)
+	recent := !a.lastCut.IsZero() && now.Sub(a.lastCut) < interval
 	// The calls in flight when SSM started refusing come back throttled
-	// together: one cut per interval.
-	if !a.lastCut.IsZero() && now.Sub(a.lastCut) < interval {
+	// together: one cut to what SSM answered per interval.
+	if recent && !a.mild {
 		return
 	}
 	a.trim(now)
-	measured := float64(len(a.answers)) / max(min(window, now.Sub(a.born)), interval/10).Seconds()
-	a.rate = clamp(max(a.rate*0.5, min(a.rate*0.9, measured*0.95)), MinRate, a.max)
-	a.slowStart, a.clean, a.step, a.lastCut = false, 0, stepFor(a.rate), now
+	answered, throttled := float64(len(a.answers)), float64(len(a.throttles))
+	a.mild = !a.slowStart && !recent && throttled < 0.1*(answered+throttled)
+	switch {
+	case a.mild:
+		a.rate = clamp(a.rate*0.97, MinRate, a.max)
+		a.clean /= 2
+	case a.slowStart:
+		// What SSM answered in the last second was paced before the last
+		// doubling: it says little. Three quarters of the rate refused
+		// is at least as much as the rate before it.
+		a.rate = clamp(a.rate*0.75, MinRate, a.max)
+		a.step, a.clean, a.found = stepFor(a.rate), 0, a.rate
+	default:
+		measured := answered / max(min(window, now.Sub(a.born)), interval/10).Seconds()
+		a.rate = clamp(max(a.rate*0.5, min(a.rate*0.9, measured*0.95)), MinRate, a.max)
+		a.step, a.clean, a.found = stepFor(a.rate), -holdAfterCut, a.rate
+	}
+	a.slowStart, a.lastCut = false, now
 	a.from, a.calls, a.throttled = now, 0, false
 }
+
+// maxProbe bounds one second's growth while probing, as a share of the
+// rate: a step past SSM's rate costs the throttles of a second.
+const maxProbe = 0.15
+
+// holdAfterCut is the seconds without growth after a cut to what SSM
+// answered: the rate found is held a while before probing past it again.
+const holdAfterCut = 2
 
 // judge grows the rate at the end of an interval without throttle in which
 // the calls kept up with it.
@@ -192,25 +239,31 @@ func (a *Adaptive) judge(now time.Time) {
 	}
 	keptUp := float64(a.calls) >= 0.8*a.rate*el.Seconds()
 	switch {
-	case a.throttled:
-		a.clean = 0
-	case !keptUp:
+	case a.throttled, !keptUp:
 	case a.slowStart:
 		a.rate = min(a.rate*2, a.max)
 	default:
-		a.clean++
-		a.rate = min(a.rate+a.step*float64(uint(1)<<min(a.clean-1, 20)), a.max)
+		if a.clean++; a.clean > 0 {
+			step := min(a.step*float64(uint(1)<<min(a.clean-1, 20)), max(a.rate*maxProbe, 1))
+			a.rate = min(a.rate+step, a.max)
+		}
 	}
 	a.from, a.calls, a.throttled = now, 0, false
 	a.trim(now)
 }
 
 func (a *Adaptive) trim(now time.Time) {
+	a.answers = within(a.answers, now)
+	a.throttles = within(a.throttles, now)
+}
+
+// within drops the times older than window.
+func within(ts []time.Time, now time.Time) []time.Time {
 	i := 0
-	for i < len(a.answers) && now.Sub(a.answers[i]) > window {
+	for i < len(ts) && now.Sub(ts[i]) > window {
 		i++
 	}
-	a.answers = a.answers[i:]
+	return ts[i:]
 }
 
 // stepFor is the additive step after a cut at rate: 2 % of it, at least

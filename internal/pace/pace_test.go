@@ -43,26 +43,68 @@ func TestAdaptiveDoesNotGrowWhenCallsDoNotKeepUp(t *testing.T) {
 	}
 }
 
+// saturated is one second in which SSM answered n calls and throttled t,
+// interleaved, as when the rate is above SSM's.
+func saturated(a *Adaptive, c *clock, n, t int) {
+	for i := range n + t {
+		c.add(time.Second / time.Duration(n+t))
+		if i%((n+t)/t) == 0 {
+			a.Throttled()
+		} else {
+			a.Answered()
+		}
+	}
+}
+
 func TestAdaptiveCutsToWhatSSMAnswered(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(40, 100, c.now)
 	a.Resume(40)
 	callsAt(a, c, 12) // 12 answers a second: SSM allows about 12/s
-	callsAt(a, c, 12)
-	a.Throttled()
-	if got, want := a.Rate(), 20.0; !near(got, want) {
+	// Its first throttle follows a clean second: a mild cut; the next,
+	// within the second, cuts to what SSM answered.
+	saturated(a, c, 12, 6)
+	if got, want := a.Rate(), 40*0.97/2; !near(got, want) {
 		// 0.95 × 12 = 11.4, but one cut takes at most half
 		t.Errorf("rate %v, want %v: at most halved by one cut", got, want)
 	}
-	c.add(100 * time.Millisecond)
-	callsAt(a, c, 12) // 12 a second, below the new 20: no growth
-	callsAt(a, c, 12)
-	a.Throttled()
+	saturated(a, c, 12, 6)
 	if got, want := a.Rate(), 0.95*12; math.Abs(got-want) > 0.6 {
 		t.Errorf("rate %v, want about %v (0.95 × the answers of the last second)", got, want)
 	}
 	if a.SlowStart() {
 		t.Error("a throttle ends slow start")
+	}
+	// Then it holds two clean seconds before probing again (the first
+	// second still had throttles, of calls sent before the cut).
+	r := a.Rate()
+	for i, want := range []float64{r, r, r, r + stepFor(r)} {
+		callsAt(a, c, int(r)+1)
+		if got := a.Rate(); !near(got, want) {
+			t.Fatalf("clean second %d after the cut: rate %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+// One throttle among many answers is jitter at SSM's bucket, not its rate:
+// a small cut, and the probe goes on.
+func TestAdaptiveIsolatedThrottleCutsMildly(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(5, 100, c.now)
+	a.Resume(30) // step 0.6
+	callsAt(a, c, 31)
+	callsAt(a, c, 31)
+	callsAt(a, c, 31) // +0.6, +1.2, +2.4
+	before := a.Rate()
+	a.Throttled()
+	if got, want := a.Rate(), before*0.97; !near(got, want) {
+		t.Errorf("rate %v after one throttle in 31 calls, want %v (× 0.97)", got, want)
+	}
+	r := a.Rate()
+	callsAt(a, c, int(r)+1)
+	callsAt(a, c, int(r)+2)
+	if got := a.Rate(); !near(got, r+1.2+2.4) {
+		t.Errorf("rate %v, want the probe going on from k = 3/2: +1.2, +2.4 (%v)", got, r+3.6)
 	}
 }
 
@@ -72,8 +114,17 @@ func TestAdaptiveCutsOncePerInterval(t *testing.T) {
 	a.Resume(20)
 	callsAt(a, c, 20)
 	callsAt(a, c, 20)
-	a.Throttled()
+	before := a.Rate()
+	a.Throttled() // mild: one in 21
+	if got := a.Rate(); !near(got, before*0.97) {
+		t.Errorf("rate %v after one throttle, want × 0.97", got)
+	}
+	c.add(50 * time.Millisecond)
+	a.Throttled() // a second one: SSM's rate, not jitter
 	r := a.Rate()
+	if r >= before*0.97 {
+		t.Errorf("rate %v after a second throttle, want a cut to what SSM answered", r)
+	}
 	for range 5 { // the other calls in flight come back throttled too
 		c.add(50 * time.Millisecond)
 		a.Throttled()
@@ -170,5 +221,37 @@ func TestFixedIsTodaysPace(t *testing.T) {
 	u.Throttled()
 	if u.Rate() != 0 {
 		t.Error("0 stays unlimited")
+	}
+}
+
+func TestAdaptiveLeavesSlowStartAtThreeQuartersOfTheRateRefused(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(10, 100, c.now)
+	callsAt(a, c, 10)
+	callsAt(a, c, 20) // 40 now
+	a.Throttled()
+	if got := a.Rate(); !near(got, 30) || a.SlowStart() {
+		t.Errorf("rate %v, want 30 (0.75 × 40) and slow start over", got)
+	}
+}
+
+func TestAdaptiveFoundIsNotAProbeInProgress(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(5, 100, c.now)
+	if got := a.Found(); got != 5 {
+		t.Errorf("never throttled: found %v, want the rate", got)
+	}
+	a.Resume(20)
+	callsAt(a, c, 20)
+	saturated(a, c, 12, 6) // cut to what SSM answered, about 11.4
+	found := a.Found()
+	for range 8 { // probing well above it, no throttle
+		callsAt(a, c, int(a.Rate())+1)
+	}
+	if a.Rate() < found*1.3 {
+		t.Fatalf("rate %v: the probe should have grown past %v", a.Rate(), found)
+	}
+	if got := a.Found(); !near(got, found*(1+maxProbe)) {
+		t.Errorf("found %v while probing at %v, want at most %v", got, a.Rate(), found*(1+maxProbe))
 	}
 }
