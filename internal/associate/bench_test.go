@@ -15,7 +15,7 @@ import (
 )
 
 // pipelineBody is a CreateAssociationBatch request of n entries for n
-// different nodes, each shaped like a real one (as cmd/bench measures it).
+// different nodes, each shaped like a real one (as bench/cmd/bench measures it).
 func pipelineBody(n int) []byte {
 	var sb strings.Builder
 	sb.WriteString(`{"Entries":[`)
