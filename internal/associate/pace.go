@@ -147,7 +147,8 @@ func (l *limiter) Wait(ctx context.Context) error {
 	defer func() { <-l.turn }()
 	for {
 		l.mu.Lock()
-		at, now := time.Now(), time.Now()
+		now := time.Now()
+		at := now
 		if l.rate > 0 && !l.last.IsZero() {
 			at = l.last.Add(time.Duration(float64(time.Second) / l.rate))
 		}
@@ -187,8 +188,6 @@ func (r *run) answered() {
 // setPace moves the limiter to the pacer's rate.
 func (r *run) setPace() {
 	if lim := r.pacer.Rate(); lim > 0 {
-		r.paceMu.Lock()
-		defer r.paceMu.Unlock()
 		r.limiter.SetLimit(lim)
 	}
 }

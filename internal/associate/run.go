@@ -16,7 +16,6 @@ type run struct {
 	*Engine
 	job     Job
 	limiter *limiter       // paces calls, and the SDK's retries of them (pace.go)
-	paceMu  sync.Mutex     // serialises changes of the limiter's rate
 	pacer   pace.Pacer     // the rate the limiter follows (pace.go)
 	auto    *pace.Adaptive // the pacer, with AutoRate: what it found is remembered
 	// With AutoRate and a memory: this run's share of the rate found, as
