@@ -92,7 +92,9 @@ func TestOffCostsNothing(t *testing.T) {
 	base := testing.AllocsPerRun(200, func() { _, _ = raw.Invoke(ctx, payload) })
 	built := off.Handler(echo) // once, at start, as main does
 	perCall := testing.AllocsPerRun(200, func() { _, _ = built.Invoke(ctx, payload) })
-	if perCall != base {
+	// Not more than without tracing: under -race the counts differ by one
+	// now and then, either way (17 without, 16 off was seen).
+	if perCall > base {
 		t.Errorf("off: %v allocations per invocation, %v without tracing", perCall, base)
 	}
 	t.Logf("allocations per invocation: %v without tracing, %v off", base, perCall)
