@@ -1,0 +1,54 @@
+package associate
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// A caller that waited takes its turn's time, not its timer's: the
+// timer's lateness is not carried into the next turn, so the limiter keeps
+// its rate over a run (x/time/rate's behaviour, which it replaced).
+func TestLimiterTurnsDoNotDrift(t *testing.T) {
+	const interval = 20 * time.Millisecond
+	l := newLimiter(float64(time.Second / interval))
+	ctx := context.Background()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := l.last
+	for i := 1; i <= 5; i++ {
+		if err := l.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := l.last.Sub(first), time.Duration(i)*interval; got != want {
+			t.Fatalf("turn %d at %v after the first, want exactly %v", i, got, want)
+		}
+	}
+}
+
+// A caller that finds the limiter idle starts a new turn at once, and the
+// next one a whole interval later: idle time is no credit for a burst.
+func TestLimiterIdleGivesNoBurst(t *testing.T) {
+	const interval = 20 * time.Millisecond
+	l := newLimiter(float64(time.Second / interval))
+	ctx := context.Background()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * interval)
+	before := time.Now()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.last.Before(before) {
+		t.Fatalf("an idle limiter's turn was set %v in the past", before.Sub(l.last))
+	}
+	idle := l.last
+	if err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.last.Sub(idle); got != interval {
+		t.Fatalf("the turn after an idle one came %v later, want %v", got, interval)
+	}
+}
