@@ -1,13 +1,21 @@
 package request_test
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
 
@@ -77,7 +85,9 @@ var contractRows = []contractRow{
 	{"no `Name`, or a bad document name", `"Name": "x y"`, batch(`{"Name":"x y","InstanceId":"` + node + `"}`), false, "Entries[1].Name", "must match"},
 	{"no target", `{"Name": "AWS-X"}`, batch(`{"Name":"AWS-X"}`), false, "Entries[1].Targets", "required: an entry needs InstanceId, Targets, TargetMaps or TargetLocations"},
 	{"bad schedule", `"ScheduleExpression": "rate(5 minutes)"`, batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"ScheduleExpression":"rate(5 minutes)"}`), false, "Entries[1].ScheduleExpression", "at least 30 minutes"},
-	{"bad schedule", `"ScheduleExpression": "cron(0 99 * * ? *)"`, batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"ScheduleExpression":"cron(0 99 * * ? *)"}`), false, "Entries[1].ScheduleExpression", ""},
+	{"bad schedule", `"ScheduleExpression": "cron(0 99 * * ? *)"`, batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"ScheduleExpression":"cron(0 99 * * ? *)"}`), false, "Entries[1].ScheduleExpression", "out of range 0-23"},
+	{"bad schedule", "a month other than `*` (State Manager does not support months in association crons)", batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"ScheduleExpression":"cron(0 2 ? 3 SUN *)"}`), false, "Entries[1].ScheduleExpression", "month field must be *"},
+	{"bad schedule", "a range that wraps around (`FRI-MON`)", batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"ScheduleExpression":"cron(0 2 ? * FRI-MON *)"}`), false, "Entries[1].ScheduleExpression", "range FRI-MON runs backwards"},
 	{"a value out of the model's range", `"ScheduleOffset": 7`, batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"ScheduleExpression":"cron(0 2 ? * SUN *)","ApplyOnlyAtCronInterval":true,"ScheduleOffset":7}`), false, "Entries[1].ScheduleOffset", "between 1 and 6"},
 	{"a value out of the model's range", `"MaxConcurrency": "0"`, batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"MaxConcurrency":"0"}`), false, "Entries[1].MaxConcurrency", "must match"},
 	{"a value out of the model's range", `"ComplianceSeverity": "SEVERE"`, batch(`{"Name":"AWS-X","InstanceId":"` + node + `","ComplianceSeverity":"SEVERE"}`), false, "Entries[1].ComplianceSeverity", "must be one of"},
@@ -85,6 +95,58 @@ var contractRows = []contractRow{
 	{"members SSM refuses together", `"InstanceId": …, "AssociationName": "n"`, batch(`{"Name":"AWS-X","InstanceId":"` + node + `","AssociationName":"n"}`), false, "Entries[1].AssociationName", "not allowed together with InstanceId"},
 	{"members SSM refuses together", "`\"ScheduleOffset\": 2` without `ApplyOnlyAtCronInterval`", batch(`{"Name":"AWS-X","Targets":[{"Key":"InstanceIds","Values":["` + node + `"]}],"ScheduleExpression":"cron(0 2 ? * SUN *)","ScheduleOffset":2}`), false, "Entries[1].ScheduleOffset", "requires ApplyOnlyAtCronInterval"},
 	{"an alarm configuration without exactly one alarm", `"AlarmConfiguration": {"Alarms": []}`, batch(`{"Name":"AWS-X","InstanceId":"` + node + `","AlarmConfiguration":{"Alarms":[]}}`), false, "Entries[1].AlarmConfiguration.Alarms", "exactly 1 alarm"},
+}
+
+// allowRows fail only their entry too, but not in Parse: which documents
+// and target keys an entry may use is the deployment's setting
+// (ALLOWED_DOCUMENTS, ALLOWED_TARGET_KEYS), checked after Parse by
+// internal/associate (allow.go) before anything is claimed or sent. Their
+// messages are the engine's, with the default lists. That the neighbours go
+// on, unclaimed and unsent the entry, is held by internal/associate's
+// TestAllowListsFailTheirEntryOnly.
+var allowRows = []struct {
+	mistake, example, body, path, says string
+}{
+	{"a document not in `ALLOWED_DOCUMENTS` (checked after parsing; the message names the list)", `"Name": "AWS-RunShellScript"`, batch(`{"Name":"AWS-RunShellScript","InstanceId":"` + node + `","Parameters":{"commands":["id"]}}`), "Entries[1].Name", `document "AWS-RunShellScript" is not allowed by ALLOWED_DOCUMENTS`},
+	{"a target key not in `ALLOWED_TARGET_KEYS`, `TargetMaps` and `TargetLocations` included (checked after parsing)", `"Targets": [{"Key": "tag:Environment", …}]`, batch(`{"Name":"AWS-UpdateSSMAgent","Targets":[{"Key":"tag:Environment","Values":["prod"]}]}`), "Entries[1].Targets[0].Key", `target key "tag:Environment" is not allowed by ALLOWED_TARGET_KEYS`},
+}
+
+// allowFailure is what the engine, configured with the default allow lists
+// (config's, as ALLOWED_DOCUMENTS and ALLOWED_TARGET_KEYS unset give them), answers for the entry at path of body: the
+// Reason of its "fail" action in a dry run of that entry alone. A dry run of
+// entries that all fail the lists reads no claim, so the store is never
+// reached.
+func allowFailure(t *testing.T, body, path string) string {
+	t.Helper()
+	req, err := request.Parse([]byte(body), contractLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := &request.Request{}
+	for _, it := range req.Items {
+		if it.Path == path || strings.HasPrefix(path, it.Path+".") {
+			alone.Items = append(alone.Items, it)
+		}
+	}
+	if len(alone.Items) != 1 {
+		t.Fatalf("no single entry at %s in %s", path, body)
+	}
+	cfg, err := config.FromLookup(func(name string) (string, bool) {
+		return map[string]string{"DEDUPE_TABLE": "contract"}[name], name == "DEDUPE_TABLE"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := associate.Settings{Allow: associate.Allow{Documents: cfg.AllowedDocuments, TargetKeys: cfg.AllowedTargetKeys}}
+	eng := associate.New(nil, dedupe.NewStore(nil, "contract", time.Hour), set, nil)
+	p, err := eng.DryRun(context.Background(), alone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Actions) != 1 || p.Actions[0].Action != report.ActionFail {
+		t.Fatalf("dry run of %s: %+v, want one failed action", path, p.Actions)
+	}
+	return p.Actions[0].Reason
 }
 
 // TestContract walks every row through Parse and checks it lands where the
@@ -127,8 +189,40 @@ func TestContract(t *testing.T) {
 			}
 		})
 	}
+	for _, row := range allowRows {
+		t.Run(row.mistake+": "+row.example, func(t *testing.T) {
+			// Parse lets it through, with its neighbour: the allow lists
+			// are not the request's shape.
+			req, err := request.Parse([]byte(row.body), contractLimits)
+			if err != nil || len(req.Items) < 2 {
+				t.Fatalf("Parse: %v, want the request accepted", err)
+			}
+			for _, it := range req.Items {
+				if !it.Valid() {
+					t.Errorf("%s failed in Parse: %v", it.Path, it.Problems)
+				}
+			}
+			if got := allowFailure(t, row.body, row.path); !strings.HasPrefix(got, row.path+": ") || !strings.Contains(got, row.says) {
+				t.Errorf("engine says %q, want %q at %s", got, row.says, row.path)
+			}
+		})
+	}
 	if *printContract {
-		fmt.Print(contractMarkdown())
+		fmt.Print(contractMarkdown(t))
+	}
+}
+
+// TestContractTableInREADME holds the README's tables to contractRows: a
+// table edited by hand, or rows changed without regenerating it, fail here.
+func TestContractTableInREADME(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contractMarkdown(t)
+	if !strings.Contains(string(readme), want) {
+		t.Errorf("README.md's error contract tables are not what contractRows print; replace them with the output of\n"+
+			"  go test ./internal/request -run TestContract -contract.markdown -v\n%s", want)
 	}
 }
 
@@ -143,7 +237,7 @@ func hasProblemAt(errs []request.FieldError, path, fragment string) bool {
 
 // contractMarkdown is the table of contractRows in two parts, one line per
 // mistake with its examples joined, and what Parse answers to the first.
-func contractMarkdown() string {
+func contractMarkdown(t *testing.T) string {
 	var b strings.Builder
 	for _, whole := range []bool{true, false} {
 		if whole {
@@ -162,6 +256,12 @@ func contractMarkdown() string {
 				fmt.Fprintf(&b, "| %s | %s | %s |\n", row.mistake, strings.Join(examples, ", "), firstProblem(row))
 			}
 			i = j
+		}
+		if !whole {
+			for _, row := range allowRows {
+				fmt.Fprintf(&b, "| %s | %s | %s |\n",
+					row.mistake, code(row.example), "`"+strings.ReplaceAll(allowFailure(t, row.body, row.path), "|", `\|`)+"`")
+			}
 		}
 	}
 	return b.String()
