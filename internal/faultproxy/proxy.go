@@ -14,6 +14,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -63,6 +64,15 @@ func (p *Proxy) SetRules(rules ...Rule) {
 	p.rules.set(rules)
 }
 
+// Fired returns how many requests each of the rules SetRules last set has
+// failed, in their order: what a test asserts when it needs one particular
+// rule (a Match rule, say) to have fired, not just its fault somewhere.
+func (p *Proxy) Fired() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rules.firedCounts()
+}
+
 // Stats returns a copy of the counts so far.
 func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
@@ -73,15 +83,20 @@ func (p *Proxy) Stats() Stats {
 // ServeHTTP forwards r, or fails it as the first rule that fires says.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := operation(r)
-	fault, inject := p.pick(op)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		drop(w) // the client's request broke off: it gets no answer either
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body)) // for forwarding, or the answers that read it
+	fault, inject := p.pick(op, body)
 	if !inject {
 		p.forward(w, r, op)
 		return
 	}
 	switch fault {
 	case DropBeforeForward:
-		io.Copy(io.Discard, r.Body) // the whole request was sent; only the answer is lost
-		drop(w)
+		drop(w) // the whole request was read; only the answer is lost
 	case DropAfterForward:
 		if resp, err := p.roundTrip(r, op); err == nil {
 			io.Copy(io.Discard, resp.Body) // wait until the target has answered
@@ -91,9 +106,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case Unprocessed:
 		p.writeUnprocessed(w, r)
 	case TransactionConflict:
-		p.writeConflict(w, r)
+		if op == "TransactWriteItems" {
+			p.writeConflict(w, r)
+		} else {
+			p.writeError(w, fault)
+		}
 	default:
-		io.Copy(io.Discard, r.Body)
 		p.writeError(w, fault)
 	}
 }
@@ -153,11 +171,11 @@ func operation(r *http.Request) string {
 	return target[strings.LastIndexByte(target, '.')+1:]
 }
 
-// pick decides r's fate and counts an injected fault.
-func (p *Proxy) pick(op string) (Fault, bool) {
+// pick decides a request's fate and counts an injected fault.
+func (p *Proxy) pick(op string, body []byte) (Fault, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f, ok := p.rules.pick(op)
+	f, ok := p.rules.pick(op, body)
 	if ok {
 		p.stats.addInjected(op, f)
 	}
@@ -229,6 +247,9 @@ var faultAnswers = map[Fault]struct {
 		"The server encountered an internal error trying to fulfill the request."},
 	Unavailable: {http.StatusServiceUnavailable, "ServiceUnavailable",
 		"DynamoDB is currently unavailable. (This should be a temporary state.)"},
+	// A single-item write's answer; TransactWriteItems gets writeConflict's.
+	TransactionConflict: {http.StatusBadRequest, "TransactionConflictException",
+		"Transaction is ongoing for the item"},
 }
 
 // writeError answers as DynamoDB does: an awsJson1.0 error body with a

@@ -591,13 +591,76 @@ func TestTransactionConflictCancelsTheTransaction(t *testing.T) {
 	}
 }
 
+// TransactionConflict refuses a single-item write as DynamoDB does while a
+// transaction holds the item: TransactionConflictException, typed by the
+// SDK, nothing written; the same write sent again is applied.
+func TestTransactionConflictRefusesAnUpdate(t *testing.T) {
+	p, url := serve(t, 1)
+	table := newTable(t, url)
+	c := client(url, noRetries)
+	p.SetRules(Rule{Operation: "UpdateItem", Count: 1, Fault: TransactionConflict})
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(table),
+		Key:              map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}},
+		UpdateExpression: aws.String("SET n = :n"), ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "1"}}}
+	_, err := c.UpdateItem(context.Background(), in)
+	var tce *types.TransactionConflictException
+	if !errors.As(err, &tce) {
+		t.Fatalf("UpdateItem: %v, want a TransactionConflictException", err)
+	}
+	var resp *awshttp.ResponseError
+	if !errors.As(err, &resp) || resp.HTTPStatusCode() != http.StatusBadRequest {
+		t.Errorf("UpdateItem: response error %v, want HTTP 400", resp)
+	}
+	if stored(t, table, "a") {
+		t.Fatal("a refused update wrote")
+	}
+	if _, err := c.UpdateItem(context.Background(), in); err != nil {
+		t.Fatalf("sent again: %v", err)
+	}
+	if !stored(t, table, "a") {
+		t.Fatal("the update sent again was not applied")
+	}
+	if got, want := p.Stats()["UpdateItem"], (OpStats{Forwarded: 1, Injected: map[Fault]int{TransactionConflict: 1}}); !equal(got, want) {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
+// A Match rule fails only the requests whose body it accepts, and the
+// body is still forwarded whole; Fired counts each rule's failures.
+func TestMatchPicksRequestsByBody(t *testing.T) {
+	p, url := serve(t, 1)
+	table := newTable(t, url)
+	c := client(url, noRetries)
+	p.SetRules(
+		Rule{Operation: "PutItem", Match: BodyContains(`"target"`), Count: 5, Fault: ServerError},
+		Rule{Operation: "PutItem", Match: BodyContains("never"), Rate: 1, Fault: Throttle},
+	)
+	for _, key := range []string{"other", "target", "another"} {
+		err := put(c, table, key)
+		switch want := map[bool]string{true: "InternalServerError", false: "ok"}[key == "target"]; {
+		case outcome(err) != want:
+			t.Errorf("PutItem %s: %s (%v), want %s", key, outcome(err), err, want)
+		case (err == nil) != stored(t, table, key):
+			t.Errorf("PutItem %s answered %v, stored %v", key, err, stored(t, table, key))
+		}
+	}
+	if got := p.Fired(); !slices.Equal(got, []int{1, 0}) {
+		t.Errorf("fired %v, want [1 0]", got)
+	}
+	if got, want := p.Stats()["PutItem"], (OpStats{Forwarded: 2, Injected: map[Fault]int{ServerError: 1}}); !equal(got, want) {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
 // SetRules panics on a rule it cannot carry out: a fault it does not know,
-// or Unprocessed (a BatchWriteItem answer) for another operation.
+// Unprocessed (a BatchWriteItem answer) for another operation, or
+// TransactionConflict for an operation that is not a write.
 func TestSetRulesRejectsImpossibleRules(t *testing.T) {
 	for name, rule := range map[string]Rule{
-		"unknown fault":                     {Fault: Fault(99)},
-		"Unprocessed on PutItem":            {Operation: "PutItem", Fault: Unprocessed},
-		"TransactionConflict on UpdateItem": {Operation: "UpdateItem", Fault: TransactionConflict},
+		"unknown fault":                  {Fault: Fault(99)},
+		"Unprocessed on PutItem":         {Operation: "PutItem", Fault: Unprocessed},
+		"TransactionConflict on GetItem": {Operation: "GetItem", Fault: TransactionConflict},
+		"TransactionConflict on any":     {Fault: TransactionConflict},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, err := New("http://127.0.0.1:1", 0)

@@ -1,6 +1,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 )
@@ -28,12 +29,13 @@ const (
 	// whole batch: the request succeeds, so the SDK does not retry it, and
 	// the caller must send the items again. Only for BatchWriteItem rules.
 	Unprocessed
-	// TransactionConflict answers a TransactWriteItems with HTTP 400
-	// TransactionCanceledException whose CancellationReasons name
-	// TransactionConflict for the last item and None for the others, as
-	// DynamoDB does when another transaction is changing that item: nothing
-	// is written, and the SDK does not retry it. Only for TransactWriteItems
-	// rules.
+	// TransactionConflict is DynamoDB's answer when another transaction is
+	// changing the item: nothing is written, and the SDK does not retry it.
+	// To a TransactWriteItems it is HTTP 400 TransactionCanceledException
+	// whose CancellationReasons name TransactionConflict for the last item
+	// and None for the others; to a single-item write (PutItem, UpdateItem,
+	// DeleteItem) HTTP 400 TransactionConflictException. Only for rules
+	// naming one of these operations.
 	TransactionConflict
 
 	numFaults = iota
@@ -53,16 +55,32 @@ func (f Fault) String() string {
 // A request is checked against the rules in order and gets the fault of the
 // first rule that fires; when none does, it is forwarded untouched.
 type Rule struct {
-	Operation string  // the X-Amz-Target operation, e.g. "PutItem"; "" matches any
-	Rate      float64 // probability per matching request, used when Count == 0
-	Count     int     // when > 0: fail exactly the next Count matching requests, then the rule is spent
-	Fault     Fault
+	Operation string // the X-Amz-Target operation, e.g. "PutItem"; "" matches any
+	// Match, when set, narrows the rule to the requests whose body it
+	// reports true for (BodyContains builds the common one): one caller's
+	// UpdateItem among several, say, told apart by an attribute only its
+	// request names.
+	Match func(body []byte) bool
+	Rate  float64 // probability per matching request, used when Count == 0
+	Count int     // when > 0: fail exactly the next Count matching requests, then the rule is spent
+	Fault Fault
 }
+
+// BodyContains matches a request whose body contains s (an attribute name,
+// say, as the expression's ExpressionAttributeNames spell it out).
+func BodyContains(s string) func([]byte) bool {
+	return func(body []byte) bool { return bytes.Contains(body, []byte(s)) }
+}
+
+// conflictOps are the operations DynamoDB can refuse with a transaction
+// conflict.
+var conflictOps = map[string]bool{"TransactWriteItems": true, "PutItem": true, "UpdateItem": true, "DeleteItem": true}
 
 // rule is a Rule with the failures it still owes (Count rules only).
 type rule struct {
 	Rule
-	left int
+	left  int
+	fired int
 }
 
 // ruleSet holds the rules and the seeded source of their Rate draws. It is
@@ -87,19 +105,20 @@ func (s *ruleSet) set(rules []Rule) {
 		if r.Fault == Unprocessed && r.Operation != "BatchWriteItem" {
 			panic(fmt.Sprintf("faultproxy: rule %d: Unprocessed is a BatchWriteItem answer, not one for %q", i, r.Operation))
 		}
-		if r.Fault == TransactionConflict && r.Operation != "TransactWriteItems" {
-			panic(fmt.Sprintf("faultproxy: rule %d: TransactionConflict is a TransactWriteItems answer, not one for %q", i, r.Operation))
+		if r.Fault == TransactionConflict && !conflictOps[r.Operation] {
+			panic(fmt.Sprintf("faultproxy: rule %d: TransactionConflict is an answer to TransactWriteItems, PutItem, UpdateItem or DeleteItem, not to %q", i, r.Operation))
 		}
 		s.rules[i] = rule{Rule: r, left: r.Count}
 	}
 }
 
-// pick returns the fault to inject into a request for op, if any. Each
-// matching Rate rule it reaches draws one number, whether or not it fires.
-func (s *ruleSet) pick(op string) (Fault, bool) {
+// pick returns the fault to inject into a request for op with body, if
+// any. Each matching Rate rule it reaches draws one number, whether or not
+// it fires.
+func (s *ruleSet) pick(op string, body []byte) (Fault, bool) {
 	for i := range s.rules {
 		r := &s.rules[i]
-		if r.Operation != "" && r.Operation != op {
+		if r.Operation != "" && r.Operation != op || r.Match != nil && !r.Match(body) {
 			continue
 		}
 		if r.Count > 0 {
@@ -107,11 +126,22 @@ func (s *ruleSet) pick(op string) (Fault, bool) {
 				continue // spent
 			}
 			r.left--
+			r.fired++
 			return r.Fault, true
 		}
 		if s.rng.Float64() < r.Rate {
+			r.fired++
 			return r.Fault, true
 		}
 	}
 	return 0, false
+}
+
+// fired returns how many requests each rule has failed, in rule order.
+func (s *ruleSet) firedCounts() []int {
+	out := make([]int, len(s.rules))
+	for i, r := range s.rules {
+		out[i] = r.fired
+	}
+	return out
 }
