@@ -33,6 +33,7 @@ func main() {
 	}
 	cfg := deps.Config
 	w := jobs.NewWorker(deps.Engine(cfg.WorkerCallsPerSecond(), log), deps.JobStore(),
-		jobs.NewAnnouncer(awsclient.EventBridge(deps.AWS), cfg.EventBusName), cfg.MaxReceives, log)
+		jobs.NewAnnouncer(awsclient.EventBridge(deps.AWS), cfg.EventBusName), cfg.MaxReceives, log).
+		WriteMetrics(os.Stdout)
 	lambda.Start(tr.Handler(w.Handle))
 }

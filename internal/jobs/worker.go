@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/associate"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/metrics"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 )
 
@@ -46,14 +48,27 @@ type Worker struct {
 	// or, when it cannot be read, counted as poisoned before SQS moves it
 	// to the dead-letter queue.
 	maxReceives int
+	metrics     io.Writer
+	now         func() time.Time
 }
 
-// NewWorker returns a worker.
+// NewWorker returns a worker. It writes no metrics until WriteMetrics
+// names where they go.
 func NewWorker(engine runner, store *Store, events announcer, maxReceives int, log *slog.Logger) *Worker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{engine: engine, store: store, events: events, maxReceives: maxReceives, log: log}
+	return &Worker{engine: engine, store: store, events: events, maxReceives: maxReceives, log: log, metrics: io.Discard, now: time.Now}
+}
+
+// WriteMetrics sends the worker's metrics, one EMF line per chunk run, to
+// out (the function's stdout, which CloudWatch Logs reads), and returns w.
+func (w *Worker) WriteMetrics(out io.Writer) *Worker {
+	if out == nil {
+		out = io.Discard
+	}
+	w.metrics = out
+	return w
 }
 
 // Handle processes an SQS batch and reports the messages to keep: chunks
@@ -118,6 +133,7 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 	// has passed rather than settle those nodes as deduplicated.
 	final := runErr == nil && !res.Retryable() || last
 	m, counted, err := w.store.Record(ctx, c.JobID, c.Index, res, final, false)
+	w.observe(ctx, res, counted && err == nil)
 	if err != nil {
 		return err
 	}
@@ -139,6 +155,41 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 		return fmt.Errorf("chunk %d of job %s: %d entries left to retry", c.Index, c.JobID, len(res.Unprocessed)+len(res.Failed))
 	}
 	return nil
+}
+
+// observe writes one EMF line for a run of a chunk, with the names and
+// dimensions of the associate function's (handler observe), so that the
+// Failed and Unprocessed alarms and the dashboard see jobs too (Source
+// "worker"). The SSM
+// activity (Calls, Retries, Throttles, Reads, SSMCallLatency) is this run's,
+// whatever became of it. The outcomes are written once per chunk, by the
+// run that counted it into its job, as the job reports them: a run that
+// leaves entries for the next receive writes them as 0, or an entry retried
+// across receives would be counted Unprocessed on each. A run whose count
+// was written but whose answer was lost writes them as 0 too: better one
+// chunk missing from the metrics than counted twice.
+func (w *Worker) observe(ctx context.Context, res report.Result, counted bool) {
+	s, o := res.Summary, res.Summary
+	if !counted {
+		o = report.Summary{}
+	}
+	fn := lambdacontext.FunctionName
+	if fn == "" {
+		fn = "WorkerFunction"
+	}
+	if err := metrics.Write(w.metrics, metrics.Invocation{
+		Function: fn,
+		Source:   "worker",
+		Counts: map[string]int{
+			"Requested": o.Requested, "Successful": o.Successful, "Updated": o.Updated, "Failed": o.Failed,
+			"Deduplicated": o.Deduplicated, "Unprocessed": o.Unprocessed,
+			"Calls": s.Calls, "Retries": s.Retries, "Throttles": s.Throttles, "Reads": s.Reads,
+		},
+		CallLatency: res.CallLatencies,
+		Time:        w.now(),
+	}); err != nil {
+		w.log.WarnContext(ctx, "metrics not written", "error", err.Error())
+	}
 }
 
 // poisoned counts an unreadable chunk in its job on its last receive,

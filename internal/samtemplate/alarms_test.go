@@ -262,30 +262,34 @@ func sources(t *testing.T) []string {
 	return out
 }
 
-// The two emitters the alarms and the dashboard are built on.
+// The emitters the alarms and the dashboard are built on.
 const (
 	handlerEmitter = "internal/handler/handler.go observe"
+	workerEmitter  = "internal/jobs/worker.go observe"
 	reaperEmitter  = "internal/jobs/reaper.go emit"
 )
 
-func codeEmitters(t *testing.T) (handler, reaper emitter) {
+// codeEmitters returns the EMF writers of the associate function (the
+// handler), of the worker (one line per chunk run) and of the reaper.
+func codeEmitters(t *testing.T) (handler, worker, reaper emitter) {
 	t.Helper()
 	all := emitters(t)
 	for where := range all {
-		if where != handlerEmitter && where != reaperEmitter {
+		if where != handlerEmitter && where != workerEmitter && where != reaperEmitter {
 			t.Errorf("%s writes EMF metrics that no alarm or dashboard widget knows of: add them to template.yaml and to this test", where)
 		}
 	}
 	handler, ok1 := all[handlerEmitter]
-	reaper, ok2 := all[reaperEmitter]
-	if !ok1 || !ok2 {
-		t.Fatalf("EMF writers found: %v; want %s and %s", slices.Sorted(func(yield func(string) bool) {
+	worker, ok2 := all[workerEmitter]
+	reaper, ok3 := all[reaperEmitter]
+	if !ok1 || !ok2 || !ok3 {
+		t.Fatalf("EMF writers found: %v; want %s, %s and %s", slices.Sorted(func(yield func(string) bool) {
 			for k := range all {
 				if !yield(k) {
 					return
 				}
 			}
-		}), handlerEmitter, reaperEmitter)
+		}), handlerEmitter, workerEmitter, reaperEmitter)
 	}
 	// The handler's FunctionName is the function's own name, which
 	// !Ref AssociateFunction gives the template.
@@ -295,15 +299,37 @@ func codeEmitters(t *testing.T) (handler, reaper emitter) {
 	if !strings.Contains(handler.body, "string(inv.Source)") {
 		t.Errorf("%s: Source no longer is string(inv.Source); the alarms list the event.Source constants", handlerEmitter)
 	}
-	// The reaper's FunctionName is its own deployed name too (so that two
-	// stacks keep their alarms apart): !Ref ReaperFunction in the template.
-	if !strings.Contains(reaper.body, "lambdacontext.FunctionName") {
-		t.Errorf("%s: FunctionName no longer comes from lambdacontext.FunctionName; the alarms use !Ref %s", reaperEmitter, reaperID)
+	// The worker and the reaper write their own deployed name too (so that
+	// two stacks keep their alarms apart): !Ref WorkerFunction and !Ref
+	// ReaperFunction in the template, with a literal Source.
+	for _, e := range []struct {
+		where, id string
+		e         emitter
+	}{{workerEmitter, workerID, worker}, {reaperEmitter, reaperID, reaper}} {
+		if !strings.Contains(e.e.body, "lambdacontext.FunctionName") {
+			t.Errorf("%s: FunctionName no longer comes from lambdacontext.FunctionName; the alarms use !Ref %s", e.where, e.id)
+		}
+		if e.e.source == "" {
+			t.Fatalf("%s: Source %q, want a string literal (the alarms name it)", e.where, e.e.source)
+		}
 	}
-	if reaper.source == "" {
-		t.Fatalf("%s: Source %q, want a string literal (the alarms name it)", reaperEmitter, reaper.source)
+	// The worker writes the handler's metrics, so that the same alarms and
+	// widgets add its chunks to the function's requests.
+	for _, n := range handler.names {
+		if !slices.Contains(worker.names, n) {
+			t.Errorf("%s writes no %s (the handler does; the alarms and the dashboard sum both)", workerEmitter, n)
+		}
 	}
-	return handler, reaper
+	// The deployed worker writes them where CloudWatch Logs reads them:
+	// NewWorker alone writes none.
+	main, err := os.ReadFile(filepath.Join(root(t), "functions", "worker", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`\.\s*WriteMetrics\(os\.Stdout\)`).Match(main) {
+		t.Error("functions/worker/main.go: the worker's metrics are not written to os.Stdout (WriteMetrics)")
+	}
+	return handler, worker, reaper
 }
 
 // ---------------------------------------------------------------------
@@ -462,13 +488,13 @@ func TestFunctionAlarms(t *testing.T) {
 }
 
 // TestEntryAlarmsMatchTheCode: the Failed and Unprocessed alarms sum the
-// metric over every Source the handler writes, with the namespace,
-// dimensions and names the code uses; the reaper's alarms name its
-// metrics and literal dimensions.
+// metric over every Source the handler writes and the worker's, with the
+// namespace, dimensions and names the code uses; the reaper's alarms name
+// its metrics and literal dimensions.
 func TestEntryAlarmsMatchTheCode(t *testing.T) {
 	tpl := loadTemplate(t)
 	shape := emfShape(t)
-	handler, reaper := codeEmitters(t)
+	handler, worker, reaper := codeEmitters(t)
 	srcs := sources(t)
 	if !slices.Equal(shape.dimensions, []string{"FunctionName", "Source"}) {
 		t.Fatalf("EMF dimensions %v: the alarms give FunctionName and Source", shape.dimensions)
@@ -477,6 +503,9 @@ func TestEntryAlarmsMatchTheCode(t *testing.T) {
 	for id, metric := range map[string]string{"FailedEntriesAlarm": "Failed", "UnprocessedEntriesAlarm": "Unprocessed"} {
 		if !slices.Contains(handler.names, metric) {
 			t.Errorf("%s: the handler writes no metric %q (it writes %v)", id, metric, handler.names)
+		}
+		if !slices.Contains(worker.names, metric) {
+			t.Errorf("%s: the worker writes no metric %q (it writes %v)", id, metric, worker.names)
 		}
 		a := resource(t, tpl, id, "AWS::CloudWatch::Alarm")
 		p := a.get("Properties")
@@ -488,6 +517,9 @@ func TestEntryAlarmsMatchTheCode(t *testing.T) {
 		for _, s := range srcs {
 			want = append(want, fmt.Sprintf("%s %s FunctionName=Ref %s,Source=%s Sum", shape.namespace, metric, functionID, s))
 		}
+		// A job's chunks: their entries are no request's answer.
+		want = append(want, fmt.Sprintf("%s %s FunctionName=Ref %s,Source=%s Sum", shape.namespace, metric, workerID, worker.source))
+		sort.Strings(want)
 		var ids []string
 		var expr string
 		for _, q := range p.get("Metrics").items() {

@@ -101,7 +101,7 @@ func TestDashboard(t *testing.T) {
 	tpl := loadTemplate(t)
 	body := dashboard(t, tpl)
 	shape := emfShape(t)
-	handler, reaper := codeEmitters(t)
+	handler, worker, reaper := codeEmitters(t)
 
 	widgets, _ := body["widgets"].([]any)
 	if len(widgets) == 0 {
@@ -159,8 +159,8 @@ func TestDashboard(t *testing.T) {
 	}
 	var outcomes []string
 	for _, o := range []string{"Successful", "Updated", "Deduplicated", "Failed", "Unprocessed"} {
-		if !slices.Contains(handler.names, o) {
-			t.Errorf("outcome %s: the handler writes no such metric (it writes %v)", o, handler.names)
+		if !slices.Contains(handler.names, o) || !slices.Contains(worker.names, o) {
+			t.Errorf("outcome %s: the handler or the worker writes no such metric (they write %v and %v)", o, handler.names, worker.names)
 		}
 		outcomes = append(outcomes, "SUM("+search(o, "Sum"))
 	}
