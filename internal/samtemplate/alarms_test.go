@@ -682,3 +682,36 @@ func TestAlarmTopic(t *testing.T) {
 		t.Error("no output AlarmTopic giving the topic the alarms notify")
 	}
 }
+
+// TestAlarmsNamedAsTheReadme: every alarm has a name of the stack's
+// (!Sub ${AWS::StackName}-…), so that two stacks in one account keep theirs
+// apart and the mail names the stack, and the README's alarm table lists it
+// as <stack>-… (the function alarms as <stack>-<Function>-…).
+func TestAlarmsNamedAsTheReadme(t *testing.T) {
+	tpl := loadTemplate(t)
+	readme, err := os.ReadFile(filepath.Join(root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for id, a := range alarms(tpl) {
+		f, arg := a.get("Properties", "AlarmName").fn()
+		name := arg.str()
+		if f != "Sub" || !strings.HasPrefix(name, "${AWS::StackName}-") {
+			t.Errorf("%s AlarmName: want !Sub ${AWS::StackName}-…", id)
+			continue
+		}
+		if other, ok := seen[name]; ok {
+			t.Errorf("%s and %s are both named %s", id, other, name)
+		}
+		seen[name] = id
+		shown := "<stack>-" + strings.TrimPrefix(name, "${AWS::StackName}-")
+		generic := shown
+		for _, fn := range functionIDs {
+			generic = strings.Replace(generic, "-"+fn+"-", "-<Function>-", 1)
+		}
+		if !bytes.Contains(readme, []byte("| `"+shown+"` |")) && !bytes.Contains(readme, []byte("| `"+generic+"` ")) {
+			t.Errorf("%s (%s): the README's alarm table has no row `%s`", id, name, shown)
+		}
+	}
+}
