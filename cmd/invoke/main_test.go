@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/samtemplate"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
 )
@@ -18,7 +21,8 @@ import (
 // The end to end path (samtemplate.Local: services, builds, the functions
 // under the emulator, jobs through the queue) is exercised with every file
 // in events/ by internal/samtemplate's TestSampleEventsThroughTheFunction.
-// These tests cover what this command adds around it.
+// These tests cover what this command adds around it, and TestRunOneEvent
+// runs the command itself once, as make invoke does.
 
 func eventFile(t *testing.T, name string) []byte {
 	t.Helper()
@@ -120,5 +124,46 @@ func TestPrintAnswer(t *testing.T) {
 	out.Reset()
 	if body := printAnswer(&out, step, []byte(`{"batchItemFailures": []}`)); string(body) != `{"batchItemFailures": []}` || out.String() != "{\n  \"batchItemFailures\": []\n}\n" {
 		t.Errorf("worker answer: result %s, printed %q", body, out.String())
+	}
+}
+
+// TestRunOneEvent is make invoke EVENT=events/direct.json, with services of
+// its own (-reuse=false: whatever make ssm-local or make local-tables left
+// running is not touched): AssociateFunction built and run under the RIE,
+// against the SSM emulator and DynamoDB Local with the template's tables.
+// Its answer is printed on stdout, its steps on stderr, the function's
+// output in the build directory's log.
+func TestRunOneEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: builds AssociateFunction and starts DynamoDB Local")
+	}
+	testinfra.RequireTools(t, testinfra.ToolDynamoDBLocal, testinfra.ToolJava, testinfra.ToolRIE, testinfra.ToolGo)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root, err := testinfra.ProjectRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err = run(ctx, []string{"-event", filepath.Join(root, "events", "direct.json"), "-reuse=false", "-build-dir", dir}, &stdout, &stderr)
+	t.Logf("stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res report.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("stdout is not the function's result: %v", err)
+	}
+	if s := res.Summary; s.Requested != 2 || s.Successful != 2 || s.Calls != 1 || len(res.Successful) != 2 {
+		t.Errorf("summary %+v, want both entries of events/direct.json associated in one call", s)
+	}
+	for _, want := range []string{"invoking " + samtemplate.AssociateFunction + " with", samtemplate.AssociateFunction + " answered in", "no jobs queue", filepath.Join(dir, "invoke.log")} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr has no %q", want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "invoke.log")); err != nil || !bytes.Contains(b, []byte("association request done")) {
+		t.Errorf("invoke.log: %v; want the function's log line in it:\n%s", err, b)
 	}
 }
