@@ -62,6 +62,15 @@ func (a Allow) violation(path string, e request.Entry) string {
 			return v
 		}
 	}
+	// A TargetLocation's own Targets reach nodes in its accounts and
+	// Regions: the same keys apply to them.
+	for i, l := range e.TargetLocations {
+		for j, t := range l.Targets {
+			if v := key(fmt.Sprintf("TargetLocations[%d].Targets[%d].Key", i, j), t.Key); v != "" {
+				return v
+			}
+		}
+	}
 	return ""
 }
 
