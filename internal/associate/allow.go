@@ -2,6 +2,7 @@ package associate
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +18,15 @@ import (
 type Allow struct {
 	Documents  []string
 	TargetKeys []string
+	// Region is the function's Region, where its SSM calls go. A document
+	// named by ARN must be AWS-owned (no account) and in this Region and its
+	// partition: IAM (template.yaml, EngineSsmPolicy) grants the AWS-owned
+	// documents of this Region and the documents of this account, which
+	// the function does not know, so this account's documents are named by
+	// name. Any other ARN would be refused by IAM with AccessDenied, which
+	// fails the whole call, valid neighbours included; it fails its entry
+	// alone instead. Empty: no document ARN is allowed.
+	Region string
 }
 
 // Target keys that are not Targets keys: an entry that uses TargetMaps or
@@ -30,8 +40,12 @@ const (
 // or "" when it is.
 func (a Allow) violation(path string, e request.Entry) string {
 	doc := e.Name
-	if i := strings.LastIndex(doc, "document/"); strings.HasPrefix(doc, "arn:") && i >= 0 {
-		doc = doc[i+len("document/"):] // an ARN names the document after "document/"
+	if strings.HasPrefix(doc, "arn:") {
+		name, v := a.documentARN(doc)
+		if v != "" {
+			return fmt.Sprintf("%s.Name: %s", path, v)
+		}
+		doc = name
 	}
 	if !matchAny(a.Documents, doc) {
 		return fmt.Sprintf("%s.Name: document %q is not allowed by ALLOWED_DOCUMENTS (%s)", path, doc, strings.Join(a.Documents, ","))
@@ -72,6 +86,57 @@ func (a Allow) violation(path string, e request.Entry) string {
 		}
 	}
 	return ""
+}
+
+// documentName is what CreateDocument allows as a name.
+var documentName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,128}$`)
+
+// documentARN returns the document name of arn, or why arn is not allowed:
+// it must be arn:PARTITION:ssm:REGION::document/NAME with this Region and its
+// partition, and no account (see Allow.Region).
+func (a Allow) documentARN(arn string) (name, violation string) {
+	if a.Region == "" {
+		return "", fmt.Sprintf("document %q cannot be checked, as the function's Region is not known: no document ARN is allowed; name the document by its name", arn)
+	}
+	partition := partitionOf(a.Region)
+	rule := fmt.Sprintf("a document ARN must name an AWS-owned document of this function's Region, arn:%s:ssm:%s::document/NAME: "+
+		"IAM grants it no other account's or Region's documents, and this account's are named by their name", partition, a.Region)
+	parts := strings.SplitN(arn, ":", 6) // arn, partition, service, Region, account, resource
+	if len(parts) < 6 || parts[2] != "ssm" || !strings.HasPrefix(parts[5], "document/") || !documentName.MatchString(strings.TrimPrefix(parts[5], "document/")) {
+		return "", fmt.Sprintf("%q is not an SSM document ARN (arn:PARTITION:ssm:REGION:ACCOUNT:document/NAME); %s", arn, rule)
+	}
+	var why string
+	switch {
+	case parts[4] != "":
+		why = fmt.Sprintf("names account %s", parts[4])
+	case parts[3] != a.Region:
+		why = fmt.Sprintf("names Region %s", parts[3])
+	case parts[1] != partition:
+		why = fmt.Sprintf("names partition %s", parts[1])
+	default:
+		return strings.TrimPrefix(parts[5], "document/"), ""
+	}
+	return "", fmt.Sprintf("document %q %s; %s", arn, why, rule)
+}
+
+// partitionOf is the partition of an AWS Region, after the regionRegex of
+// each partition in the SDK's partitions.json
+// (aws-sdk-go-v2/internal/endpoints/awsrulesfn); "aws" for the others.
+func partitionOf(region string) string {
+	for _, p := range [...]struct{ prefix, partition string }{
+		{"cn-", "aws-cn"},
+		{"us-gov-", "aws-us-gov"},
+		{"us-iso-", "aws-iso"},
+		{"us-isob-", "aws-iso-b"},
+		{"eu-isoe-", "aws-iso-e"},
+		{"us-isof-", "aws-iso-f"},
+		{"eusc-", "aws-eusc"},
+	} {
+		if strings.HasPrefix(region, p.prefix) {
+			return p.partition
+		}
+	}
+	return "aws"
 }
 
 func matchAny(patterns []string, s string) bool {

@@ -48,7 +48,7 @@ func Load(ctx context.Context, instrument ...func(*aws.Config)) (Deps, error) {
 func (d Deps) Engine(callsPerSecond float64, log *slog.Logger) *associate.Engine {
 	ddb := awsclient.DynamoDB(d.AWS)
 	store := dedupe.NewStore(ddb, d.Config.DedupeTable, d.Config.DedupeTTL)
-	eng := associate.New(awsclient.SSM(d.AWS), store, Settings(d.Config, callsPerSecond), log)
+	eng := associate.New(awsclient.SSM(d.AWS), store, Settings(d.Config, d.AWS.Region, callsPerSecond), log)
 	if d.Config.AutoRate {
 		eng.RememberRate(pace.NewMemory(ddb, d.Config.DedupeTable))
 	}
@@ -58,8 +58,10 @@ func (d Deps) Engine(callsPerSecond float64, log *slog.Logger) *associate.Engine
 // Settings are the engine's settings from the configuration, with its SSM
 // calls paced at callsPerSecond. Allow always comes from ALLOWED_DOCUMENTS
 // and ALLOWED_TARGET_KEYS (their defaults when unset): never the engine's
-// zero Allow, which allows everything.
-func Settings(c config.Config, callsPerSecond float64) associate.Settings {
+// zero Allow, which allows every document name and target key. region is
+// where the SSM client calls (AWS_REGION in Lambda): the only Region whose
+// documents an entry may name by ARN.
+func Settings(c config.Config, region string, callsPerSecond float64) associate.Settings {
 	return associate.Settings{
 		BatchSize:      c.BatchSize,
 		MaxConcurrency: c.MaxConcurrency,
@@ -71,6 +73,7 @@ func Settings(c config.Config, callsPerSecond float64) associate.Settings {
 		Allow: associate.Allow{
 			Documents:  slices.Clone(c.AllowedDocuments),
 			TargetKeys: slices.Clone(c.AllowedTargetKeys),
+			Region:     region,
 		},
 	}
 }
