@@ -3,7 +3,8 @@
 // poisoned (their entries Unprocessed, with a reason) and settles their
 // jobs; on a schedule, it finishes and announces jobs whose chunks are all
 // counted, and marks jobs without progress for JOB_STALL_AFTER as STALLED
-// (metric JobsStalled).
+// (metric JobsStalled), and counts jobs not finished JOB_MAX_RUNNING after
+// their submission (metric JobsOverdue).
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/tracing"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/wiring"
@@ -24,6 +26,13 @@ func main() {
 	var r *jobs.Reaper
 	if err == nil {
 		r, err = wiring.Reaper(context.Background(), log, os.Stdout, tr.Instrument)
+	}
+	if err == nil {
+		// wiring.Reaper has read and checked the same variables.
+		var cfg config.Reaper
+		if cfg, err = config.LoadReaper(); err == nil {
+			r.MaxRunning(cfg.MaxRunning)
+		}
 	}
 	if err != nil {
 		log.Error("reaper cannot start", "error", err.Error())

@@ -157,6 +157,7 @@ var ReaperVariables = []Variable{
 	{"EVENT_BUS_NAME", "", "EventBridge bus for 'Association Job Completed' events; empty: none are sent"},
 	{"JOB_TTL", "168h", "how long a job's status and outcomes are kept"},
 	{"JOB_STALL_AFTER", "6h", "a job that is not finished and made no progress for this long is marked STALLED"},
+	{"JOB_MAX_RUNNING", "24h", "a job not finished this long after it was submitted is counted overdue (metric JobsOverdue), however it progresses"},
 }
 
 // TracingVariables are read by all three functions' tracing
@@ -172,6 +173,7 @@ type Reaper struct {
 	EventBusName string        // EVENT_BUS_NAME
 	JobTTL       time.Duration // JOB_TTL
 	StallAfter   time.Duration // JOB_STALL_AFTER
+	MaxRunning   time.Duration // JOB_MAX_RUNNING
 }
 
 // LoadReaper reads the reaper's configuration from the process environment.
@@ -200,6 +202,7 @@ func ReaperFromLookup(lookup func(string) (string, bool)) (Reaper, error) {
 	c.EventBusName = get("EVENT_BUS_NAME")
 	c.JobTTL = durationVar(get, "JOB_TTL", time.Hour, 366*24*time.Hour, &errs)
 	c.StallAfter = durationVar(get, "JOB_STALL_AFTER", time.Minute, 366*24*time.Hour, &errs)
+	c.MaxRunning = durationVar(get, "JOB_MAX_RUNNING", time.Minute, 366*24*time.Hour, &errs)
 	if err := errors.Join(errs...); err != nil {
 		return Reaper{}, fmt.Errorf("configuration: %w", err)
 	}

@@ -123,13 +123,16 @@ func TestReaper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Reaper{JobsTable: "jobs", JobTTL: 168 * time.Hour, StallAfter: 6 * time.Hour}); c != want {
+	if want := (Reaper{JobsTable: "jobs", JobTTL: 168 * time.Hour, StallAfter: 6 * time.Hour, MaxRunning: 24 * time.Hour}); c != want {
 		t.Fatalf("got %+v, want %+v", c, want)
 	}
 	for env, msg := range map[string]map[string]string{
-		"JOBS_TABLE: required":             {},
-		"JOB_STALL_AFTER: 1s out of range": {"JOBS_TABLE": "j", "JOB_STALL_AFTER": "1s"},
-		`JOB_STALL_AFTER: "soon" is not`:   {"JOBS_TABLE": "j", "JOB_STALL_AFTER": "soon"},
+		"JOBS_TABLE: required":                    {},
+		"JOB_STALL_AFTER: 1s out of range":        {"JOBS_TABLE": "j", "JOB_STALL_AFTER": "1s"},
+		`JOB_STALL_AFTER: "soon" is not`:          {"JOBS_TABLE": "j", "JOB_STALL_AFTER": "soon"},
+		"JOB_MAX_RUNNING: 30s out of range":       {"JOBS_TABLE": "j", "JOB_MAX_RUNNING": "30s"},
+		"JOB_MAX_RUNNING: 9000h0m0s out of range": {"JOBS_TABLE": "j", "JOB_MAX_RUNNING": "9000h"},
+		`JOB_MAX_RUNNING: "a day" is not`:         {"JOBS_TABLE": "j", "JOB_MAX_RUNNING": "a day"},
 	} {
 		if _, err := ReaperFromLookup(lookup(msg)); err == nil || !strings.Contains(err.Error(), env) {
 			t.Errorf("%v: error %v, want %q", msg, err, env)

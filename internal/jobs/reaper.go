@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"io"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/metrics"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
@@ -25,11 +25,13 @@ const ReasonDeadLettered = "not run: the chunk's message reached the dead-letter
 // Reaper finishes what workers cannot: chunks whose message reached the
 // jobs dead-letter queue uncounted (a worker that crashed or timed out on
 // every receive), jobs whose chunks are all counted but that nobody
-// finished or announced, and jobs that stopped making progress.
+// finished or announced, and jobs that stopped making progress or run
+// longer than they may.
 type Reaper struct {
 	store      *Store
 	events     announcer
 	stallAfter time.Duration
+	maxRunning time.Duration // 0: no job is overdue
 	log        *slog.Logger
 	metrics    io.Writer
 	now        func() time.Time
@@ -45,6 +47,17 @@ func NewReaper(store *Store, events announcer, stallAfter time.Duration, log *sl
 		out = io.Discard
 	}
 	return &Reaper{store: store, events: events, stallAfter: stallAfter, log: log, metrics: out, now: time.Now}
+}
+
+// MaxRunning makes a sweep count the jobs not finished d after they were
+// submitted (JOB_MAX_RUNNING) as overdue, in the JobsOverdue metric, and
+// returns r. Unlike a stall, which needs a job without any progress, it
+// catches a job that moves too slowly to finish (a chunk that comes back
+// on every visibility timeout, throttled calls): nothing is changed, an
+// operator is told.
+func (r *Reaper) MaxRunning(d time.Duration) *Reaper {
+	r.maxRunning = d
+	return r
 }
 
 // Handle is the function's handler: an SQS event from the jobs dead-letter
@@ -169,18 +182,28 @@ type SweepResult struct {
 	Open     int `json:"Open"`     // jobs not final, or final and not announced
 	Finished int `json:"Finished"` // jobs settled by this sweep
 	Stalled  int `json:"Stalled"`  // jobs STALLED after the sweep
+	Overdue  int `json:"Overdue"`  // jobs not finished MaxRunning after their submission
 	Errors   int `json:"Errors"`
 }
 
 // Sweep looks at every open job: one whose chunks are all counted is
 // finished and announced; one that made no progress for stallAfter is
-// marked STALLED. The JobsStalled metric counts the stalled jobs.
+// marked STALLED; one not finished maxRunning after it was submitted is
+// counted overdue. The JobsStalled and JobsOverdue metrics count them.
 func (r *Reaper) Sweep(ctx context.Context) (SweepResult, error) {
 	open, err := r.store.OpenJobs(ctx)
 	res := SweepResult{Open: len(open)}
-	cutoff := r.now().Add(-r.stallAfter)
+	now := r.now()
+	cutoff := now.Add(-r.stallAfter)
 	var errs []error
 	for _, m := range open {
+		// A job whose chunks are all counted is finished below, not late.
+		if r.maxRunning > 0 && !Final(m.State) && !m.finished() && m.CreatedAt < now.Add(-r.maxRunning).UnixMilli() {
+			res.Overdue++
+			r.log.WarnContext(ctx, "job overdue: not finished within JOB_MAX_RUNNING", "jobId", m.JobID, "state", m.State,
+				"submitted", time.UnixMilli(m.CreatedAt).UTC().Format(time.RFC3339), "maxRunning", r.maxRunning.String(),
+				"chunks", m.Chunks, "chunksDone", m.ChunksDone, "chunksPoisoned", m.ChunksPoisoned)
+		}
 		switch {
 		case m.finished():
 			after, serr := r.store.Settle(ctx, r.events, m)
@@ -209,7 +232,7 @@ func (r *Reaper) Sweep(ctx context.Context) (SweepResult, error) {
 			}
 		}
 	}
-	r.emit(map[string]int{"JobsOpen": res.Open, "JobsSettledByReaper": res.Finished, "JobsStalled": res.Stalled, "ReaperErrors": res.Errors})
+	r.emit(map[string]int{"JobsOpen": res.Open, "JobsSettledByReaper": res.Finished, "JobsStalled": res.Stalled, "JobsOverdue": res.Overdue, "ReaperErrors": res.Errors})
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -553,7 +553,7 @@ func TestEntryAlarmsMatchTheCode(t *testing.T) {
 	}
 
 	reaperDims := []string{"FunctionName=Ref " + reaperID, "Source=" + reaper.source}
-	for id, metric := range map[string]string{"JobsStalledAlarm": "JobsStalled", "ChunksDeadLetteredAlarm": "ChunksDeadLettered"} {
+	for id, metric := range map[string]string{"JobsStalledAlarm": "JobsStalled", "JobsOverdueAlarm": "JobsOverdue", "ChunksDeadLetteredAlarm": "ChunksDeadLettered"} {
 		if !slices.Contains(reaper.names, metric) {
 			t.Errorf("%s: the reaper writes no metric %q (it writes %v)", id, metric, reaper.names)
 		}
@@ -564,12 +564,40 @@ func TestEntryAlarmsMatchTheCode(t *testing.T) {
 	}
 }
 
-// TestJobsStalledFollowsTheParameter: the job that stays RUNNING too long
-// is the one the reaper marks STALLED after JobStallAfter.
+// TestJobsStalledFollowsTheParameter: a job without progress is the one
+// the reaper marks STALLED after JobStallAfter.
 func TestJobsStalledFollowsTheParameter(t *testing.T) {
 	tpl := loadTemplate(t)
 	if v := tpl.get("Resources", reaperID, "Properties", "Environment", "Variables", "JOB_STALL_AFTER").ref(); v != "JobStallAfter" {
 		t.Errorf("%s JOB_STALL_AFTER = !Ref %q, want !Ref JobStallAfter", reaperID, v)
+	}
+}
+
+// TestJobsOverdueFollowsTheParameter: the job that stays RUNNING longer
+// than a parameter allows (issue 16) is the one the reaper counts in
+// JobsOverdue after JobMaxRunning, which JobsOverdueAlarm reports; the
+// parameter takes what the code's duration check takes.
+func TestJobsOverdueFollowsTheParameter(t *testing.T) {
+	tpl := loadTemplate(t)
+	if v := tpl.get("Resources", reaperID, "Properties", "Environment", "Variables", "JOB_MAX_RUNNING").ref(); v != "JobMaxRunning" {
+		t.Errorf("%s JOB_MAX_RUNNING = !Ref %q, want !Ref JobMaxRunning", reaperID, v)
+	}
+	p := tpl.get("Parameters", "JobMaxRunning")
+	re, err := regexp.Compile(p.get("AllowedPattern").str())
+	if err != nil {
+		t.Fatalf("JobMaxRunning AllowedPattern: %v", err)
+	}
+	for v, want := range map[string]bool{"24h": true, "90m": true, "1h30m": true, "2.5h": true, "": false, "1d": false, "24": false, "-1h": false} {
+		if re.MatchString(v) != want {
+			t.Errorf("JobMaxRunning AllowedPattern on %q: %v, want %v", v, !want, want)
+		}
+		if _, perr := time.ParseDuration(v); want && perr != nil {
+			t.Errorf("JobMaxRunning lets %q through, which Go cannot parse", v)
+		}
+	}
+	_, a := findAlarm(t, tpl, simpleAlarm{metrics.Namespace, "JobsOverdue", []string{"FunctionName=Ref " + reaperID, "Source=reaper"}})
+	if st := a.get("Properties", "Statistic").str(); st != "Maximum" {
+		t.Errorf("JobsOverdueAlarm Statistic %q, want Maximum (each sweep counts every overdue job)", st)
 	}
 }
 

@@ -183,7 +183,7 @@ func TestDashboard(t *testing.T) {
 	has("dead-letter queue depth", dlq)
 
 	var jobs []string
-	for _, m := range []string{"JobsOpen", "JobsStalled"} {
+	for _, m := range []string{"JobsOpen", "JobsStalled", "JobsOverdue"} {
 		if !slices.Contains(reaper.names, m) {
 			t.Errorf("%s: the reaper writes no such metric (it writes %v)", m, reaper.names)
 		}
