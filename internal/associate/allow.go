@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsarn "github.com/aws/aws-sdk-go-v2/aws/arn"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
@@ -101,20 +102,21 @@ func (a Allow) documentARN(arn string) (name, violation string) {
 	partition := partitionOf(a.Region)
 	rule := fmt.Sprintf("a document ARN must name an AWS-owned document of this function's Region, arn:%s:ssm:%s::document/NAME: "+
 		"IAM grants it no other account's or Region's documents, and this account's are named by their name", partition, a.Region)
-	parts := strings.SplitN(arn, ":", 6) // arn, partition, service, Region, account, resource
-	if len(parts) < 6 || parts[2] != "ssm" || !strings.HasPrefix(parts[5], "document/") || !documentName.MatchString(strings.TrimPrefix(parts[5], "document/")) {
+	parsed, err := awsarn.Parse(arn)
+	name, isDoc := strings.CutPrefix(parsed.Resource, "document/")
+	if err != nil || parsed.Service != "ssm" || !isDoc || !documentName.MatchString(name) {
 		return "", fmt.Sprintf("%q is not an SSM document ARN (arn:PARTITION:ssm:REGION:ACCOUNT:document/NAME); %s", arn, rule)
 	}
 	var why string
 	switch {
-	case parts[4] != "":
-		why = fmt.Sprintf("names account %s", parts[4])
-	case parts[3] != a.Region:
-		why = fmt.Sprintf("names Region %s", parts[3])
-	case parts[1] != partition:
-		why = fmt.Sprintf("names partition %s", parts[1])
+	case parsed.AccountID != "":
+		why = fmt.Sprintf("names account %s", parsed.AccountID)
+	case parsed.Region != a.Region:
+		why = fmt.Sprintf("names Region %s", parsed.Region)
+	case parsed.Partition != partition:
+		why = fmt.Sprintf("names partition %s", parsed.Partition)
 	default:
-		return strings.TrimPrefix(parts[5], "document/"), ""
+		return name, ""
 	}
 	return "", fmt.Sprintf("document %q %s; %s", arn, why, rule)
 }
@@ -122,6 +124,7 @@ func (a Allow) documentARN(arn string) (name, violation string) {
 // partitionOf is the partition of an AWS Region, after the regionRegex of
 // each partition in the SDK's partitions.json
 // (aws-sdk-go-v2/internal/endpoints/awsrulesfn); "aws" for the others.
+// By hand: the SDK keeps its partition table internal.
 func partitionOf(region string) string {
 	for _, p := range [...]struct{ prefix, partition string }{
 		{"cn-", "aws-cn"},
