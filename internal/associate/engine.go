@@ -86,8 +86,9 @@ type Settings struct {
 	// (CLAIM_LEASE). 0 means 60 s.
 	ClaimLease time.Duration
 	// Allow is what entries may ask for (ALLOWED_DOCUMENTS,
-	// ALLOWED_TARGET_KEYS). The zero Allow allows every document and target
-	// key: for tests; the functions always set it from their configuration.
+	// ALLOWED_TARGET_KEYS). The zero Allow allows every document name and
+	// target key, and no document ARN (its Region is unknown): for tests;
+	// the functions always set it from their configuration.
 	Allow Allow
 }
 
