@@ -250,6 +250,8 @@ var faultAnswers = map[Fault]struct {
 	// A single-item write's answer; TransactWriteItems gets writeConflict's.
 	TransactionConflict: {http.StatusBadRequest, "TransactionConflictException",
 		"Transaction is ongoing for the item"},
+	Denied: {http.StatusBadRequest, "AccessDeniedException",
+		"User: arn:aws:sts::000000000000:assumed-role/faultproxy/denied is not authorized to perform this operation"},
 }
 
 // writeError answers as DynamoDB does: an awsJson1.0 error body with a

@@ -218,9 +218,9 @@ func equal(a, b OpStats) bool {
 
 func TestStandardRetryerRecovers(t *testing.T) {
 	for f := range Fault(numFaults) {
-		if f == Unprocessed || f == TransactionConflict {
-			// A BatchWriteItem success, and a cancelled transaction: not
-			// failures the SDK retries.
+		if f == Unprocessed || f == TransactionConflict || f == Denied {
+			// A BatchWriteItem success, a cancelled transaction and a
+			// refusal: not failures the SDK retries.
 			continue
 		}
 		t.Run(f.String(), func(t *testing.T) {
@@ -649,6 +649,24 @@ func TestMatchPicksRequestsByBody(t *testing.T) {
 	}
 	if got, want := p.Stats()["PutItem"], (OpStats{Forwarded: 2, Injected: map[Fault]int{ServerError: 1}}); !equal(got, want) {
 		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
+// Denied refuses a call for good: AccessDeniedException, which the SDK does
+// not retry, and nothing written.
+func TestDeniedIsNotRetried(t *testing.T) {
+	p, url := serve(t, 1)
+	table := newTable(t, url)
+	p.SetRules(Rule{Operation: "PutItem", Count: 1, Fault: Denied})
+	err := put(client(url, standard), table, "k")
+	if got := outcome(err); got != "AccessDeniedException" {
+		t.Fatalf("PutItem: %s (%v), want AccessDeniedException", got, err)
+	}
+	if stored(t, table, "k") {
+		t.Error("a denied PutItem wrote")
+	}
+	if got, want := p.Stats()["PutItem"], (OpStats{Injected: map[Fault]int{Denied: 1}}); !equal(got, want) {
+		t.Errorf("stats %+v, want %+v (one attempt, not retried)", got, want)
 	}
 }
 

@@ -37,11 +37,15 @@ const (
 	// DeleteItem) HTTP 400 TransactionConflictException. Only for rules
 	// naming one of these operations.
 	TransactionConflict
+	// Denied answers HTTP 400 AccessDeniedException, as when IAM or a key
+	// policy refuses the call: a failure nobody retries, so the caller's
+	// error path runs at once rather than after its retries are spent.
+	Denied
 
 	numFaults = iota
 )
 
-var faultNames = [numFaults]string{"Throttle", "ServerError", "Unavailable", "DropBeforeForward", "DropAfterForward", "Unprocessed", "TransactionConflict"}
+var faultNames = [numFaults]string{"Throttle", "ServerError", "Unavailable", "DropBeforeForward", "DropAfterForward", "Unprocessed", "TransactionConflict", "Denied"}
 
 func (f Fault) String() string {
 	if f < 0 || f >= numFaults {
