@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -195,23 +196,38 @@ func (e *env) submitNodes(t *testing.T, n int) jobs.Accepted {
 	return acc
 }
 
+// isStarted matches Store.Started's UpdateItem: the only job update whose
+// values name RUNNING without naming finishedBy (Finish's), while no
+// reaper runs (MarkStalled's names RUNNING too).
+func isStarted(body []byte) bool {
+	return bytes.Contains(body, []byte(`"RUNNING"`)) && !bytes.Contains(body, []byte("finishedBy"))
+}
+
 // TestJobTransactionConflicts: 30 % of the count transactions are
-// cancelled by a TransactionConflict; the worker retries them at once
-// with backoff, so no chunk comes back after a visibility timeout.
+// cancelled by a TransactionConflict, and 30 % of the Started updates
+// refused with TransactionConflictException (another chunk's count
+// transaction holds the job's item); the worker retries both at once with
+// backoff, so no chunk comes back after a visibility timeout.
 func TestJobTransactionConflicts(t *testing.T) {
 	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
 	p := e.faulty(14)
-	p.SetRules(faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.TransactionConflict})
+	p.SetRules(
+		faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.TransactionConflict},
+		faultproxy.Rule{Operation: "UpdateItem", Match: isStarted, Rate: 0.3, Fault: faultproxy.TransactionConflict},
+	)
 	acc := e.submitNodes(t, faultNodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
 	m, h := e.run(ctx, acc.JobID, jobRun{workers: 4, timeout: 60 * time.Second})
-	st := p.Stats()
-	t.Logf("job finished in %s: %+v; TransactWriteItems forwarded %d, conflicts injected %d",
-		time.Since(start).Round(time.Millisecond), m.Counts, st["TransactWriteItems"].Forwarded, st.Injected(faultproxy.TransactionConflict))
-	if st.Injected(faultproxy.TransactionConflict) == 0 {
-		t.Fatal("no conflict injected")
+	st, fired := p.Stats(), p.Fired()
+	t.Logf("job finished in %s: %+v; TransactWriteItems forwarded %d, conflicts injected %d; Started refused %d times",
+		time.Since(start).Round(time.Millisecond), m.Counts, st["TransactWriteItems"].Forwarded, fired[0], fired[1])
+	if fired[0] == 0 {
+		t.Fatal("no count transaction conflicted")
+	}
+	if fired[1] == 0 || st["UpdateItem"].Injected[faultproxy.TransactionConflict] != fired[1] {
+		t.Fatalf("Started refused %d times, UpdateItem stats %+v: want Started's retry exercised", fired[1], st["UpdateItem"])
 	}
 	e.assertJob(m, jobs.StateSucceeded, faultNodes)
 	h.assertNoBounce(t, acc.Chunks, 0)
@@ -220,11 +236,13 @@ func TestJobTransactionConflicts(t *testing.T) {
 
 // TestJobLostAnswers: a third of the answers to the count transactions and
 // to the job's updates (Started, Finish, the announcement's claim) are
-// lost after DynamoDB applied them.
+// lost after DynamoDB applied them, and the first answer to Finish always
+// is (the only request naming finishedBy).
 func TestJobLostAnswers(t *testing.T) {
 	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 60*time.Second)
 	p := e.faulty(15)
 	p.SetRules(
+		faultproxy.Rule{Operation: "UpdateItem", Match: faultproxy.BodyContains(`"finishedBy"`), Count: 1, Fault: faultproxy.DropAfterForward},
 		faultproxy.Rule{Operation: "TransactWriteItems", Rate: 0.3, Fault: faultproxy.DropAfterForward},
 		faultproxy.Rule{Operation: "UpdateItem", Rate: 0.3, Fault: faultproxy.DropAfterForward},
 	)
@@ -240,6 +258,9 @@ func TestJobLostAnswers(t *testing.T) {
 		st["UpdateItem"].Injected[faultproxy.DropAfterForward], st["UpdateItem"].Forwarded)
 	if st["TransactWriteItems"].Injected[faultproxy.DropAfterForward] == 0 || st["UpdateItem"].Injected[faultproxy.DropAfterForward] == 0 {
 		t.Fatal("no answer lost")
+	}
+	if fired := p.Fired(); fired[0] != 1 {
+		t.Fatalf("rules fired %v: Finish's answer was not lost", fired)
 	}
 	e.assertJob(m, jobs.StateSucceeded, faultNodes)
 	h.assertNoBounce(t, acc.Chunks, 0)
