@@ -121,8 +121,13 @@ func (s *Store) conditionalUpdate(ctx context.Context, jobID string, cond expres
 //
 // The event is sent by the caller that holds the announcement claim; a
 // caller that dies holding it leaves the job to the reaper once its lease
-// ends. The event can be sent twice only if the write recording it fails
-// after PutEvents succeeded, and the lease then runs out.
+// ends. So the event is sent at least once, and twice when the sender dies
+// (or the write recording the event fails) after PutEvents succeeded: the
+// reaper cannot tell that from a sender that died before sending, and
+// EventBridge takes no idempotency token. Consumers dedupe on the event's
+// JobId. What narrows that window: the send is bounded well within the
+// claim's lease (nobody else sends while it may still arrive), and the
+// write recording it outlives the caller's context.
 func (s *Store) Settle(ctx context.Context, events announcer, m Meta) (Meta, error) {
 	if !m.finished() || m.AnnouncedAt != 0 {
 		return m, nil
@@ -141,18 +146,34 @@ func (s *Store) Settle(ctx context.Context, events announcer, m Meta) (Meta, err
 	if err != nil || !ok {
 		return m, err
 	}
-	if err := events.Completed(ctx, m); err != nil {
-		if rerr := s.releaseAnnouncement(ctx, m.JobID, by); rerr != nil {
+	// A send still under way when the lease ends could arrive after the
+	// reaper's: it gives up at half the lease.
+	sendCtx, cancel := context.WithTimeout(ctx, s.announceLease/2)
+	err = events.Completed(sendCtx, m)
+	cancel()
+	// The writes after the send are made even when the caller's context
+	// has just ended (an invocation at its deadline, a caller that gave
+	// up): an event on the bus whose record is missing is sent again once
+	// the lease runs out, and a claim not given back delays the event by
+	// the lease.
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordAnnouncementFor)
+	defer cancel()
+	if err != nil {
+		if rerr := s.releaseAnnouncement(after, m.JobID, by); rerr != nil {
 			return m, fmt.Errorf("%w; releasing the announcement: %w", err, rerr)
 		}
 		return m, err
 	}
-	if err := s.announced(ctx, m.JobID, by); err != nil {
-		return m, err
+	if err := s.announced(after, m.JobID, by); err != nil {
+		return m, fmt.Errorf("completion event of %s sent but not recorded (the reaper sends it again when the claim runs out): %w", m.JobID, err)
 	}
 	m.AnnouncedAt = s.now().UnixMilli()
 	return m, nil
 }
+
+// recordAnnouncementFor bounds the writes after a completion event's send:
+// long enough for the store's retries of conflicts and throttling.
+const recordAnnouncementFor = 20 * time.Second
 
 // MarkStalled marks a job that is not finished and has made no progress
 // (no chunk started or counted) since before cutoff as STALLED.
