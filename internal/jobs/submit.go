@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -95,25 +97,16 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request, by event.C
 		}
 	}
 	sent, sendErr := s.send(ctx, chunks)
+	var unqueued []Chunk
 	for _, ch := range chunks {
-		if sent[ch.Index] {
-			continue
+		if !sent[ch.Index] {
+			unqueued = append(unqueued, ch)
 		}
-		// Never queued: settle it now, so the job still finishes and says
-		// which entries to send again.
-		lost := report.New()
-		for _, e := range ch.Entries {
-			lost.Unprocessed = append(lost.Unprocessed, report.Unprocessed{Entry: e, Reason: reasonNotQueued})
-		}
-		m, _, err := s.store.Record(ctx, jobID, ch.Index, lost, true, true)
-		if err == nil {
-			// The queued chunks may all have finished already: then nobody
-			// else sees every chunk counted.
-			err = s.settle(ctx, m)
-		}
-		if err != nil {
-			return Accepted{}, fmt.Errorf("job %s: %w; settling the chunks not queued: %w", jobID, sendErr, err)
-		}
+	}
+	requeued, err := s.settleUnqueued(ctx, jobID, unqueued)
+	maps.Copy(sent, requeued)
+	if err != nil {
+		return Accepted{}, fmt.Errorf("job %s: %w; settling the chunks not queued: %w", jobID, sendErr, err)
 	}
 	if len(sent) == 0 && len(chunks) > 0 {
 		return Accepted{}, fmt.Errorf("job %s: nothing could be queued: %w", jobID, sendErr)
@@ -129,6 +122,63 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request, by event.C
 		acc.Unqueued = sendErr
 	}
 	return acc, nil
+}
+
+// settleUnqueued counts the chunks SQS did not take into the job, their
+// entries Unprocessed, so that the job still finishes and says which
+// entries to send again. No message will ever count a chunk whose count
+// fails, so such a chunk is offered to the queue once more (a worker counts
+// it if SQS takes it now), and counted again if SQS still refuses it. It
+// returns the chunks queued on that second offer, and an error naming the
+// chunks neither queued nor counted: their job cannot finish (the reaper
+// marks it STALLED), so the caller must send the request again. Whatever
+// fails, every chunk is tried.
+func (s *Submitter) settleUnqueued(ctx context.Context, jobID string, unqueued []Chunk) (map[int]bool, error) {
+	if len(unqueued) == 0 {
+		return nil, nil
+	}
+	record := func(chunks []Chunk) ([]Chunk, error) {
+		var (
+			failed []Chunk
+			errs   []error
+		)
+		for _, ch := range chunks {
+			lost := report.New()
+			for _, e := range ch.Entries {
+				lost.Unprocessed = append(lost.Unprocessed, report.Unprocessed{Entry: e, Reason: reasonNotQueued})
+			}
+			if _, _, err := s.store.Record(ctx, jobID, ch.Index, lost, true, true); err != nil {
+				failed = append(failed, ch)
+				errs = append(errs, err)
+			}
+		}
+		return failed, errors.Join(errs...)
+	}
+	failed, _ := record(unqueued)
+	var requeued map[int]bool
+	if len(failed) > 0 {
+		requeued, _ = s.send(ctx, failed)
+		var left []Chunk
+		for _, ch := range failed {
+			if !requeued[ch.Index] {
+				left = append(left, ch)
+			}
+		}
+		if failed, err := record(left); err != nil {
+			idx := make([]int, len(failed))
+			for i, ch := range failed {
+				idx[i] = ch.Index
+			}
+			return requeued, fmt.Errorf("chunks %v neither queued nor counted: %w", idx, err)
+		}
+	}
+	// The queued chunks may all have finished already: then nobody else
+	// sees every chunk counted.
+	m, err := s.store.Meta(ctx, jobID)
+	if err == nil {
+		err = s.settle(ctx, m)
+	}
+	return requeued, err
 }
 
 // reasonNotQueued is the outcome of an entry whose chunk could not be
