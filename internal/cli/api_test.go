@@ -222,3 +222,63 @@ func TestUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d, want %d", code, cli.ExitError)
 	}
 }
+
+// TestWaitStopsOnAStalledJob: STALLED is not final (a chunk that runs again
+// moves the job on), but a job the reaper marked STALLED made no progress
+// for hours: --wait stops on it with exit status 1 and says so, instead of
+// polling until the job's TTL. A job that comes back from STALLED is
+// followed as any other by a later --wait.
+func TestWaitStopsOnAStalledJob(t *testing.T) {
+	isolateAWS(t)
+	var (
+		mu    sync.Mutex
+		polls int
+		state = "STALLED"
+	)
+	api := &signedAPI{t: t, answer: func(r *http.Request, _ []byte) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method != http.MethodGet || r.URL.Path != "/v1/associations/"+jobID {
+			return 404, `{"message": "no job"}`
+		}
+		polls++
+		if polls == 1 {
+			return 200, statusBody("RUNNING", 0, 2)
+		}
+		return 200, statusBody(state, 1, 2)
+	}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	apiURL := srv.URL + "/v1/associations"
+
+	for _, cmd := range []string{"status", "result"} {
+		mu.Lock()
+		polls, state = 0, "STALLED"
+		mu.Unlock()
+		// Without the stop, --wait polls until this context ends: exit 255.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code, _, errs := batcher(ctx, t, nil, cmd, jobID, "--api", apiURL, "--wait", "--interval", "10ms")
+		cancel()
+		if code != cli.ExitIncomplete {
+			t.Errorf("%s --wait on a STALLED job: exit %d, want %d\n%s", cmd, code, cli.ExitIncomplete, errs)
+		}
+		if !strings.Contains(errs, "job "+jobID+" is STALLED") || !strings.Contains(errs, jobID+" STALLED: chunks 1/2") {
+			t.Errorf("%s --wait: stderr %q, want the stalled progress line and why it stopped", cmd, errs)
+		}
+		mu.Lock()
+		if polls != 2 {
+			t.Errorf("%s --wait asked %d times, want 2 (RUNNING, then STALLED: stop)", cmd, polls)
+		}
+		mu.Unlock()
+	}
+
+	// The same job, running again and finished: followed to its end.
+	mu.Lock()
+	polls, state = 0, "PARTIAL"
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if code, _, errs := batcher(ctx, t, nil, "status", jobID, "--api", apiURL, "--wait", "--interval", "10ms"); code != cli.ExitOK || strings.Contains(errs, "is STALLED") || !strings.Contains(errs, "PARTIAL: chunks 1/2") {
+		t.Errorf("status --wait on a finished job: exit %d, stderr %q; want 0 (nothing Failed) and no stall", code, errs)
+	}
+}

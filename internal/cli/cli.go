@@ -82,14 +82,16 @@ Options:
                      node that did not succeed) or json (the answer as the
                      function returned it)
   --wait             follow a job until it finishes: a progress bar on a
-                     terminal (stderr), plain lines otherwise
+                     terminal (stderr), plain lines otherwise; a job the
+                     reaper marked STALLED stops it with exit status 1
   --interval D       how often --wait asks (default 2s)
   --no-progress      --wait without the bar or lines
   --page-size N      status pages of N items (1-100; default the function's)
   --timeout D        local: the run's budget (default 15m)
 
 Exit status: 0 when nothing is Failed or Unprocessed; 1 when something is
-(or the function answered IncompleteError, or a plan has a "fail"); 252
+(or the function answered IncompleteError, or a plan has a "fail", or
+--wait found the job STALLED); 252
 usage; 253 configuration; 254 the function or the API answered an error;
 255 any other error.
 `
@@ -459,7 +461,23 @@ func (c *command) statusPage(ctx context.Context, b Backend, jobID, token string
 }
 
 // follow polls the job until it finishes, showing its progress on stderr.
+// A job the reaper marked STALLED ends it with ExitIncomplete: it made no
+// progress for JOB_STALL_AFTER (hours), so waiting on would most likely
+// wait forever, and the operator is the one to look.
 func (c *command) follow(ctx context.Context, b Backend, jobID string) (JobStatus, int, error) {
+	s, code, err := c.poll(ctx, b, jobID)
+	if err == nil && code == ExitOK && s.State == jobs.StateStalled {
+		fmt.Fprintf(c.env.Stderr, "job %s is STALLED: it made no progress for the reaper's JOB_STALL_AFTER; stopped following it. "+
+			"It still finishes if its chunks run again (see the jobs queue and WorkerFunction's logs): batcher status %s --wait%s\n",
+			jobID, jobID, c.where())
+		return s, ExitIncomplete, nil
+	}
+	return s, code, err
+}
+
+// poll asks for the job's state every --interval, showing its progress,
+// until it is final or STALLED.
+func (c *command) poll(ctx context.Context, b Backend, jobID string) (JobStatus, int, error) {
 	p := NewProgress(c.env.Stderr, c.o.noProgress, c.env.Now)
 	defer p.Close()
 	for {
@@ -468,7 +486,7 @@ func (c *command) follow(ctx context.Context, b Backend, jobID string) (JobStatu
 			return s, code, err
 		}
 		p.Update(s)
-		if s.Finished() {
+		if s.Finished() || s.State == jobs.StateStalled {
 			return s, ExitOK, nil
 		}
 		select {

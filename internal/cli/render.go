@@ -21,7 +21,9 @@ type JobStatus struct {
 	NextToken string        `json:"NextToken,omitempty"`
 }
 
-// Finished reports whether the job reached a final state.
+// Finished reports whether the job reached a final state. STALLED is not
+// one (a chunk that runs again moves the job on); --wait stops on it all
+// the same (command.follow).
 func (s JobStatus) Finished() bool {
 	switch s.State {
 	case jobs.StateSucceeded, jobs.StatePartial, jobs.StateFailed:
