@@ -43,7 +43,13 @@ func (r *run) claimItem(ctx context.Context, it plan.Item) (plan.Item, bool) {
 			// is taken over once this invocation's owner record ends, and
 			// read back from SSM then.
 		case c.Outcome == dedupe.Claimed:
-			keep = append(keep, k)
+			switch r.legacyRecord(ctx, single, key) {
+			case legacyNone:
+				keep = append(keep, k)
+			case legacyInDoubt:
+				over = append(over, k)
+			}
+			r.claimedAny.Store(true)
 		case takenOverUpdate(c):
 			// Another invocation was changing this association when it
 			// stopped: read it and finish the job, or report it.
@@ -97,6 +103,65 @@ func (r *run) associatedBefore(ctx context.Context, it plan.Item, c dedupe.Claim
 			})
 		})
 	}
+}
+
+// What the key an entry had before TargetLocations became a setting holds
+// (dedupe.LegacyTargetsKey).
+const (
+	legacyNone    = iota // nothing: the entry is new, send it
+	legacySettled        // a record, carried over and settled from it
+	legacyInDoubt        // left in progress by an invocation that stopped: read SSM first
+)
+
+// legacyRecord settles an entry with TargetLocations whose key this
+// invocation has just claimed from a free slot by the record its key of
+// before holds, if any. Until DEDUPE_TTL after the change the table may
+// hold such a record, and sending the entry would make a second
+// association (SSM accepts identical Targets-form ones). An associated
+// record is carried over to the key (same AssociationId and fingerprint),
+// then settled as a key found associated: already associated, with
+// different settings, or updated. Only the record of the entry's own
+// TargetLocations can be found so: one written with other TargetLocations
+// hashed to a key that cannot be computed from this entry.
+func (r *run) legacyRecord(ctx context.Context, it plan.Item, key string) int {
+	legacy := legacyKey(it)
+	if legacy == "" {
+		return legacyNone
+	}
+	found, err := r.claims.Peek(ctx, []string{legacy})
+	if err == nil && len(found) != 1 {
+		err = fmt.Errorf("read %d claims for one key", len(found))
+	}
+	if err == nil && found[0].Outcome == dedupe.Associated {
+		old := found[0]
+		err = r.claims.Complete(ctx, key, r.job.Owner, dedupe.Association{Key: key, AssociationID: old.AssociationID, Settings: old.Settings})
+		if err == nil {
+			r.associatedBefore(ctx, it, old)
+			return legacySettled
+		}
+	}
+	if err != nil {
+		// Sending without knowing could make a second association:
+		// give the key back (never sent) and let the caller retry.
+		r.log.WarnContext(ctx, "the record of the key before TargetLocations became a setting could not be read", "key", legacy, "error", err.Error())
+		r.record(func(res *report.Result) {
+			res.Unprocessed = append(res.Unprocessed, report.Unprocessed{Entry: it.Entry, Reason: reasonTableDown})
+		})
+		r.letGo(ctx, it)
+		return legacySettled
+	}
+	switch found[0].Outcome {
+	case dedupe.Held:
+		// An invocation still running the old key is sending it.
+		r.record(func(res *report.Result) {
+			res.Deduplicated = append(res.Deduplicated, report.Deduplicated{Entry: it.Entry, Reason: report.ReasonInProgress})
+		})
+		r.letGo(ctx, it)
+		return legacySettled
+	case dedupe.TakenOver:
+		return legacyInDoubt
+	}
+	return legacyNone
 }
 
 func narrow(it plan.Item, keep []int) plan.Item {

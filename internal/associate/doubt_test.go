@@ -168,8 +168,10 @@ func TestAlreadyExistsIsSettledNodeByNode(t *testing.T) {
 }
 
 func TestResultsAreMatchedByTheirWholeContent(t *testing.T) {
-	// Two entries alike but for their TargetLocations, answered in the
-	// reverse order: each must get its own association.
+	// Two entries alike but for their names and TargetLocations, answered
+	// in the reverse order: each must get its own association. (Alike but
+	// for TargetLocations alone, they are one association: one key, and
+	// the second is a duplicate in the request.)
 	s, c := &fakeSSM{}, newFakeClaims()
 	s.respond = func(_ int, entries []ssmtypes.CreateAssociationBatchRequestEntry) (*ssm.CreateAssociationBatchOutput, error) {
 		out := succeedAll(entries)
@@ -182,7 +184,7 @@ func TestResultsAreMatchedByTheirWholeContent(t *testing.T) {
 	var items []request.Item
 	for i, account := range []string{"111111111111", "222222222222"} {
 		items = append(items, request.Item{Path: "Entries[" + string(rune('0'+i)) + "]", Entry: request.Entry{
-			Name: "D1", Targets: tags,
+			Name: "D1", Targets: tags, AssociationName: aws.String("run-" + account),
 			TargetLocations: []request.TargetLocation{{Accounts: []string{account}, Regions: []string{"eu-west-1"}}},
 		}})
 	}

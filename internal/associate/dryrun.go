@@ -28,11 +28,23 @@ func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan,
 	for _, d := range settled.Deduplicated {
 		p.Actions = append(p.Actions, report.Action{Entry: d.Entry, Action: report.ActionSkip, Reason: d.Reason})
 	}
-	var keys []string
+	var keys, legacy []string
 	for _, it := range items {
 		keys = append(keys, it.Keys...)
 	}
-	found, err := e.claims.Peek(ctx, keys)
+	// The keys entries with TargetLocations had before they became a
+	// setting, read in the same Peek: a run looks there when the key is
+	// free (claim.go, legacyRecord).
+	legacyAt := map[int]int{} // index in keys → index in found
+	at := 0
+	for _, it := range items {
+		if l := legacyKey(it); l != "" {
+			legacyAt[at] = len(keys) + len(legacy) // its only key
+			legacy = append(legacy, l)
+		}
+		at += len(it.Keys)
+	}
+	found, err := e.claims.Peek(ctx, append(keys, legacy...))
 	if err != nil {
 		return report.Plan{}, fmt.Errorf("dry run: %w", errors.Join(ErrUnavailable, err))
 	}
@@ -42,6 +54,9 @@ func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan,
 		var create []int
 		for k := range it.Keys {
 			c := found[next]
+			if l, ok := legacyAt[next]; ok && c.Outcome == dedupe.Claimed {
+				c = found[l]
+			}
 			next++
 			single := it
 			if len(it.Nodes) > 0 {
@@ -72,6 +87,15 @@ func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan,
 	p.Summary.Calls = len(plan.Batches(creates, e.set.BatchSize)) + 2*p.Summary.Update
 	p.Summary.EstimatedSeconds = e.estimate(p.Summary.Calls).Seconds()
 	return p, nil
+}
+
+// legacyKey is the key a Targets-form entry with TargetLocations had before
+// they became a setting (dedupe.LegacyTargetsKey), or "".
+func legacyKey(it plan.Item) string {
+	if len(it.Nodes) > 0 {
+		return ""
+	}
+	return dedupe.LegacyTargetsKey(it.Entry)
 }
 
 // planned is what a run would do with one node (or one entry) whose claim

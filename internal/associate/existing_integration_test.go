@@ -188,3 +188,42 @@ func TestIntegrationInDoubtFindsTheSameAssociationWithOtherSettings(t *testing.T
 		t.Errorf("claims left: %v", left)
 	}
 }
+
+// TargetLocations are a setting of the association, not part of its key: a
+// rerun with other Regions is reported with what differs, or updated, and
+// never creates a second association in SSM (which would accept one).
+func TestIntegrationTargetLocationsChangeIsASetting(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions())
+	eng := e.engine(associate.Settings{BatchSize: 10, MaxConcurrency: 1, MaxAttempts: 3, Backoff: 10 * time.Millisecond})
+	body := func(region, onExisting string) string {
+		return fmt.Sprintf(`{"OnExisting":%q,"Entries":[{"Name":"AWS-RunPatchBaseline","AssociationName":"patch-scan",`+
+			`"Targets":[{"Key":"tag:Env","Values":["prod"]}],"Parameters":{"Operation":["Scan"]},`+
+			`"TargetLocations":[{"Accounts":["111111111111"],"Regions":[%q]}]}]}`, onExisting, region)
+	}
+	ops := func(op string) int { return e.emu.Stats().Operations[op] }
+	first := runRequest(t, eng, body("eu-west-1", "skip"), "first")
+	if first.Summary.Successful != 1 {
+		t.Fatalf("first run %+v %+v", first.Summary, first.Failed)
+	}
+	id := first.Successful[0].AssociationId
+	changed := runRequest(t, eng, body("us-east-1", "skip"), "changed")
+	if changed.Summary.Deduplicated != 1 || ops("CreateAssociationBatch") != 1 || len(e.emu.Ledger()) != 1 {
+		t.Fatalf("Regions changed: %+v, %d CreateAssociationBatch calls, %d associations", changed.Summary, ops("CreateAssociationBatch"), len(e.emu.Ledger()))
+	}
+	if d := changed.Deduplicated[0]; d.Reason != report.ReasonDifferentSettings || !slices.Equal(d.Differences, []string{"TargetLocations"}) || d.AssociationId != id {
+		t.Errorf("deduplicated %+v", d)
+	}
+	updated := runRequest(t, eng, body("us-east-1", "update"), "update")
+	if updated.Summary.Updated != 1 || ops("CreateAssociationBatch") != 1 || ops("UpdateAssociation") != 1 {
+		t.Fatalf("update: %+v, %d creates, %d updates", updated.Summary, ops("CreateAssociationBatch"), ops("UpdateAssociation"))
+	}
+	if u := updated.Updated[0]; u.AssociationId != id || !slices.Equal(u.Differences, []string{"TargetLocations"}) {
+		t.Errorf("updated %+v", u)
+	}
+	if d := describe(t, e, id); len(d.TargetLocations) != 1 || !slices.Equal(d.TargetLocations[0].Regions, []string{"us-east-1"}) {
+		t.Errorf("target locations after the update %+v", d.TargetLocations)
+	}
+	if left := e.claimsLeft(t); len(left) != 0 {
+		t.Errorf("claims left: %v", left)
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
@@ -161,5 +163,82 @@ func TestConflictingSettingsForOneAssociation(t *testing.T) {
 	}
 	if !strings.Contains(res.Failed[0].Message, "other settings") {
 		t.Errorf("failure %+v", res.Failed[0])
+	}
+}
+
+// tlRequest is a Targets-form entry with TargetLocations in one region.
+func tlRequest(region, onExisting string) *request.Request {
+	return &request.Request{OnExisting: onExisting, Items: []request.Item{{Path: "Entries[0]", Entry: request.Entry{
+		Name: "AWS-RunPatchBaseline", AssociationName: aws.String("patch-scan"),
+		Targets:         []request.Target{{Key: "tag:Env", Values: []string{"prod"}}},
+		TargetLocations: []request.TargetLocation{{Accounts: []string{"111111111111"}, Regions: []string{region}}},
+	}}}}
+}
+
+// TargetLocations are a setting: changed on a rerun, they are reported (or
+// updated), never a second association, which SSM would accept.
+func TestTargetLocationsChangeIsASetting(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	first := runJob(t, s, c, settings(), job(tlRequest("eu-west-1", request.OnExistingSkip)))
+	if first.Summary.Successful != 1 || s.calls != 1 {
+		t.Fatalf("first run %+v in %d calls", first.Summary, s.calls)
+	}
+	id := first.Successful[0].AssociationId
+	changed := runJob(t, s, c, settings(), job(tlRequest("us-east-1", request.OnExistingSkip)))
+	if changed.Summary.Deduplicated != 1 || s.calls != 1 || len(s.ledger) != 1 {
+		t.Fatalf("TargetLocations changed: %+v, %d CreateAssociationBatch calls, %d associations", changed.Summary, s.calls, len(s.ledger))
+	}
+	if d := changed.Deduplicated[0]; d.Reason != report.ReasonDifferentSettings || !slices.Equal(d.Differences, []string{"TargetLocations"}) || d.AssociationId != id {
+		t.Errorf("deduplicated %+v, want %q with [TargetLocations] and %s", d, report.ReasonDifferentSettings, id)
+	}
+	updated := runJob(t, s, c, settings(), job(tlRequest("us-east-1", request.OnExistingUpdate)))
+	if updated.Summary.Updated != 1 || s.calls != 1 || s.updates != 1 {
+		t.Fatalf("update: %+v, %d creates, %d updates", updated.Summary, s.calls, s.updates)
+	}
+	if u := updated.Updated[0]; u.AssociationId != id || !slices.Equal(u.Differences, []string{"TargetLocations"}) {
+		t.Errorf("updated %+v", u)
+	}
+	if got := s.ledger[0].TargetLocations[0].Regions; !slices.Equal(got, []string{"us-east-1"}) {
+		t.Errorf("regions after the update %v", got)
+	}
+}
+
+// A record written while TargetLocations were part of the key is found
+// under that key, carried over to the new one, and the rerun makes no
+// second association.
+func TestRecordUnderTheOldTargetLocationsKeyIsCarriedOver(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	req := tlRequest("eu-west-1", request.OnExistingSkip)
+	e := req.Items[0].Entry
+	old := success(e.SDK())
+	old.Date = aws.Time(time.Now().Add(-time.Hour))
+	s.keep(old)
+	id := aws.ToString(old.AssociationId)
+	c.items[dedupe.LegacyTargetsKey(e)] = fakeClaim{owner: "old/1", associated: true, assocID: id, settings: dedupe.SettingsOf(e)}
+
+	p, err := New(s, c, settings(), nil).DryRun(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := p.Actions[0]; len(p.Actions) != 1 || a.Action != report.ActionSkip || a.Reason != report.ReasonAlreadyAssociated || a.AssociationId != id {
+		t.Errorf("dry run %+v, want skip, already associated, %s", p.Actions, id)
+	}
+	res := runJob(t, s, c, settings(), job(req))
+	if res.Summary.Deduplicated != 1 || s.calls != 0 {
+		t.Fatalf("%+v in %d CreateAssociationBatch calls, want it deduplicated by the old record", res.Summary, s.calls)
+	}
+	if d := res.Deduplicated[0]; d.Reason != report.ReasonAlreadyAssociated || d.AssociationId != id {
+		t.Errorf("deduplicated %+v", d)
+	}
+	if got := c.items[dedupe.TargetsKey(e)]; !got.associated || got.assocID != id {
+		t.Errorf("record under the new key %+v, want carried over with %s", got, id)
+	}
+	// Another region on the old record: reported, not created.
+	moved := runJob(t, s, c, settings(), job(tlRequest("us-east-1", request.OnExistingSkip)))
+	if moved.Summary.Deduplicated != 1 || s.calls != 0 || !slices.Equal(moved.Deduplicated[0].Differences, []string{"TargetLocations"}) {
+		t.Errorf("other region: %+v, %d calls", moved.Deduplicated, s.calls)
+	}
+	if left := c.inProgress(); len(left) != 0 {
+		t.Errorf("claims left: %v", left)
 	}
 }

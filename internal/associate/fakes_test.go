@@ -85,7 +85,7 @@ func (f *fakeSSM) UpdateAssociation(_ context.Context, in *ssm.UpdateAssociation
 			AssociationId: d.AssociationId, AssociationVersion: aws.String(fmt.Sprint(version + 1)), Name: in.Name,
 			InstanceId: d.InstanceId, Targets: in.Targets, AssociationName: in.AssociationName, Date: d.Date,
 			Parameters: in.Parameters, ScheduleExpression: in.ScheduleExpression, MaxErrors: in.MaxErrors,
-			MaxConcurrency: in.MaxConcurrency, DocumentVersion: in.DocumentVersion,
+			MaxConcurrency: in.MaxConcurrency, DocumentVersion: in.DocumentVersion, TargetLocations: in.TargetLocations,
 		}
 		f.ledger[i] = n
 		return &ssm.UpdateAssociationOutput{AssociationDescription: &n}, nil

@@ -30,12 +30,36 @@ func NodeKey(document, associationName, node string) string {
 	return "node#" + document + "#" + associationName + "#" + node
 }
 
-// TargetsKey names an association that targets tags, resource groups,
-// TargetMaps or TargetLocations: a hash of the document, its targets and its
-// AssociationName, canonicalised so that the order of targets and of their
-// values does not make two equal requests look different. Without a name
-// the hash is the one it always was.
+// TargetsKey names an association that targets tags, resource groups or
+// TargetMaps (or only TargetLocations): a hash of the document, its
+// targets and its AssociationName, canonicalised so that the order of
+// targets and of their values does not make two equal requests look
+// different. Without a name the hash is the one it always was.
+//
+// TargetLocations are a setting (SettingsOf), not part of the key: SSM
+// tells associations apart by document, targets and name, and changes
+// TargetLocations with UpdateAssociation, so a change of them is the same
+// association with other settings (reported, or updated), never a second
+// association. Keys of entries without TargetLocations are what they were
+// when TargetLocations counted; LegacyTargetsKey is the key an entry with
+// TargetLocations had then.
 func TargetsKey(e request.Entry) string {
+	return targetsKey(e, false)
+}
+
+// LegacyTargetsKey is the key an entry with TargetLocations had while
+// TargetLocations were hashed into the key, or "" for an entry without
+// them (its key did not change). Records written under it stay in the
+// table until DEDUPE_TTL; the engine looks such a record up when the
+// entry's key is free, and carries it over to the key.
+func LegacyTargetsKey(e request.Entry) string {
+	if len(e.TargetLocations) == 0 {
+		return ""
+	}
+	return targetsKey(e, true)
+}
+
+func targetsKey(e request.Entry, withLocations bool) string {
 	type canon struct {
 		Targets         []request.Target         `json:",omitempty"`
 		TargetMaps      []map[string][]string    `json:",omitempty"`
@@ -44,8 +68,11 @@ func TargetsKey(e request.Entry) string {
 	}
 	c := canon{
 		Targets:         sortedTargets(e.Targets),
-		TargetLocations: e.TargetLocations,
 		AssociationName: aws.ToString(e.AssociationName),
+	}
+	if withLocations {
+		// As written, in the request's order: what the key hashed then.
+		c.TargetLocations = e.TargetLocations
 	}
 	for _, m := range e.TargetMaps {
 		sorted := make(map[string][]string, len(m))

@@ -55,6 +55,48 @@ func TestKeysTellNamedAssociationsApart(t *testing.T) {
 	}
 }
 
+// TargetLocations are a setting: two entries that differ only in them are
+// one association (one key) with other settings, as SSM and reconcile see
+// it, and the keys of entries without them are byte for byte those of
+// before.
+func TestTargetLocationsAreNotPartOfTheKey(t *testing.T) {
+	tags := []request.Target{{Key: "tag:Env", Values: []string{"prod"}}}
+	eu := request.Entry{Name: "D", Targets: tags, AssociationName: aws.String("weekly"),
+		TargetLocations: []request.TargetLocation{{Accounts: []string{"111111111111"}, Regions: []string{"eu-west-1"}}}}
+	us := eu
+	us.TargetLocations = []request.TargetLocation{{Accounts: []string{"111111111111"}, Regions: []string{"us-east-1"}}}
+	if TargetsKey(eu) != TargetsKey(us) {
+		t.Errorf("a TargetLocations.Regions change changes the key: %q, %q", TargetsKey(eu), TargetsKey(us))
+	}
+	none := eu
+	none.TargetLocations = nil
+	if TargetsKey(eu) != TargetsKey(none) {
+		t.Errorf("key with TargetLocations %q, without %q: want the same association", TargetsKey(eu), TargetsKey(none))
+	}
+	if d := SettingsOf(eu).Differences(SettingsOf(us)); !slices.Equal(d, []string{"TargetLocations"}) {
+		t.Errorf("differences %v, want [TargetLocations]", d)
+	}
+	// Entries without TargetLocations: the key as computed before, named or not.
+	if got, want := TargetsKey(none), "targets#D#"+hashOf(`{"Targets":[{"Key":"tag:Env","Values":["prod"]}],"AssociationName":"weekly"}`, "D"); got != want {
+		t.Errorf("named targets key %q, want the one of before, %q", got, want)
+	}
+	maps := request.Entry{Name: "D", TargetMaps: []map[string][]string{{"k": {"2", "1"}}}}
+	if got, want := TargetsKey(maps), "targets#D#"+hashOf(`{"TargetMaps":[{"k":["1","2"]}]}`, "D"); got != want {
+		t.Errorf("TargetMaps key %q, want the one of before, %q", got, want)
+	}
+	// The key records of entries with TargetLocations were written under.
+	legacy := "targets#D#" + hashOf(`{"Targets":[{"Key":"tag:Env","Values":["prod"]}],"TargetLocations":[{"Accounts":["111111111111"],"Regions":["eu-west-1"]}],"AssociationName":"weekly"}`, "D")
+	if got := LegacyTargetsKey(eu); got != legacy {
+		t.Errorf("legacy key %q, want %q", got, legacy)
+	}
+	if LegacyTargetsKey(eu) == TargetsKey(eu) || LegacyTargetsKey(us) == LegacyTargetsKey(eu) {
+		t.Error("legacy keys do not tell the old keys apart")
+	}
+	if got := LegacyTargetsKey(none); got != "" {
+		t.Errorf("an entry without TargetLocations has legacy key %q; its key never changed", got)
+	}
+}
+
 func TestSettingsDifferences(t *testing.T) {
 	base := request.Entry{Name: "D", ScheduleExpression: aws.String("rate(1 day)"), Parameters: map[string][]string{"Operation": {"Scan"}}}
 	same := base
