@@ -1,6 +1,7 @@
 package associate
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
@@ -240,5 +242,72 @@ func TestRecordUnderTheOldTargetLocationsKeyIsCarriedOver(t *testing.T) {
 	}
 	if left := c.inProgress(); len(left) != 0 {
 		t.Errorf("claims left: %v", left)
+	}
+}
+
+// An UpdateAssociation that acted but lost its answer, was throttled, or
+// met a version someone else moved: read again, never sent twice for the
+// same settings, and Updated names what changed.
+func TestUpdateRetriesReportDifferences(t *testing.T) {
+	for name, tt := range map[string]struct {
+		fault     func(n int, before bool, ledger []ssmtypes.AssociationDescription) error
+		updates   int
+		version   string
+		wantDiffs []string
+	}{
+		"answer lost": {
+			fault: func(n int, before bool, _ []ssmtypes.AssociationDescription) error {
+				if n == 1 && !before {
+					return errors.New("read tcp 127.0.0.1:1234->127.0.0.1:4583: read: connection reset by peer")
+				}
+				return nil
+			},
+			updates: 1, version: "2", wantDiffs: []string{"ScheduleExpression"},
+		},
+		"throttled": {
+			fault: func(n int, before bool, _ []ssmtypes.AssociationDescription) error {
+				if n == 1 && before {
+					return apiError("ThrottlingException", smithy.FaultClient)
+				}
+				return nil
+			},
+			updates: 2, version: "2", wantDiffs: []string{"ScheduleExpression"},
+		},
+		"stale version": {
+			fault: func(n int, before bool, ledger []ssmtypes.AssociationDescription) error {
+				if n == 1 && before {
+					// Someone else updates it between our describe and update.
+					ledger[0].AssociationVersion = aws.String("2")
+					ledger[0].MaxErrors = aws.String("5")
+				}
+				return nil
+			},
+			updates: 2, version: "3", wantDiffs: []string{"ScheduleExpression", "MaxErrors"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, c := &fakeSSM{}, newFakeClaims()
+			runJob(t, s, c, settings(), job(patchRequest("patch-scan", "Scan", "rate(1 day)", request.OnExistingSkip, 1)))
+			s.updateFault = tt.fault
+			req := patchRequest("patch-scan", "Scan", "rate(7 days)", request.OnExistingUpdate, 1)
+			res := runJob(t, s, c, settings(), job(req))
+			if res.Summary.Updated != 1 || s.updates != tt.updates {
+				t.Fatalf("summary %+v, %d UpdateAssociation calls, want %d", res.Summary, s.updates, tt.updates)
+			}
+			if u := res.Updated[0]; !slices.Equal(u.Differences, tt.wantDiffs) || u.AssociationVersion != tt.version {
+				t.Errorf("updated %+v, want Differences %v and version %s", u, tt.wantDiffs, tt.version)
+			}
+			for settings, n := range s.updated {
+				if n != 1 {
+					t.Errorf("UpdateAssociation acted %d times with %s", n, settings)
+				}
+			}
+			if got := c.items[dedupe.NodeKey("AWS-RunPatchBaseline", "patch-scan", node(1))]; got.settings == nil || len(got.settings.Differences(dedupe.SettingsOf(req.Items[0].Entry))) != 0 {
+				t.Errorf("record %+v, want the new settings' fingerprint", got)
+			}
+			if left := c.inProgress(); len(left) != 0 {
+				t.Errorf("claims left: %v", left)
+			}
+		})
 	}
 }

@@ -31,6 +31,14 @@ type fakeSSM struct {
 	ledger  []ssmtypes.AssociationDescription
 	reads   int
 	updates int
+	// updateFault, when set, may fail the n-th UpdateAssociation (from 1):
+	// before it acts (before true: a throttle, or a version someone else
+	// moved, which it may do to ledger), or after it acted (before false:
+	// an answer lost). It runs under the fake's lock.
+	updateFault func(n int, before bool, ledger []ssmtypes.AssociationDescription) error
+	// updated counts the UpdateAssociation calls that acted, by association
+	// and the settings they wrote.
+	updated map[string]int
 }
 
 // keep adds associations to the ledger, as SSM does when it executes a
@@ -72,6 +80,11 @@ func (f *fakeSSM) UpdateAssociation(_ context.Context, in *ssm.UpdateAssociation
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.updates++
+	if f.updateFault != nil {
+		if err := f.updateFault(f.updates, true, f.ledger); err != nil {
+			return nil, err
+		}
+	}
 	for i, d := range f.ledger {
 		if aws.ToString(d.AssociationId) != aws.ToString(in.AssociationId) {
 			continue
@@ -88,6 +101,15 @@ func (f *fakeSSM) UpdateAssociation(_ context.Context, in *ssm.UpdateAssociation
 			MaxConcurrency: in.MaxConcurrency, DocumentVersion: in.DocumentVersion, TargetLocations: in.TargetLocations,
 		}
 		f.ledger[i] = n
+		if f.updated == nil {
+			f.updated = map[string]int{}
+		}
+		f.updated[fmt.Sprint(aws.ToString(in.AssociationId), " ", aws.ToString(in.ScheduleExpression), " ", in.Parameters, " ", aws.ToString(in.MaxErrors))]++
+		if f.updateFault != nil {
+			if err := f.updateFault(f.updates, false, f.ledger); err != nil {
+				return nil, err
+			}
+		}
 		return &ssm.UpdateAssociationOutput{AssociationDescription: &n}, nil
 	}
 	return nil, &ssmtypes.AssociationDoesNotExist{Message: aws.String("Association does not exist")}

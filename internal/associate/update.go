@@ -48,6 +48,10 @@ type pendingUpdate struct {
 	// inSSM: found in SSM, not in the claim table: as wanted, it is
 	// "already exists in SSM" rather than "already associated".
 	inSSM bool
+	// diff names the settings the last UpdateAssociation sent was to
+	// change: what Updated reports when that update is found done by a
+	// read after its answer was lost.
+	diff []string
 }
 
 // existingAssociation queues an existing association to settle once the
@@ -150,6 +154,7 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 			return
 		}
 		attempts++
+		u.diff = diff
 		cctx, cancel = r.callContext(ctx)
 		out, err := r.ssm.UpdateAssociation(cctx, updateInput(u.entry, *d, r.job.Request.AssociationDispatchAssumeRole), r.callOptions()...)
 		cancel()
@@ -280,7 +285,7 @@ func (r *run) updated(ctx context.Context, u *pendingUpdate, d *ssmtypes.Associa
 // own update whose answer was lost, or one already as wanted.
 func (r *run) existingDone(ctx context.Context, u *pendingUpdate, d *ssmtypes.AssociationDescription, sent bool) {
 	if sent {
-		r.updated(ctx, u, d, nil)
+		r.updated(ctx, u, d, u.diff)
 		return
 	}
 	if u.inSSM && createdSince(d, u.nodes) {
