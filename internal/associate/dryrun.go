@@ -84,7 +84,16 @@ func (e *Engine) DryRun(ctx context.Context, req *request.Request) (report.Plan,
 			p.Summary.Fail++
 		}
 	}
-	p.Summary.Calls = len(plan.Batches(creates, e.set.BatchSize)) + 2*p.Summary.Update
+	// A run updates each association once, however many nodes lead to it
+	// (update.go keys its work by AssociationId): one DescribeAssociation
+	// and one UpdateAssociation each.
+	updated := map[string]struct{}{}
+	for _, a := range p.Actions {
+		if a.Action == report.ActionUpdate {
+			updated[a.AssociationId] = struct{}{}
+		}
+	}
+	p.Summary.Calls = len(plan.Batches(creates, e.set.BatchSize)) + 2*len(updated)
 	p.Summary.EstimatedSeconds = e.estimate(p.Summary.Calls).Seconds()
 	return p, nil
 }

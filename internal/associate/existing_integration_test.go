@@ -101,6 +101,25 @@ func TestIntegrationSameNodeOtherAssociations(t *testing.T) {
 	if p.Summary.Update != 60 || p.Summary.Create != 2 || len(p.Actions) != 62 || p.Summary.Calls != 1+120 {
 		t.Errorf("dry run summary %+v (%d actions)", p.Summary, len(p.Actions))
 	}
+	// Every node requested is in the plan once: the 60 to update, the 2 to create.
+	planned := map[string]string{}
+	for _, a := range p.Actions {
+		for _, n := range a.Entry.Nodes() {
+			if prev, dup := planned[n]; dup {
+				t.Errorf("node %s planned twice: %s and %s", n, prev, a.Action)
+			}
+			planned[n] = a.Action
+		}
+	}
+	for _, n := range append(slices.Clone(nodes), 100, 101) {
+		want := report.ActionUpdate
+		if n >= 100 {
+			want = report.ActionCreate
+		}
+		if got := planned[nodeID(n)]; got != want {
+			t.Errorf("node %s: plan says %q, want %q", nodeID(n), got, want)
+		}
+	}
 	if after := e.tableItems(t); after != tableBefore {
 		t.Errorf("the dry run wrote to the table:\nbefore %.600s\nafter  %.600s", tableBefore, after)
 	}

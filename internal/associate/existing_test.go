@@ -125,9 +125,62 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) || len(p.Actions) != 6 {
 		t.Errorf("actions %v, want %v, one per node", got, want)
 	}
+	// Every node requested is named, as often as it was requested.
+	named := map[string]int{}
+	for _, a := range p.Actions {
+		for _, n := range a.Entry.Nodes() {
+			named[n]++
+		}
+	}
+	for _, it := range req.Items {
+		for _, n := range it.Entry.Nodes() {
+			named[n]--
+		}
+	}
+	for n, left := range named {
+		if left != 0 {
+			t.Errorf("node %s named %+d times more in the plan than in the request", n, left)
+		}
+	}
 	// settings(): batch 3, so 3 creates in 1 call; 2 updates cost 2 calls each.
 	if p.Summary.Calls != 1+4 || p.Summary.Requested != 6 || p.Summary.Create != 3 || p.Summary.Update != 2 {
 		t.Errorf("summary %+v", p.Summary)
+	}
+}
+
+// One association that covers several nodes is updated once: the plan
+// counts what the run then does, a DescribeAssociation and an
+// UpdateAssociation per association, not per node.
+func TestDryRunCountsOneUpdatePerAssociation(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	nodes := []string{node(1), node(2), node(3)}
+	e := request.Entry{Name: "D1", Targets: []request.Target{{Key: "InstanceIds", Values: nodes}}, ScheduleExpression: aws.String("rate(1 day)")}
+	runJob(t, s, c, settings(), job(&request.Request{Items: []request.Item{{Entry: e, Path: "Entries[0]"}}}))
+	if len(s.ledger) != 1 {
+		t.Fatalf("%d associations, want one for the three nodes", len(s.ledger))
+	}
+	e.ScheduleExpression = aws.String("rate(7 days)")
+	req := &request.Request{OnExisting: request.OnExistingUpdate, Items: []request.Item{{Entry: e, Path: "Entries[0]"}}}
+	p, err := New(s, c, settings(), nil).DryRun(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planned []string
+	for _, a := range p.Actions {
+		if a.Action != report.ActionUpdate {
+			t.Errorf("action %+v, want update", a)
+		}
+		planned = append(planned, a.Entry.Nodes()...)
+	}
+	if slices.Sort(planned); !slices.Equal(planned, nodes) {
+		t.Errorf("plan names nodes %v, want %v", planned, nodes)
+	}
+	if p.Summary.Update != 3 || p.Summary.Calls != 2 {
+		t.Errorf("summary %+v: want 3 nodes to update in 2 calls (one describe, one update)", p.Summary)
+	}
+	res := runJob(t, s, c, settings(), job(req))
+	if res.Summary.Updated != 3 || s.updates != 1 || res.Summary.Calls+res.Summary.Reads != p.Summary.Calls {
+		t.Errorf("run %+v, %d UpdateAssociation calls: the plan said %d calls", res.Summary, s.updates, p.Summary.Calls)
 	}
 }
 

@@ -39,7 +39,8 @@ type PlanSummary struct {
 	Fail      int `json:"Fail"`
 	// Calls is the least number of SSM calls the run would make: the
 	// CreateAssociationBatch calls of the creates, and a DescribeAssociation
-	// and an UpdateAssociation per update.
+	// and an UpdateAssociation per association to update (once however
+	// many of its nodes are in Update).
 	Calls int `json:"Calls"`
 	// EstimatedSeconds is Calls at the configured call rate.
 	EstimatedSeconds float64 `json:"EstimatedSeconds"`
