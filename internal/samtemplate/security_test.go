@@ -136,6 +136,16 @@ func TestEventBusPolicy(t *testing.T) {
 		t.Fatalf("%d AWS::Events::EventBusPolicy on !Ref %s, want 1", len(policies), EventBus)
 	}
 	st := policies[0].get("Statement")
+	// Only a Deny: TriggerPrincipalArns names principals of this account,
+	// who still need events:PutEvents in their own policies; a principal of
+	// another account listed there gets no Allow, so it cannot put events
+	// (the parameter's description and SECURITY.md say so).
+	if st.get("Effect").str() != "Deny" || policies[0].get("Principal").ok() || policies[0].get("Condition").ok() {
+		t.Errorf("the bus policy must be one Deny statement, with no resource-level Allow: one would grant other accounts what TriggerPrincipalArns lists")
+	}
+	if !strings.Contains(tpl.get("Parameters", "TriggerPrincipalArns", "Description").str(), "this account only") {
+		t.Error("TriggerPrincipalArns: the description must say the principals are of this account only (the bus policy allows nobody)")
+	}
 	if sid := policies[0].get("StatementId").str(); sid == "" || st.get("Sid").str() != sid {
 		t.Errorf("StatementId %q and the statement's Sid %q must be equal", sid, st.get("Sid").str())
 	}
@@ -269,6 +279,69 @@ func TestQueuePolicies(t *testing.T) {
 		default:
 			t.Errorf("queue %s: this test does not know who may send to it; add it", id)
 		}
+		checkRedriveAllowPolicy(t, tpl, id)
+	}
+}
+
+// checkRedriveAllowPolicy: SQS's redrive is not an IAM principal's
+// SendMessage, so the queue policies above cannot stop another queue of
+// the account from naming one of ours as its dead-letter queue: a chunk
+// redriven into the jobs queue would be run, one redriven into its
+// dead-letter queue counted into a job as poisoned. RedriveAllowPolicy
+// lets only the jobs queue redrive into JobsDeadLetterQueue, and nothing
+// into the others.
+func checkRedriveAllowPolicy(t *testing.T, tpl node, id string) {
+	t.Helper()
+	const (
+		partition, region, account = "aws", "eu-west-1", "123456789012"
+		stackUUID                  = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	)
+	params := map[string]string{"AWS::StackId": "arn:aws:cloudformation:" + region + ":" + account + ":stack/any-name/" + stackUUID}
+	arnOf := func(q string) string {
+		name, err := evalList(tpl, tpl.get("Resources", q, "Properties", "QueueName"), params)
+		if err != nil || len(name) != 1 || name[0] == "" {
+			t.Errorf("%s: a source of redrive needs a QueueName the template can name without !GetAtt (%v, %v)", q, name, err)
+			return ""
+		}
+		if len(name[0]) > 80 {
+			t.Errorf("%s QueueName %q: over SQS's 80 characters", q, name[0])
+		}
+		return "arn:" + partition + ":sqs:" + region + ":" + account + ":" + name[0]
+	}
+	var sources []string
+	for _, q := range tpl.get("Resources").keys() {
+		if tpl.get("Resources", q, "Properties", "RedrivePolicy", "deadLetterTargetArn").getAtt() == id+".Arn" {
+			sources = append(sources, arnOf(q))
+		}
+	}
+	p := tpl.get("Resources", id, "Properties", "RedriveAllowPolicy")
+	perm := p.get("redrivePermission").str()
+	if len(sources) == 0 {
+		if perm != "denyAll" || len(p.keys()) != 1 {
+			t.Errorf("%s RedriveAllowPolicy %v: no queue of the stack redrives into it, want {redrivePermission: denyAll}", id, p.Value)
+		}
+		return
+	}
+	var got []string
+	for _, it := range p.get("sourceQueueArns").items() {
+		f, arg := it.fn()
+		args := arg.items()
+		if f != "Sub" || len(args) != 2 {
+			t.Errorf("%s sourceQueueArns: want !Sub [arn, {variables}] items", id)
+			continue
+		}
+		arn := strings.NewReplacer("${AWS::Partition}", partition, "${AWS::Region}", region, "${AWS::AccountId}", account).Replace(args[0].str())
+		for _, v := range args[1].keys() {
+			val, err := evalList(tpl, args[1].get(v), params)
+			if err != nil || len(val) != 1 {
+				t.Fatalf("%s sourceQueueArns ${%s}: %v, %v", id, v, val, err)
+			}
+			arn = strings.ReplaceAll(arn, "${"+v+"}", val[0])
+		}
+		got = append(got, arn)
+	}
+	if perm != "byQueue" || !slices.Equal(got, sources) {
+		t.Errorf("%s RedriveAllowPolicy: %s %v, want byQueue %v (the queues that redrive into it, and no other)", id, perm, got, sources)
 	}
 }
 
