@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -193,11 +194,32 @@ func (w *traced) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	span.End()
 	// The span processor exports in the background; Lambda may freeze the
 	// environment as soon as this returns, so export now. A failed export
-	// costs traces, never the invocation.
-	if ferr := w.t.tp.ForceFlush(ctx); ferr != nil && !errors.Is(ferr, context.Canceled) {
+	// costs traces, never the invocation: the flush waits at most
+	// flushLimit (and never past the invocation's deadline), not the
+	// exporter's OTEL_EXPORTER_OTLP_TIMEOUT (10 s with its retries), which
+	// a collector that is down would add to every invocation's duration
+	// and bill. An export cut short goes on when the environment thaws.
+	fctx, cancel := context.WithTimeout(ctx, flushBudget(ctx, time.Now()))
+	defer cancel()
+	if ferr := w.t.tp.ForceFlush(fctx); ferr != nil && !errors.Is(ferr, context.Canceled) {
 		fmt.Fprintf(os.Stderr, "tracing: spans not exported: %v\n", ferr)
 	}
 	return out, err
+}
+
+// flushLimit is the longest an invocation waits for its spans' export.
+// A collector layer on localhost answers in milliseconds.
+const flushLimit = time.Second
+
+// flushBudget is how long the end-of-invocation flush may take:
+// flushLimit, or less when the invocation's deadline is nearer (less
+// 50 ms to answer), so that a slow collector never makes it time out.
+func flushBudget(ctx context.Context, now time.Time) time.Duration {
+	budget := flushLimit
+	if d, ok := ctx.Deadline(); ok {
+		budget = min(budget, d.Sub(now)-50*time.Millisecond)
+	}
+	return max(budget, 0)
 }
 
 // TraceHeader is the X-Ray trace header of the invocation in ctx: the one

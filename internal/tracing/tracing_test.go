@@ -8,9 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -238,9 +241,12 @@ func TestSpansUnderTheInvocation(t *testing.T) {
 			t.Errorf("%s kind %v", call, s.SpanKind)
 		}
 	}
+	// The header X-Ray reads: the trace, the calling span as Parent (16
+	// hex digits), and the sampling decision.
+	xrayHeader := regexp.MustCompile(`^Root=1-5759e988-bd862e3fe1be46a994272793;Parent=[0-9a-f]{16};Sampled=1$`)
 	for target, h := range fake.headers {
-		if !strings.HasPrefix(h, "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=") {
-			t.Errorf("%s sent X-Amzn-Trace-Id %q, want the invocation's trace", target, h)
+		if !xrayHeader.MatchString(h) {
+			t.Errorf("%s sent X-Amzn-Trace-Id %q, want the invocation's trace in X-Ray's format", target, h)
 		}
 	}
 	if len(fake.headers) != 2 {
@@ -262,8 +268,13 @@ func TestNewTraceHasXRayID(t *testing.T) {
 		t.Fatalf("spans %v", names(spans))
 	}
 	id := spans[0].SpanContext.TraceID().String()
-	if spans[0].Parent.IsValid() || len(id) != 32 || id[:8] < "60000000" {
+	if spans[0].Parent.IsValid() || len(id) != 32 {
 		t.Errorf("trace ID %s, parent %v: want a new X-Ray trace", id, spans[0].Parent)
+	}
+	// X-Ray refuses a trace whose first 32 bits are not its start time, in
+	// seconds (it keeps traces for 30 days by them).
+	if sec, err := strconv.ParseInt(id[:8], 16, 64); err != nil || time.Since(time.Unix(sec, 0)).Abs() > time.Minute {
+		t.Errorf("trace ID %s: its first 8 hex digits are not the time now (%v)", id, err)
 	}
 }
 
@@ -326,4 +337,55 @@ func hasAttr(s tracetest.SpanStub, key, value string) bool {
 		}
 	}
 	return false
+}
+
+// TestFlushIsCapped: with the collector stuck, the end-of-invocation flush
+// gives up after flushLimit instead of the exporter's 10 s timeout (and
+// retries), which every invocation would otherwise wait and be billed for.
+func TestFlushIsCapped(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	exp, err := newExporter(env{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL}.get) // default timeout: 10 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := New(sdktrace.WithBatcher(exp))
+	start := time.Now()
+	if err := invoke(t, tr, echo); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > flushLimit+time.Second {
+		t.Errorf("the invocation took %v against a stuck collector, want about flushLimit (%v)", took, flushLimit)
+	}
+}
+
+func TestFlushBudget(t *testing.T) {
+	now := time.Unix(1000, 0)
+	at := func(left time.Duration) context.Context {
+		ctx, cancel := context.WithDeadline(context.Background(), now.Add(left))
+		t.Cleanup(cancel)
+		return ctx
+	}
+	for _, c := range []struct {
+		ctx  context.Context
+		want time.Duration
+	}{
+		{context.Background(), flushLimit},
+		{at(time.Minute), flushLimit},
+		{at(300 * time.Millisecond), 250 * time.Millisecond},
+		{at(20 * time.Millisecond), 0},
+		{at(-time.Second), 0},
+	} {
+		if got := flushBudget(c.ctx, now); got != c.want {
+			d, _ := c.ctx.Deadline()
+			t.Errorf("deadline in %v: budget %v, want %v", d.Sub(now), got, c.want)
+		}
+	}
 }
