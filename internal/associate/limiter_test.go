@@ -11,7 +11,7 @@ import (
 // its rate over a run (x/time/rate's behaviour, which it replaced).
 func TestLimiterTurnsDoNotDrift(t *testing.T) {
 	const interval = 20 * time.Millisecond
-	l := newLimiter(float64(time.Second / interval))
+	l := newLimiter(float64(time.Second/interval), false)
 	ctx := context.Background()
 	if err := l.Wait(ctx); err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestLimiterTurnsDoNotDrift(t *testing.T) {
 // next one a whole interval later: idle time is no credit for a burst.
 func TestLimiterIdleGivesNoBurst(t *testing.T) {
 	const interval = 20 * time.Millisecond
-	l := newLimiter(float64(time.Second / interval))
+	l := newLimiter(float64(time.Second/interval), false)
 	ctx := context.Background()
 	if err := l.Wait(ctx); err != nil {
 		t.Fatal(err)
@@ -50,5 +50,23 @@ func TestLimiterIdleGivesNoBurst(t *testing.T) {
 	}
 	if got := l.last.Sub(idle); got != interval {
 		t.Fatalf("the turn after an idle one came %v later, want %v", got, interval)
+	}
+}
+
+// A strict limiter (CALLS_PER_SECOND=auto) never lets two calls through
+// less than 1/rate apart, a timer's lateness included.
+func TestStrictLimiterKeepsTurnsApart(t *testing.T) {
+	const interval = 20 * time.Millisecond
+	l := newLimiter(float64(time.Second/interval), true)
+	ctx := context.Background()
+	var prev time.Time
+	for i := range 6 {
+		if err := l.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if now := time.Now(); i > 0 && now.Sub(prev) < interval {
+			t.Fatalf("turn %d came %v after the previous, want at least %v", i, now.Sub(prev), interval)
+		}
+		prev = time.Now()
 	}
 }

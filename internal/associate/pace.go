@@ -39,12 +39,12 @@ func (r *run) startPace(ctx context.Context) {
 	auto := r.set.AutoRate
 	if auto == nil {
 		r.pacer = pace.NewFixed(r.set.CallsPerSecond)
-		r.limiter = newLimiter(r.pacer.Rate())
+		r.limiter = newLimiter(r.pacer.Rate(), false)
 		return
 	}
 	a := pace.NewAdaptive(auto.Start, auto.Max, nil)
 	r.pacer, r.auto = a, a
-	r.limiter = newLimiter(a.Rate())
+	r.limiter = newLimiter(a.Rate(), true)
 	if r.memory == nil {
 		return
 	}
@@ -105,20 +105,26 @@ func (r *run) stopPace(ctx context.Context) {
 // limiter paces calls one after the other, one turn each 1/rate: a burst
 // of one, as SSM's own bucket is undocumented and bursts are what get
 // throttled. Turns are counted from the last turn, not from when its caller
-// woke, so the rate holds over a run. Written by hand because
+// woke, so the rate holds over a run; a strict limiter counts from when
+// the caller woke instead, so that no two calls are ever less than 1/rate
+// apart: it runs a little below its rate (a timer's lateness a turn), and
+// the rate found from throttles (CALLS_PER_SECOND=auto) is not misread when
+// a turn late by a timer's lateness and the next on time meet a bucket of
+// one. Written by hand because
 // x/time/rate's SetLimit repays the debt of a reservation made at the old
 // rate at the new one: after a rise two calls went out 12 ms apart, and the
 // second was throttled.
 type limiter struct {
-	turn chan struct{} // one waiter at a time
+	turn   chan struct{} // one waiter at a time
+	strict bool          // turns at least 1/rate apart, counted from when each caller woke
 
 	mu   sync.Mutex
 	rate float64   // calls per second; 0: no limit
 	last time.Time // the last turn given
 }
 
-func newLimiter(callsPerSecond float64) *limiter {
-	return &limiter{turn: make(chan struct{}, 1), rate: max(callsPerSecond, 0)}
+func newLimiter(callsPerSecond float64, strict bool) *limiter {
+	return &limiter{turn: make(chan struct{}, 1), strict: strict, rate: max(callsPerSecond, 0)}
 }
 
 // SetLimit changes the rate for the calls not yet let through.
@@ -155,14 +161,12 @@ func (l *limiter) Wait(ctx context.Context) error {
 			at = l.last.Add(time.Duration(float64(time.Second) / l.rate))
 		}
 		if !at.After(now) {
-			// A caller that waited for its turn takes the turn's time, not
-			// the time its timer fired: counting the timer's lateness (up
-			// to a millisecond on busy cores, 5 % of a 20 ms turn) into
-			// the next turn would slow every run below its rate, as
-			// x/time/rate, which this replaced, does not. A caller that
-			// found the limiter idle starts a new turn now: no burst.
+			// A caller that waited takes its turn's time, not its timer's
+			// (up to a millisecond late on busy cores, 5 % of a 20 ms
+			// turn), unless strict. One that found the limiter idle starts
+			// a new turn now: no burst.
 			l.last = now
-			if waited && l.rate > 0 && now.Sub(at) < time.Duration(float64(time.Second)/l.rate) {
+			if waited && !l.strict && l.rate > 0 && now.Sub(at) < time.Duration(float64(time.Second)/l.rate) {
 				l.last = at
 			}
 			l.mu.Unlock()
