@@ -48,6 +48,9 @@ var (
 // serve starts a Proxy in front of DynamoDB Local and returns it with its URL.
 func serve(t *testing.T, seed int64) (*Proxy, string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs DynamoDB Local, which -short does not start")
+	}
 	testinfra.RequireTools(t, testinfra.ToolDynamoDBLocal)
 	p, err := New(ddb.Endpoint(), seed)
 	if err != nil {
