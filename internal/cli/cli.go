@@ -91,9 +91,8 @@ Options:
 
 Exit status: 0 when nothing is Failed or Unprocessed; 1 when something is
 (or the function answered IncompleteError, or a plan has a "fail", or
---wait found the job STALLED); 252
-usage; 253 configuration; 254 the function or the API answered an error;
-255 any other error.
+--wait found the job STALLED); 252 usage; 253 configuration; 254 the
+function or the API answered an error; 255 any other error.
 `
 
 // Env is the process as the command sees it.
