@@ -196,13 +196,9 @@ func (h *Handler) observe(ctx context.Context, inv event.Invocation, res report.
 		fn = "local"
 	}
 	if werr := metrics.Write(h.metrics, metrics.Invocation{
-		Function: fn,
-		Source:   string(inv.Source),
-		Counts: map[string]int{
-			"Requested": s.Requested, "Successful": s.Successful, "Updated": s.Updated, "Failed": s.Failed,
-			"Deduplicated": s.Deduplicated, "Unprocessed": s.Unprocessed,
-			"Calls": s.Calls, "Retries": s.Retries, "Throttles": s.Throttles, "Reads": s.Reads,
-		},
+		Function:    fn,
+		Source:      string(inv.Source),
+		Counts:      s.Counts(),
 		CallLatency: res.CallLatencies,
 		Time:        h.now(),
 	}); werr != nil {

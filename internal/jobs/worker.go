@@ -169,22 +169,18 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 // was written but whose answer was lost writes them as 0 too: better one
 // chunk missing from the metrics than counted twice.
 func (w *Worker) observe(ctx context.Context, res report.Result, counted bool) {
-	s, o := res.Summary, res.Summary
+	s := res.Summary
 	if !counted {
-		o = report.Summary{}
+		s.Requested, s.Successful, s.Updated, s.Failed, s.Deduplicated, s.Unprocessed = 0, 0, 0, 0, 0, 0
 	}
 	fn := lambdacontext.FunctionName
 	if fn == "" {
 		fn = "WorkerFunction"
 	}
 	if err := metrics.Write(w.metrics, metrics.Invocation{
-		Function: fn,
-		Source:   "worker",
-		Counts: map[string]int{
-			"Requested": o.Requested, "Successful": o.Successful, "Updated": o.Updated, "Failed": o.Failed,
-			"Deduplicated": o.Deduplicated, "Unprocessed": o.Unprocessed,
-			"Calls": s.Calls, "Retries": s.Retries, "Throttles": s.Throttles, "Reads": s.Reads,
-		},
+		Function:    fn,
+		Source:      "worker",
+		Counts:      s.Counts(),
 		CallLatency: res.CallLatencies,
 		Time:        w.now(),
 	}); err != nil {

@@ -109,6 +109,15 @@ type Summary struct {
 	Reads int `json:"Reads"`
 }
 
+// Counts is the summary as metric values, named as its JSON members.
+func (s Summary) Counts() map[string]int {
+	return map[string]int{
+		"Requested": s.Requested, "Successful": s.Successful, "Updated": s.Updated, "Failed": s.Failed,
+		"Deduplicated": s.Deduplicated, "Unprocessed": s.Unprocessed,
+		"Calls": s.Calls, "Retries": s.Retries, "Throttles": s.Throttles, "Reads": s.Reads,
+	}
+}
+
 // Tally fills the list counts of the summary from the lists.
 func (r *Result) Tally() {
 	r.Summary.Successful = len(r.Successful)

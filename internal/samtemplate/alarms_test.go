@@ -111,6 +111,32 @@ type emitter struct {
 // of internal/ and functions/, with the metric names of its Counts (a map
 // literal there, or the map literals passed to the enclosing function's
 // callers when Counts is a parameter, as in Reaper.emit).
+// summaryCountNames are the keys of the map literal report.Summary.Counts
+// returns.
+func summaryCountNames(t *testing.T, fset *token.FileSet) []string {
+	t.Helper()
+	f, err := parser.ParseFile(fset, filepath.Join(root(t), "internal", "report", "result.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, decl := range f.Decls {
+		if fd, ok := decl.(*ast.FuncDecl); ok && fd.Name.Name == "Counts" && fd.Recv != nil && fd.Body != nil {
+			ast.Inspect(fd.Body, func(n ast.Node) bool {
+				if m, ok := n.(*ast.CompositeLit); ok {
+					names = append(names, mapKeys(m)...)
+					return false
+				}
+				return true
+			})
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("internal/report/result.go: no Summary.Counts returning a map literal")
+	}
+	return names
+}
+
 func emitters(t *testing.T) map[string]emitter {
 	t.Helper()
 	out := map[string]emitter{}
@@ -156,6 +182,9 @@ func emitters(t *testing.T) map[string]emitter {
 							} else if _, ok := kv.Value.(*ast.Ident); ok {
 								// A parameter: the map literals its callers pass.
 								e.names = append(e.names, callerMapKeys(f, fd.Name.Name)...)
+							} else if c, ok := kv.Value.(*ast.CallExpr); ok && strings.HasSuffix(exprString(c.Fun), ".Counts") {
+								// A report.Summary's Counts: the map literal it returns.
+								e.names = append(e.names, summaryCountNames(t, fset)...)
 							}
 						}
 					}
