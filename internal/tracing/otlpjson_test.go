@@ -340,16 +340,7 @@ func TestExportRetries(t *testing.T) {
 // TestExportTimeout: OTEL_EXPORTER_OTLP_TIMEOUT bounds an export, retries
 // included.
 func TestExportTimeout(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
-	exp, err := newExporter(env{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "100"}.get)
+	exp, err := newExporter(env{"OTEL_EXPORTER_OTLP_ENDPOINT": stuckCollector(t), "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "100"}.get)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +349,21 @@ func TestExportTimeout(t *testing.T) {
 	if err == nil || time.Since(start) > 2*time.Second {
 		t.Errorf("export against a stuck collector: %v after %v", err, time.Since(start))
 	}
+}
+
+// stuckCollector is the URL of a collector that never answers (until the
+// test ends).
+func stuckCollector(t *testing.T) string {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	return srv.URL
 }
 
 type env map[string]string

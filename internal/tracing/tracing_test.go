@@ -343,16 +343,7 @@ func hasAttr(s tracetest.SpanStub, key, value string) bool {
 // gives up after flushLimit instead of the exporter's 10 s timeout (and
 // retries), which every invocation would otherwise wait and be billed for.
 func TestFlushIsCapped(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
-	exp, err := newExporter(env{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL}.get) // default timeout: 10 s
+	exp, err := newExporter(env{"OTEL_EXPORTER_OTLP_ENDPOINT": stuckCollector(t)}.get) // default timeout: 10 s
 	if err != nil {
 		t.Fatal(err)
 	}
