@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/ssm-association-batcher/ssm-association-batcher/internal/config"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/tracing"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/wiring"
@@ -26,13 +25,6 @@ func main() {
 	var r *jobs.Reaper
 	if err == nil {
 		r, err = wiring.Reaper(context.Background(), log, os.Stdout, tr.Instrument)
-	}
-	if err == nil {
-		// wiring.Reaper has read and checked the same variables.
-		var cfg config.Reaper
-		if cfg, err = config.LoadReaper(); err == nil {
-			r.MaxRunning(cfg.MaxRunning)
-		}
 	}
 	if err != nil {
 		log.Error("reaper cannot start", "error", err.Error())

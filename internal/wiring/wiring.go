@@ -108,5 +108,6 @@ func Reaper(ctx context.Context, log *slog.Logger, metrics io.Writer, instrument
 		f(&awsCfg)
 	}
 	store := jobs.NewStore(awsclient.DynamoDB(awsCfg), cfg.JobsTable, cfg.JobTTL)
-	return jobs.NewReaper(store, jobs.NewAnnouncer(awsclient.EventBridge(awsCfg), cfg.EventBusName), cfg.StallAfter, log, metrics), nil
+	return jobs.NewReaper(store, jobs.NewAnnouncer(awsclient.EventBridge(awsCfg), cfg.EventBusName), cfg.StallAfter, log, metrics).
+		MaxRunning(cfg.MaxRunning), nil
 }
