@@ -28,7 +28,8 @@ type sent struct {
 // send makes one call for b, unless the deadline does not leave room for
 // it, and moves each of its entries on (lifecycle.go).
 func (r *run) send(ctx context.Context, b plan.Batch) sent {
-	if !r.waitTurn(ctx) {
+	rate, ok := r.waitTurn(ctx)
+	if !ok {
 		for _, it := range b {
 			r.unprocessed(ctx, it)
 		}
@@ -49,7 +50,7 @@ func (r *run) send(ctx context.Context, b plan.Batch) sent {
 	}
 	callCtx, cancel := r.callContext(ctx)
 	defer cancel()
-	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.callOptions()...)
+	out, err := r.ssm.CreateAssociationBatch(callCtx, in, r.callOptions(rate)...)
 	took := time.Since(start)
 	r.latency.observe(took)
 	r.record(func(res *report.Result) { res.Summary.Calls++ })
@@ -73,20 +74,21 @@ func (r *run) callContext(ctx context.Context) (context.Context, context.CancelF
 	return context.WithDeadline(ctx, end)
 }
 
-// waitTurn waits for the rate limiter and reports whether a call started
-// now would still end before the deadline, and while this invocation
+// waitTurn waits for the rate limiter and reports the rate of the turn
+// and whether a call started now would still end before the deadline, and while this invocation
 // surely still owns its claims. A call is allowed the slowest call so far
 // and a quarter more: a call cut at the deadline is not lost, but its
 // entries are in doubt, which costs reads and may leave them for the next
 // invocation.
-func (r *run) waitTurn(ctx context.Context) bool {
+func (r *run) waitTurn(ctx context.Context) (float64, bool) {
 	need := r.latency.expected() * 5 / 4
 	waitCtx, cancel := context.WithDeadline(ctx, r.job.Deadline.Add(-need))
 	defer cancel()
-	if err := r.limiter.Wait(waitCtx); err != nil {
-		return false
+	rate, err := r.limiter.Turn(waitCtx)
+	if err != nil {
+		return 0, false
 	}
-	return time.Until(r.job.Deadline) >= need && r.owner.covers(need)
+	return rate, time.Until(r.job.Deadline) >= need && r.owner.covers(need)
 }
 
 // sortResults moves every entry of a call that SSM answered.

@@ -112,15 +112,14 @@ func alreadyExists(message string) bool {
 // resends only what SSM certainly did not execute, and its own retries wait
 // for the rate limiter, so that throttled calls retried by the SDK never
 // push the rate past CALLS_PER_SECOND; every throttled attempt is counted,
-// including those retried successfully.
-func (r *run) callOptions() []func(*ssm.Options) {
-	return []func(*ssm.Options){awsclient.NoBlindResend, r.paceRetries}
-}
-
-func (r *run) paceRetries(o *ssm.Options) {
-	if v2, ok := o.Retryer.(aws.RetryerV2); ok {
-		o.Retryer = &pacedRetryer{RetryerV2: v2, limiter: r.limiter, throttled: r.throttled}
-	}
+// including those retried successfully, with the rate it went out at
+// (rate, the first attempt's turn).
+func (r *run) callOptions(rate float64) []func(*ssm.Options) {
+	return []func(*ssm.Options){awsclient.NoBlindResend, func(o *ssm.Options) {
+		if v2, ok := o.Retryer.(aws.RetryerV2); ok {
+			o.Retryer = &pacedRetryer{RetryerV2: v2, limiter: r.limiter, throttled: r.throttled, sent: rate}
+		}
+	}}
 }
 
 // pacedRetryer is one call's retryer: the SDK asks it for a token before
@@ -128,23 +127,26 @@ func (r *run) paceRetries(o *ssm.Options) {
 type pacedRetryer struct {
 	aws.RetryerV2
 	limiter   *limiter
-	throttled func()
+	throttled func(sent float64)
 	attempts  int
+	sent      float64 // the rate of the last attempt's turn
 }
 
 func (p *pacedRetryer) GetAttemptToken(ctx context.Context) (func(error) error, error) {
 	p.attempts++
 	if p.attempts > 1 { // the first attempt already waited its turn
-		if err := p.limiter.Wait(ctx); err != nil {
+		rate, err := p.limiter.Turn(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("wait for the call rate: %w", err)
 		}
+		p.sent = rate
 	}
 	return p.RetryerV2.GetAttemptToken(ctx)
 }
 
 func (p *pacedRetryer) IsErrorRetryable(err error) bool {
 	if awsclient.IsThrottle(err) {
-		p.throttled()
+		p.throttled(p.sent)
 	}
 	return p.RetryerV2.IsErrorRetryable(err)
 }

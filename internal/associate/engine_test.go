@@ -429,13 +429,13 @@ func TestSameNodeTwoDocumentsNeverShareABatch(t *testing.T) {
 func TestPaceSlowsOnThrottlesAndRecovers(t *testing.T) {
 	r := &run{Engine: New(nil, nil, Settings{CallsPerSecond: 10}, nil)}
 	r.startPace(context.Background())
-	r.throttled()
-	r.throttled()
+	r.throttled(10)
+	r.throttled(10)
 	if got := float64(r.limiter.Limit()); got < 7.2 || got > 7.23 {
 		t.Errorf("after two throttles the pace is %v, want 10·0.85²", got)
 	}
 	for range 100 {
-		r.throttled()
+		r.throttled(10)
 	}
 	if got := float64(r.limiter.Limit()); got != 2.5 {
 		t.Errorf("the pace falls to %v, want no lower than a quarter of CALLS_PER_SECOND", got)

@@ -147,10 +147,17 @@ var errPastDeadline = errors.New("the call rate leaves no turn before the deadli
 // Wait waits for this caller's turn. It fails at once when the turn would
 // come after ctx's deadline.
 func (l *limiter) Wait(ctx context.Context) error {
+	_, err := l.Turn(ctx)
+	return err
+}
+
+// Turn is Wait, and reports the rate the turn was given at: a throttle is
+// judged at the rate its call went out at (pace.Pacer.Throttled).
+func (l *limiter) Turn(ctx context.Context) (float64, error) {
 	select {
 	case l.turn <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	defer func() { <-l.turn }()
 	for waited := false; ; waited = true {
@@ -169,12 +176,13 @@ func (l *limiter) Wait(ctx context.Context) error {
 			if waited && !l.strict && l.rate > 0 && now.Sub(at) < time.Duration(float64(time.Second)/l.rate) {
 				l.last = at
 			}
+			rate := l.rate
 			l.mu.Unlock()
-			return nil
+			return rate, nil
 		}
 		l.mu.Unlock()
 		if d, ok := ctx.Deadline(); ok && at.After(d) {
-			return errPastDeadline
+			return 0, errPastDeadline
 		}
 		// Sleep at most 100 ms at a time: a rate raised meanwhile counts.
 		t := time.NewTimer(min(at.Sub(now), 100*time.Millisecond))
@@ -182,15 +190,16 @@ func (l *limiter) Wait(ctx context.Context) error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
 }
 
-// throttled counts a throttled attempt and slows the pace.
-func (r *run) throttled() {
+// throttled counts a throttled attempt, sent at the rate given, and slows
+// the pace.
+func (r *run) throttled(sent float64) {
 	r.throttles.Add(1)
-	r.pacer.Throttled()
+	r.pacer.Throttled(sent)
 	r.setPace()
 }
 

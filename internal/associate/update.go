@@ -108,7 +108,7 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 		lastErr  string // why the last attempt did not do it
 	)
 	for reads := 0; reads < 2*r.set.MaxAttempts; reads++ {
-		if !r.waitTurn(ctx) {
+		if _, ok := r.waitTurn(ctx); !ok {
 			r.leaveExisting(ctx, u, nil, sent)
 			return
 		}
@@ -149,14 +149,15 @@ func (r *run) settleExisting(ctx context.Context, u *pendingUpdate) {
 			r.failExisting(ctx, u, d, report.FaultServer, fmt.Sprintf("not updated after %d attempts: %s", attempts, lastErr))
 			return
 		}
-		if !r.waitTurn(ctx) {
+		rate, ok := r.waitTurn(ctx)
+		if !ok {
 			r.leaveExisting(ctx, u, d, sent)
 			return
 		}
 		attempts++
 		u.diff = diff
 		cctx, cancel = r.callContext(ctx)
-		out, err := r.ssm.UpdateAssociation(cctx, updateInput(u.entry, *d, r.job.Request.AssociationDispatchAssumeRole), r.callOptions()...)
+		out, err := r.ssm.UpdateAssociation(cctx, updateInput(u.entry, *d, r.job.Request.AssociationDispatchAssumeRole), r.callOptions(rate)...)
 		cancel()
 		r.record(func(res *report.Result) { res.Summary.Calls++ })
 		if err == nil {

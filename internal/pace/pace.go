@@ -4,35 +4,45 @@
 // then remembered between invocations and shared by those running at once
 // (memory.go).
 //
-// An Adaptive rate, found from throttles:
+// An Adaptive rate is found from throttles, by bisection between lo, the
+// highest rate held an interval (1 s) without throttle, and hi, the
+// lowest rate refused. Each throttle is judged at the rate its call went
+// out at: the calls in flight at a rate already cut from cut nothing more.
 //
-//	start (remembered, or CALLS_PER_SECOND_START)
+//	start: CALLS_PER_SECOND_START, or a rate remembered (then PROBE from it)
 //	  │
 //	  ▼
-//	SLOW START ──a second without throttle, calls keeping up──► rate × 2
-//	  │
-//	  │ ThrottlingException
+//	SLOW START ──a clean interval, calls keeping up──► rate × 2
+//	  │ throttled at s: lo = rate = s/2 (held the interval before), hi = s
 //	  ▼
-//	CUT, once per second, by how many calls SSM throttled in the last second:
-//	  in slow start: rate × 0.75 (the rate before the last doubling, or more);
-//	  a tenth or more: rate = what SSM answered in that second × 0.95 (at
-//	    least half, at most 0.9 of the rate), then two seconds without growth;
-//	  fewer (one call that met SSM's bucket a little early, as jitter in
-//	    the network does at a burst of one): rate × 0.97, and the probe goes
-//	    on at half its step; another throttle within the second cuts to what
-//	    SSM answered after all.
+//	BISECT ──a clean interval──► lo = rate; rate = (lo + hi)/2, at most +15 %
+//	  │      ──throttled at s above lo──► hi = s; rate = (lo + hi)/2, or lo
+//	  │        when refused again before a clean interval
 //	  │
+//	  │  throttled at s ≤ lo, a rate held:
+//	  │    isolated, at most 2 in 100 calls: JITTER, the rate stays;
+//	  │    more, and not soon after a cut: lo = rate = s × 0.97;
+//	  │    again before a clean interval, or within 20 answers of a cut
+//	  │    (SSM's rate fell, or a burst of tokens spent): lo unproven,
+//	  │    rate = s × 0.9, then × 0.75 until an interval is clean
+//	  │
+//	  │ hi within 2 % of lo: rate = lo
 //	  ▼
-//	PROBE ──the k-th second without throttle, calls keeping up──► rate + step × 2^(k-1)
-//	  │        (step: 2 % of the rate cut to; +2 %, +4 %, +8 %…, at most
-//	  │         +15 % (or 1 call/s) a second: a few seconds near the rate found, and a
-//	  │         rate SSM raised is found in seconds, not minutes)
-//	  └──ThrottlingException──► CUT
+//	AT THE CEILING ──3 s and probeAfterCalls answers there──►
+//	PROBE past it: rate × 1.02, then + 2 %, 4 %, 8 % … (at most 15 %) each
+//	  │ clean interval: a rate SSM raised is found in seconds
+//	  └──throttled at s──► hi = s, BISECT; rate = lo at once when the first
+//	     step past the ceiling was refused: it still holds
 //
-// The rate never goes above its maximum (MAX_CALLS_PER_SECOND, shared by
-// the invocations running at once) nor below MinRate. It grows only while
-// the calls keep up with it: an engine waiting on its claims proves nothing
-// about SSM's rate.
+// At a bucket of one token every call that reaches SSM less than 1/R after
+// the previous one is throttled, so a rate a little above R is refused at
+// once and the bracket closes on R within a few seconds; a call a little
+// late and the next on time are refused too, which JITTER lets pass. A
+// bucket of more tokens lets a rate above R seem clean for seconds, and is
+// found by refusals soon after a cut. The rate never goes above its
+// maximum (MAX_CALLS_PER_SECOND, shared by the invocations running at
+// once) nor below MinRate. It grows only while the calls keep up with it:
+// an engine waiting on its claims proves nothing about SSM's rate.
 package pace
 
 import (
@@ -40,12 +50,12 @@ import (
 	"time"
 )
 
-// Pacer is the rate calls go out at, told each answer and each throttle.
-// Rate 0 means no limit.
+// Pacer is the rate calls go out at, told each answer and each throttle
+// with the rate the throttled call went out at. Rate 0 means no limit.
 type Pacer interface {
 	Rate() float64
 	Answered()
-	Throttled()
+	Throttled(sent float64)
 }
 
 // Fixed is CALLS_PER_SECOND as a number: that rate, slowed by throttles
@@ -68,7 +78,8 @@ func (f *Fixed) Rate() float64 {
 	return f.rate
 }
 
-func (f *Fixed) Throttled() {
+// Throttled slows the pace whatever rate the call went out at.
+func (f *Fixed) Throttled(float64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.target > 0 {
@@ -88,9 +99,31 @@ func (f *Fixed) Answered() {
 const MinRate = 0.2
 
 const (
-	interval = time.Second // growth is judged once per interval
-	window   = time.Second // what SSM answered over it measures its rate
+	interval = time.Second // a rate is judged clean after an interval without throttle
+	// tight: hi within this share of lo is the ceiling found.
+	tight = 0.02
+	// mildCut is the cut after a throttle at the rate held, past jitter.
+	mildCut = 0.97
+	// maxProbe bounds one interval's growth, as a share of the rate: a
+	// step past SSM's rate costs a throttle or two.
+	maxProbe = 0.15
+	// window and tolerated: throttles at a rate held are jitter while at
+	// most tolerated in the last window calls (2 %), window/tolerated
+	// calls apart.
+	window, tolerated = 100, 2
+	// againCalls: a throttle at a rate held within this many answers of
+	// the last cut is a rate refused again.
+	againCalls = 20
+	// probeAfter is the least time at the ceiling before a probe past it,
+	// and probeAfterCalls the least calls: a refused probe costs one
+	// throttled call, at most one in probeAfterCalls.
+	probeAfter      = 3 * time.Second
+	probeAfterCalls = 50
 )
+
+// fallCuts are the cuts after the 2nd, 3rd, 4th … throttle with no clean
+// interval between: SSM's rate fell (a halving is followed in five).
+var fallCuts = [...]float64{0.9, 0.75}
 
 // Adaptive finds the rate SSM allows (see the package comment).
 type Adaptive struct {
@@ -98,19 +131,23 @@ type Adaptive struct {
 	now       func() time.Time
 	rate, max float64
 	slowStart bool
+	lo, hi    float64 // the highest rate held clean (0: none proven), the lowest refused since (0: none)
+	streak    int     // throttles at or below the rate held since the last clean interval
+	falls     int     // cuts for SSM's rate falling since the last clean interval
+	down      bool    // a bisection down since the last clean interval
+	sinceCut  int     // calls answered since the last cut
+	count     int     // calls answered or throttled, in all
+	refused   []int   // the count at each throttle at a rate held, of the last window calls
 
 	// the interval being judged
-	from      time.Time
-	calls     int  // answered or throttled in it
-	throttled bool // a throttle in it
-	clean     int  // intervals without throttle since the last cut
-	step      float64
-	lastCut   time.Time
-	mild      bool        // the last cut was a mild one: another throttle within the interval is not jitter
-	found     float64     // the rate after the last cut to what SSM answered; 0: none yet
-	answers   []time.Time // within window
-	throttles []time.Time // within window
-	born      time.Time   // the first answers measure less than a window
+	from  time.Time
+	calls int // answered or throttled in it
+
+	// at the ceiling, and probing past it
+	topSince time.Time // when the ceiling was reached (zero: not at it)
+	topCalls int       // calls answered at it
+	probe    int       // clean intervals probing (0: not probing)
+	ceiling  float64   // hi when the probe started
 }
 
 // NewAdaptive starts at start calls/s (in slow start), never above maxRate.
@@ -120,19 +157,20 @@ func NewAdaptive(start, maxRate float64, now func() time.Time) *Adaptive {
 	}
 	a := &Adaptive{now: now, max: max(maxRate, MinRate), slowStart: true}
 	a.rate = clamp(start, MinRate, a.max)
-	a.step = stepFor(a.rate)
-	a.from, a.born = now(), now()
+	a.from = now()
 	return a
 }
 
 // Resume starts at a rate found earlier instead (remembered, or a share of
-// the account's): no slow start, which would double past it at once.
+// the account's): no slow start, which would double past it at once, but a
+// probe from it, as SSM's rate may have risen since.
 func (a *Adaptive) Resume(rate float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rate = clamp(rate, MinRate, a.max)
-	a.slowStart, a.clean, a.step = false, 0, stepFor(a.rate)
-	a.from, a.calls, a.throttled = a.now(), 0, false
+	a.slowStart, a.lo, a.hi, a.streak, a.falls = false, 0, 0, 0, 0
+	a.topSince, a.probe, a.ceiling = time.Time{}, 1, 0
+	a.from, a.calls = a.now(), 0
 }
 
 // SetMax changes the maximum (the account's maximum shared by the
@@ -144,12 +182,13 @@ func (a *Adaptive) SetMax(maxRate float64) {
 	a.rate = min(a.rate, a.max)
 }
 
-// Scale multiplies the rate by f: the share taken when invocations join
-// or leave.
+// Scale multiplies the rate and its bracket by f: the share taken when
+// invocations join or leave.
 func (a *Adaptive) Scale(f float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rate = clamp(a.rate*f, MinRate, a.max)
+	a.lo, a.hi, a.ceiling = a.lo*f, a.hi*f, a.ceiling*f
 }
 
 func (a *Adaptive) Rate() float64 {
@@ -158,17 +197,15 @@ func (a *Adaptive) Rate() float64 {
 	return a.rate
 }
 
-// Found is the rate to remember: the rate cut to after SSM last throttled,
-// or the rate if it never did (or has allowed more since without a
-// throttle, then the lower of the two): a probe in progress is not a rate
-// SSM allowed.
+// Found is the rate to remember: the highest rate held clean, not a probe
+// in progress; the rate itself before any was.
 func (a *Adaptive) Found() float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.found <= 0 {
-		return a.rate
+	if a.lo > 0 {
+		return min(a.lo, a.max)
 	}
-	return min(a.rate, a.found*(1+maxProbe))
+	return a.rate
 }
 
 // SlowStart reports whether no throttle was seen yet.
@@ -181,93 +218,138 @@ func (a *Adaptive) SlowStart() bool {
 func (a *Adaptive) Answered() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := a.now()
-	a.answers = append(a.answers, now)
 	a.calls++
-	a.judge(now)
+	a.count++
+	a.sinceCut++
+	if !a.topSince.IsZero() {
+		a.topCalls++
+	}
+	a.judge(a.now())
 }
 
-func (a *Adaptive) Throttled() {
+// Throttled takes a throttle of a call that went out at sent calls/s.
+func (a *Adaptive) Throttled(sent float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := a.now()
 	a.calls++
-	a.throttled = true
-	a.throttles = append(a.throttles, now)
-	recent := !a.lastCut.IsZero() && now.Sub(a.lastCut) < interval
-	// The calls in flight when SSM started refusing come back throttled
-	// together: one cut to what SSM answered per interval.
-	if recent && !a.mild {
+	a.count++
+	s := sent
+	if s <= 0 {
+		s = a.rate
+	}
+	if above(s, a.rate) {
+		// It went out before the last cut: that rate is already known to
+		// be too high.
+		if a.hi <= 0 || s < a.hi {
+			a.hi = s
+		}
 		return
 	}
-	a.trim(now)
-	answered, throttled := float64(len(a.answers)), float64(len(a.throttles))
-	a.mild = !a.slowStart && !recent && throttled < 0.1*(answered+throttled)
-	switch {
-	case a.mild:
-		a.rate = clamp(a.rate*0.97, MinRate, a.max)
-		a.clean /= 2
-	case a.slowStart:
-		// What SSM answered in the last second was paced before the last
-		// doubling: it says little. Three quarters of the rate refused
-		// is at least as much as the rate before it.
-		a.rate = clamp(a.rate*0.75, MinRate, a.max)
-		a.step, a.clean, a.found = stepFor(a.rate), 0, a.rate
-	default:
-		measured := answered / max(min(window, now.Sub(a.born)), interval/10).Seconds()
-		a.rate = clamp(max(a.rate*0.5, min(a.rate*0.9, measured*0.95)), MinRate, a.max)
-		a.step, a.clean, a.found = stepFor(a.rate), -holdAfterCut, a.rate
+	if a.tolerates(s) {
+		return
 	}
-	a.slowStart, a.lastCut = false, now
-	a.from, a.calls, a.throttled = now, 0, false
+	refusedProbe := a.probe > 0 && s <= a.ceiling*(1+tight)
+	recent, prevHi := a.sinceCut, a.hi
+	a.hi, a.sinceCut = s, 0
+	switch {
+	case a.slowStart:
+		// The rate before the last doubling was held clean; with a burst
+		// of tokens it may have only seemed so, so from it, not from
+		// the middle, the bisection climbs.
+		a.lo = s / 2
+		a.rate = a.lo
+	case a.lo > 0 && above(s, a.lo):
+		// Half way down to the rate held; to it when refused again
+		// before a clean interval, or on a probe's first step.
+		a.rate = a.bisect()
+		if refusedProbe || a.down {
+			a.rate = a.lo
+		}
+		a.down = true
+	case a.streak == 0 && a.lo > 0 && recent >= againCalls:
+		// The rate held clean, refused more than jitter explains: a
+		// burst spent, or the first sign of SSM's rate falling. The rate
+		// refused before stays the bisection's top.
+		a.lo = s * mildCut
+		a.hi = max(prevHi, s)
+		a.rate, a.streak = a.lo, 1
+	default:
+		// Refused again before any interval was clean, or within
+		// againCalls of the last cut (a burst of tokens lets a rate above
+		// SSM's seem clean for a second), or nothing held clean yet (a
+		// remembered start): lo no longer holds. Cut deeper each time
+		// until an interval is clean.
+		a.lo = 0
+		a.rate = s * fallCuts[min(a.falls, len(fallCuts)-1)]
+		a.streak, a.falls = a.streak+1, a.falls+1
+	}
+	a.rate = clamp(a.rate, MinRate, a.max)
+	a.slowStart, a.probe, a.topSince = false, 0, time.Time{}
+	a.from, a.calls = a.now(), 0
 }
 
-// maxProbe bounds one second's growth while probing, as a share of the
-// rate: a step past SSM's rate costs the throttles of a second.
-const maxProbe = 0.15
+// tolerates reports whether a throttle at s is jitter to let pass: at a
+// rate held clean, at most tolerated such in the last window calls and
+// none in the last window/tolerated. A burst of tokens spent by a rate a
+// little above SSM's is refused at a steady beat instead. At a bucket of one token a call that reaches SSM a little late
+// and the next one on time are less than 1/R apart; cutting for each
+// such throttle would sink the rate far below SSM's.
+func (a *Adaptive) tolerates(s float64) bool {
+	for len(a.refused) > 0 && a.refused[0] <= a.count-window {
+		a.refused = a.refused[1:]
+	}
+	if a.slowStart || a.lo <= 0 || above(s, a.lo) || a.sinceCut < againCalls {
+		// A rate not held yet is the bisection's business; one refused
+		// soon after a cut, a burst's tokens spent.
+		return false
+	}
+	isolated := len(a.refused) == 0 || a.count-a.refused[len(a.refused)-1] >= window/tolerated
+	a.refused = append(a.refused, a.count)
+	return isolated && len(a.refused) <= tolerated
+}
 
-// holdAfterCut is the seconds without growth after a cut to what SSM
-// answered: the rate found is held a while before probing past it again.
-const holdAfterCut = 2
+// bisect is the rate between lo and hi, or lo once hi is within tight of it.
+func (a *Adaptive) bisect() float64 {
+	if a.hi-a.lo <= tight*a.hi {
+		return a.lo
+	}
+	return (a.lo + a.hi) / 2
+}
 
-// judge grows the rate at the end of an interval without throttle in which
-// the calls kept up with it.
+// judge moves the rate at the end of an interval without throttle in
+// which the calls kept up with it: that rate is held clean.
 func (a *Adaptive) judge(now time.Time) {
 	el := now.Sub(a.from)
 	if el < interval {
 		return
 	}
 	keptUp := float64(a.calls) >= 0.8*a.rate*el.Seconds()
+	a.from, a.calls = now, 0
+	if !keptUp {
+		return
+	}
+	a.streak, a.falls, a.down = 0, 0, false
+	a.lo = a.rate
 	switch {
-	case a.throttled, !keptUp:
 	case a.slowStart:
 		a.rate = min(a.rate*2, a.max)
-	default:
-		if a.clean++; a.clean > 0 {
-			step := min(a.step*float64(uint(1)<<min(a.clean-1, 20)), max(a.rate*maxProbe, 1))
-			a.rate = min(a.rate+step, a.max)
-		}
+	case a.probe > 0 || a.hi <= 0:
+		a.probe++
+		a.rate = min(a.rate*(1+min(tight*float64(uint(1)<<min(max(a.probe-2, 0), 20)), maxProbe)), a.max)
+	case a.hi > a.lo && a.hi-a.lo > tight*a.hi:
+		// Half way to the rate refused, at most maxProbe more: a rate
+		// refused while SSM's was falling says little of the new one.
+		a.rate = min(a.bisect(), a.lo*(1+maxProbe))
+	case a.topSince.IsZero():
+		a.topSince, a.topCalls = now, 0
+	case now.Sub(a.topSince) >= probeAfter && a.topCalls >= probeAfterCalls:
+		// Long enough at the ceiling: SSM may allow more now.
+		a.ceiling, a.probe, a.topSince = max(a.hi, a.lo), 1, time.Time{}
+		a.rate = min(a.rate*(1+tight), a.max)
 	}
-	a.from, a.calls, a.throttled = now, 0, false
-	a.trim(now)
 }
 
-func (a *Adaptive) trim(now time.Time) {
-	a.answers = within(a.answers, now)
-	a.throttles = within(a.throttles, now)
-}
-
-// within drops the times older than window.
-func within(ts []time.Time, now time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) > window {
-		i++
-	}
-	return ts[i:]
-}
-
-// stepFor is the additive step after a cut at rate: 2 % of it, at least
-// 0.05 call/s.
-func stepFor(rate float64) float64 { return max(rate*0.02, 0.05) }
+// above reports whether rate a is above b, rounding aside.
+func above(a, b float64) bool { return a > b*(1+1e-9) }
 
 func clamp(v, lo, hi float64) float64 { return min(max(v, lo), hi) }

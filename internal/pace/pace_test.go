@@ -1,22 +1,25 @@
 package pace
 
 import (
-	"math"
 	"testing"
 	"time"
 )
 
-// clock is a manual clock.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time      { return c.t }
-func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
-func newClock() *clock               { return &clock{t: time.Unix(1_800_000_000, 0)} }
-func near(got, want float64) bool    { return math.Abs(got-want) < 1e-6 }
-func callsAt(a *Adaptive, c *clock, n int) { // n answered calls spread over one second
+// callsAt is n answered calls spread over one second.
+func callsAt(a *Adaptive, c *clock, n int) {
 	for range n {
 		c.add((time.Second + time.Duration(n) - 1) / time.Duration(n))
 		a.Answered()
+	}
+}
+
+// clean is one second of calls at the rate, none throttled.
+func clean(a *Adaptive, c *clock) { callsAt(a, c, int(a.Rate())+1) }
+
+func wantRate(t *testing.T, a *Adaptive, want float64, why string) {
+	t.Helper()
+	if got := a.Rate(); !near(got, want) {
+		t.Fatalf("rate %v, want %v: %s", got, want, why)
 	}
 }
 
@@ -25,9 +28,7 @@ func TestAdaptiveSlowStartDoublesWhileCallsKeepUp(t *testing.T) {
 	a := NewAdaptive(5, 50, c.now)
 	for _, want := range []float64{10, 20, 40, 50, 50} {
 		callsAt(a, c, int(a.Rate()))
-		if got := a.Rate(); !near(got, want) {
-			t.Fatalf("rate %v, want %v (doubling, capped at 50)", got, want)
-		}
+		wantRate(t, a, want, "doubling, capped at 50")
 	}
 	if !a.SlowStart() {
 		t.Error("no throttle yet: still in slow start")
@@ -38,155 +39,216 @@ func TestAdaptiveDoesNotGrowWhenCallsDoNotKeepUp(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(10, 50, c.now)
 	callsAt(a, c, 3) // the engine had only 3 calls to make in that second
-	if got := a.Rate(); got != 10 {
-		t.Errorf("rate %v after a second of 3 calls at 10/s, want 10 (no proof SSM allows more)", got)
+	wantRate(t, a, 10, "a second of 3 calls at 10/s proves nothing")
+}
+
+// slowStartTo40 is slow start from 10, throttled at 40.
+func slowStartTo40(t *testing.T) (*Adaptive, *clock) {
+	c := newClock()
+	a := NewAdaptive(10, 100, c.now)
+	callsAt(a, c, 10)
+	callsAt(a, c, 20)
+	a.Throttled(40)
+	if a.SlowStart() {
+		t.Fatal("a throttle ends slow start")
+	}
+	return a, c
+}
+
+func TestAdaptiveLeavesSlowStartAtTheRateBeforeTheLastDoubling(t *testing.T) {
+	a, _ := slowStartTo40(t)
+	wantRate(t, a, 20, "20 was held clean; 40 refused")
+}
+
+// The calls in flight at 40 come back throttled after the cut: their rate
+// is already known too high, and they cut nothing more.
+func TestAdaptiveThrottlesOfCallsSentBeforeACutCutNothing(t *testing.T) {
+	a, c := slowStartTo40(t)
+	for range 5 {
+		c.add(10 * time.Millisecond)
+		a.Throttled(40)
+	}
+	wantRate(t, a, 20, "throttles of calls sent at 40")
+}
+
+// Between the rate held clean and the rate refused, the rate halves the
+// gap each second, up when the second was clean, down when refused, and
+// stays once the gap is within 2 %.
+func TestAdaptiveBisectsBetweenHeldAndRefused(t *testing.T) {
+	a, c := slowStartTo40(t) // [20, 40]
+	clean(a, c)
+	wantRate(t, a, 23, "held 20: up, at most 15 % a second")
+	clean(a, c)
+	wantRate(t, a, 26.45, "held 23: up 15 %")
+	clean(a, c)
+	wantRate(t, a, 30.4175, "held 26.45: up 15 %")
+	a.Throttled(30.4175)
+	wantRate(t, a, (26.45+30.4175)/2, "refused above the rate held: half way down")
+	r := a.Rate()
+	clean(a, c)
+	wantRate(t, a, (r+30.4175)/2, "held: half way up to the rate refused")
+	clean(a, c)
+	clean(a, c)
+	held := a.Rate()
+	if held < 30.4175*(1-tight) || held >= 30.4175 {
+		t.Fatalf("rate %v, want within 2 %% under the rate refused, 30.4175", held)
+	}
+	clean(a, c)
+	wantRate(t, a, held, "at the ceiling: it stays")
+	if got := a.Found(); !near(got, held) {
+		t.Errorf("found %v, want the rate held %v", got, held)
 	}
 }
 
-// saturated is one second in which SSM answered n calls and throttled t,
-// interleaved, as when the rate is above SSM's.
-func saturated(a *Adaptive, c *clock, n, t int) {
-	for i := range n + t {
-		c.add(time.Second / time.Duration(n+t))
-		if i%((n+t)/t) == 0 {
-			a.Throttled()
-		} else {
+// jitter is the throttles at the rate held that tolerates lets pass, each
+// after window/tolerated answers.
+func jitter(t *testing.T, a *Adaptive, c *clock) {
+	t.Helper()
+	r := a.Rate()
+	for range tolerated {
+		for range window / tolerated {
+			c.add(10 * time.Millisecond)
 			a.Answered()
 		}
+		a.Throttled(r)
+		wantRate(t, a, r, "a throttle at the rate held, isolated, few in the last calls: jitter")
 	}
 }
 
-func TestAdaptiveCutsToWhatSSMAnswered(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(40, 100, c.now)
-	a.Resume(40)
-	callsAt(a, c, 12) // 12 answers a second: SSM allows about 12/s
-	// Its first throttle follows a clean second: a mild cut; the next,
-	// within the second, cuts to what SSM answered.
-	saturated(a, c, 12, 6)
-	if got, want := a.Rate(), 40*0.97/2; !near(got, want) {
-		// 0.95 × 12 = 11.4, but one cut takes at most half
-		t.Errorf("rate %v, want %v: at most halved by one cut", got, want)
-	}
-	saturated(a, c, 12, 6)
-	if got, want := a.Rate(), 0.95*12; math.Abs(got-want) > 0.6 {
-		t.Errorf("rate %v, want about %v (0.95 × the answers of the last second)", got, want)
-	}
-	if a.SlowStart() {
-		t.Error("a throttle ends slow start")
-	}
-	// Then it holds two clean seconds before probing again (the first
-	// second still had throttles, of calls sent before the cut).
-	r := a.Rate()
-	for i, want := range []float64{r, r, r, r + stepFor(r)} {
-		callsAt(a, c, int(r)+1)
-		if got := a.Rate(); !near(got, want) {
-			t.Fatalf("clean second %d after the cut: rate %v, want %v", i+1, got, want)
-		}
-	}
-}
-
-// One throttle among many answers is jitter at SSM's bucket, not its rate:
-// a small cut, and the probe goes on.
-func TestAdaptiveIsolatedThrottleCutsMildly(t *testing.T) {
+// Throttles at a rate held clean, isolated and at most 2 in the last 100
+// calls, are jitter: the rate stays. One more cuts it.
+func TestAdaptiveToleratesJitter(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 100, c.now)
-	a.Resume(30) // step 0.6
-	callsAt(a, c, 31)
-	callsAt(a, c, 31)
-	callsAt(a, c, 31) // +0.6, +1.2, +2.4
-	before := a.Rate()
-	a.Throttled()
-	if got, want := a.Rate(), before*0.97; !near(got, want) {
-		t.Errorf("rate %v after one throttle in 31 calls, want %v (× 0.97)", got, want)
-	}
-	r := a.Rate()
-	callsAt(a, c, int(r)+1)
-	callsAt(a, c, int(r)+2)
-	if got := a.Rate(); !near(got, r+1.2+2.4) {
-		t.Errorf("rate %v, want the probe going on from k = 3/2: +1.2, +2.4 (%v)", got, r+3.6)
-	}
+	a.Resume(30)
+	clean(a, c) // held 30, 30.6 now
+	a.Throttled(30.6)
+	wantRate(t, a, 30, "refused within 2 % of the rate held: back to it")
+	clean(a, c)
+	jitter(t, a, c)
+	a.Throttled(30)
+	wantRate(t, a, 30*mildCut, "a third throttle in 100 calls, right after the second")
 }
 
-func TestAdaptiveCutsOncePerInterval(t *testing.T) {
+// A throttle at a rate held clean past the jitter cuts it by 3 %; another
+// before an interval is clean means SSM's rate fell: × 0.9, then × 0.75
+// until clean.
+func TestAdaptiveCutsMildlyThenFollowsAFall(t *testing.T) {
 	c := newClock()
-	a := NewAdaptive(20, 100, c.now)
-	a.Resume(20)
-	callsAt(a, c, 20)
-	callsAt(a, c, 20)
-	before := a.Rate()
-	a.Throttled() // mild: one in 21
-	if got := a.Rate(); !near(got, before*0.97) {
-		t.Errorf("rate %v after one throttle, want × 0.97", got)
-	}
-	c.add(50 * time.Millisecond)
-	a.Throttled() // a second one: SSM's rate, not jitter
-	r := a.Rate()
-	if r >= before*0.97 {
-		t.Errorf("rate %v after a second throttle, want a cut to what SSM answered", r)
-	}
-	for range 5 { // the other calls in flight come back throttled too
+	a := NewAdaptive(5, 100, c.now)
+	a.Resume(30)
+	clean(a, c) // held 30, 30.6 now
+	a.Throttled(30.6)
+	clean(a, c) // held 30 again, 31 answers since the cut
+	jitter(t, a, c)
+	a.Throttled(30)
+	wantRate(t, a, 30*mildCut, "one throttle at the rate held, past the jitter")
+	want := 30 * mildCut
+	for _, cut := range []float64{0.9, 0.75, 0.75} {
 		c.add(50 * time.Millisecond)
-		a.Throttled()
+		a.Throttled(want)
+		want *= cut
+		wantRate(t, a, want, "refused again before a clean interval")
 	}
-	if got := a.Rate(); got != r {
-		t.Errorf("rate %v after 5 more throttles within a second, want %v: one cut per interval", got, r)
-	}
-	c.add(time.Second)
-	a.Throttled()
-	if got := a.Rate(); got >= r {
-		t.Errorf("rate %v, want below %v: a throttle a second later cuts again", got, r)
+	clean(a, c)
+	if got := a.Rate(); got <= want || got > want*(1+maxProbe)+1e-9 {
+		t.Errorf("rate %v after a clean second at %v: want a climb of at most 15 %%", got, want)
 	}
 }
 
-func TestAdaptiveProbesAdditivelyThenFaster(t *testing.T) {
+// A throttle at the rate held past the jitter, within againCalls answers
+// of the last cut, is a rate refused again although a second was clean
+// between: a burst of tokens let it seem so. Later, it is a mild cut.
+func TestAdaptiveThrottleSoonAfterACutIsRefusedAgain(t *testing.T) {
+	for _, soon := range []bool{true, false} {
+		c := newClock()
+		a := NewAdaptive(5, 100, c.now)
+		a.Resume(10)
+		clean(a, c) // held 10, 10.2 now
+		a.Throttled(10.2)
+		wantRate(t, a, 10, "refused within 2 % of the rate held: back to it")
+		clean(a, c) // held 10 again: 11 answers since the cut
+		want := 10 * 0.9
+		if !soon {
+			jitter(t, a, c) // and 100 answers more
+			want = 10 * mildCut
+		}
+		a.Throttled(10)
+		wantRate(t, a, want, "a throttle at the rate held")
+	}
+}
+
+// A remembered start refused at once: nothing held yet, a cut of 10 %.
+func TestAdaptiveResumedRefusedAtOnce(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(5, 100, c.now)
+	a.Resume(30)
+	a.Throttled(30)
+	wantRate(t, a, 27, "nothing held: × 0.9")
+}
+
+// At the ceiling for 3 s and probeAfterCalls answers, the rate probes past
+// it: + 2 %, then 2 %, 4 %, 8 % … at most 15 % a clean second. A first step
+// refused goes back to the ceiling at once.
+func TestAdaptiveProbesPastTheCeiling(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 1000, c.now)
-	a.Resume(100) // step 2
-	prev, steps := a.Rate(), []float64{}
-	for range 4 {
-		callsAt(a, c, int(a.Rate())+1)
-		steps = append(steps, a.Rate()-prev)
-		prev = a.Rate()
+	a.Resume(100)
+	clean(a, c) // held 100, 102 now
+	a.Throttled(102)
+	wantRate(t, a, 100, "refused within 2 % of the rate held: back to it")
+	clean(a, c) // at the ceiling from now
+	for range 2 {
+		clean(a, c)
+		wantRate(t, a, 100, "at the ceiling")
 	}
-	for i, want := range []float64{2, 4, 8, 16} {
+	clean(a, c)
+	wantRate(t, a, 102, "3 s and 300 answers at the ceiling: probe")
+	a.Throttled(102)
+	wantRate(t, a, 100, "the probe's first step refused: the ceiling holds")
+	for range 4 {
+		clean(a, c)
+	}
+	wantRate(t, a, 102, "3 s at the ceiling again: probe")
+	r := a.Rate()
+	var steps []float64
+	for range 5 {
+		clean(a, c)
+		steps = append(steps, a.Rate()/r-1)
+		r = a.Rate()
+	}
+	for i, want := range []float64{0.02, 0.04, 0.08, 0.15, 0.15} {
 		if !near(steps[i], want) {
-			t.Fatalf("growth steps %v, want 2, 4, 8, 16 (step × 2^(k-1), k: seconds since the cut)", steps)
+			t.Fatalf("probe steps %v, want + 2, 4, 8, 15, 15 %% (the cap)", steps)
 		}
+	}
+	if got := a.Found(); got >= a.Rate() {
+		t.Errorf("found %v while probing at %v: want the rate last held, not the probe", got, a.Rate())
 	}
 }
 
 func TestAdaptiveNeverLeavesItsBounds(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(0, 8, c.now)
-	if got := a.Rate(); got != MinRate {
-		t.Errorf("start 0: rate %v, want MinRate", got)
-	}
+	wantRate(t, a, MinRate, "start 0")
 	for range 20 {
 		c.add(2 * time.Second)
-		a.Throttled()
+		a.Throttled(a.Rate())
 	}
-	if got := a.Rate(); got != MinRate {
-		t.Errorf("after throttles with no answer: rate %v, want MinRate %v", got, MinRate)
-	}
-	for range 20 {
+	wantRate(t, a, MinRate, "throttles with no answer")
+	for range 100 {
 		callsAt(a, c, 10)
+		if a.Rate() > 8 {
+			t.Fatalf("rate %v above the maximum 8", a.Rate())
+		}
 	}
-	if got := a.Rate(); got != 8 {
-		t.Errorf("rate %v, want the maximum 8", got)
-	}
+	wantRate(t, a, 8, "the maximum")
 	a.SetMax(3)
-	if got := a.Rate(); got != 3 {
-		t.Errorf("after SetMax(3): rate %v", got)
-	}
+	wantRate(t, a, 3, "after SetMax(3)")
 	a.Scale(10)
-	if got := a.Rate(); got != 3 {
-		t.Errorf("Scale beyond the maximum: rate %v, want 3", got)
-	}
+	wantRate(t, a, 3, "Scale beyond the maximum")
 	a.Scale(0.5)
-	if got := a.Rate(); got != 1.5 {
-		t.Errorf("Scale(0.5): rate %v, want 1.5", got)
-	}
+	wantRate(t, a, 1.5, "Scale(0.5)")
 }
 
 func TestAdaptiveResumesWithoutSlowStart(t *testing.T) {
@@ -194,19 +256,19 @@ func TestAdaptiveResumesWithoutSlowStart(t *testing.T) {
 	a := NewAdaptive(5, 50, c.now)
 	a.Resume(30)
 	callsAt(a, c, 30)
-	if got := a.Rate(); got > 31 {
-		t.Errorf("resumed at 30: rate %v after a clean second, want a small additive step, not slow start's doubling", got)
-	}
+	wantRate(t, a, 30.6, "resumed at 30: a probe's first step, not slow start's doubling")
+	a.Throttled(30.6)
+	wantRate(t, a, 30, "refused above 30, held")
 }
 
 func TestFixedIsTodaysPace(t *testing.T) {
 	f := NewFixed(10)
-	f.Throttled()
+	f.Throttled(10)
 	if got := f.Rate(); !near(got, 8.5) {
 		t.Errorf("after a throttle: %v, want 8.5", got)
 	}
 	for range 100 {
-		f.Throttled()
+		f.Throttled(20) // whatever rate it went out at
 	}
 	if got := f.Rate(); got != 2.5 {
 		t.Errorf("floor: %v, want a quarter of 10", got)
@@ -218,40 +280,8 @@ func TestFixedIsTodaysPace(t *testing.T) {
 		t.Errorf("back to %v, want 10 and never above", got)
 	}
 	u := NewFixed(0)
-	u.Throttled()
+	u.Throttled(0)
 	if u.Rate() != 0 {
 		t.Error("0 stays unlimited")
-	}
-}
-
-func TestAdaptiveLeavesSlowStartAtThreeQuartersOfTheRateRefused(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(10, 100, c.now)
-	callsAt(a, c, 10)
-	callsAt(a, c, 20) // 40 now
-	a.Throttled()
-	if got := a.Rate(); !near(got, 30) || a.SlowStart() {
-		t.Errorf("rate %v, want 30 (0.75 × 40) and slow start over", got)
-	}
-}
-
-func TestAdaptiveFoundIsNotAProbeInProgress(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 100, c.now)
-	if got := a.Found(); got != 5 {
-		t.Errorf("never throttled: found %v, want the rate", got)
-	}
-	a.Resume(20)
-	callsAt(a, c, 20)
-	saturated(a, c, 12, 6) // cut to what SSM answered, about 11.4
-	found := a.Found()
-	for range 8 { // probing well above it, no throttle
-		callsAt(a, c, int(a.Rate())+1)
-	}
-	if a.Rate() < found*1.3 {
-		t.Fatalf("rate %v: the probe should have grown past %v", a.Rate(), found)
-	}
-	if got := a.Found(); !near(got, found*(1+maxProbe)) {
-		t.Errorf("found %v while probing at %v, want at most %v", got, a.Rate(), found*(1+maxProbe))
 	}
 }
