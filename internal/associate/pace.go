@@ -20,8 +20,8 @@ type AutoRate struct {
 // between those running at once; *pace.Memory keeps it in the dedupe table.
 type rateMemory interface {
 	Join(ctx context.Context, owner string) (pace.Share, error)
-	Sync(ctx context.Context, owner string, rate float64, last pace.Share) (pace.Share, error)
-	Leave(ctx context.Context, owner string, rate float64, last pace.Share) error
+	Sync(ctx context.Context, owner string, found pace.Estimate, last pace.Share) (pace.Share, error)
+	Leave(ctx context.Context, owner string, found pace.Estimate, last pace.Share) error
 }
 
 // RememberRate keeps the rate found with AutoRate in m. Without it each
@@ -56,7 +56,7 @@ func (r *run) startPace(ctx context.Context) {
 	r.share = share
 	a.SetMax(auto.Max / float64(max(share.Members, 1)))
 	if s := share.PerMember(); s > 0 {
-		a.Resume(s)
+		a.Resume(s, share.CeilingPerMember())
 	}
 	r.setPace()
 	r.log.DebugContext(ctx, "pace", "start", a.Rate(), "members", share.Members, "remembered", share.Account)
@@ -71,7 +71,7 @@ func (r *run) startPace(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			next, err := r.memory.Sync(ctx, r.job.Owner, a.Found(), share)
+			next, err := r.memory.Sync(ctx, r.job.Owner, a.Estimate(), share)
 			if err != nil {
 				r.log.WarnContext(ctx, "rate memory not synced", "error", err)
 				continue
@@ -97,7 +97,7 @@ func (r *run) stopPace(ctx context.Context) {
 	<-r.paceDone
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	if err := r.memory.Leave(rctx, r.job.Owner, r.auto.Found(), r.share); err != nil {
+	if err := r.memory.Leave(rctx, r.job.Owner, r.auto.Estimate(), r.share); err != nil {
 		r.log.WarnContext(ctx, "the rate found was not remembered", "error", err)
 	}
 }

@@ -25,6 +25,9 @@ import (
 //
 //	rate        the account's rate found: a member's rate × the members it saw
 //	rate_at     when it was written (epoch ms); older than MemoryMaxAge: ignored
+//	ceiling     the account's lowest rate refused above it, likewise
+//	ceiling_at  when a member last saw it refused; older than CeilingMaxAge:
+//	            ignored, and the next invocation probes past the rate again
 //	m_<owner>   a member's lease (epoch ms), renewed every SyncEvery
 //	expiration  the table's TTL: a day after the last write
 //
@@ -53,12 +56,18 @@ const (
 	SyncEvery = 5 * time.Second
 	// MemberLease is how long a member counts without a Sync.
 	MemberLease = 3 * SyncEvery
+	// CeilingMaxAge is how long a rate refused keeps the next invocations
+	// from probing past the rate found: invocations as short as a job's
+	// chunks never reach a probe themselves, and SSM's rate may rise.
+	CeilingMaxAge = time.Minute
 
 	memoryKey    = "pace#CreateAssociationBatch"
 	keyAttr      = "id" // the dedupe table's key (dedupe.KeyAttribute)
 	ttlAttr      = "expiration"
 	attrRate     = "rate"
 	attrRateAt   = "rate_at"
+	attrCeiling  = "ceiling"
+	attrCeilAt   = "ceiling_at"
 	memberPrefix = "m_"
 	itemTTL      = 24 * time.Hour
 )
@@ -70,8 +79,9 @@ func NewMemory(client updater, table string) *Memory {
 
 // Share is what the item says when a member writes it.
 type Share struct {
-	// Account is the account's rate found, 0 when none is fresh.
-	Account float64
+	// Account is the account's rate found, 0 when none is fresh; Ceiling
+	// the account's lowest rate refused above it, 0 when none is fresh.
+	Account, Ceiling float64
 	// Members is how many invocations pace themselves on it now, the
 	// writer included.
 	Members int
@@ -86,6 +96,21 @@ func (s Share) PerMember() float64 {
 	return s.Account / float64(s.Members)
 }
 
+// CeilingPerMember is a member's share of the account's ceiling; 0 when
+// none is known.
+func (s Share) CeilingPerMember() float64 {
+	if s.Ceiling <= 0 || s.Members <= 0 {
+		return 0
+	}
+	return s.Ceiling / float64(s.Members)
+}
+
+// Estimate is what a member found: the rate it held, and the lowest rate
+// SSM refused it above that (0: none refused in this invocation).
+type Estimate struct {
+	Rate, Ceiling float64
+}
+
 // Join makes owner a member.
 func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 	now := m.now()
@@ -94,30 +119,36 @@ func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 	return m.write(ctx, "join", upd, now)
 }
 
-// Sync renews owner's lease and records the rate it paces at, with last
-// the Share of its previous write.
-func (m *Memory) Sync(ctx context.Context, owner string, rate float64, last Share) (Share, error) {
+// Sync renews owner's lease and records what it found, with last the
+// Share of its previous write.
+func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Share) (Share, error) {
 	now := m.now()
 	upd := expression.Set(expression.Name(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli()))
-	upd = m.record(upd, owner, rate, last, now)
+	upd = m.record(upd, owner, found, last, now)
 	return m.write(ctx, "sync", upd, now)
 }
 
-// Leave ends owner's membership, recording the rate it ended at.
-func (m *Memory) Leave(ctx context.Context, owner string, rate float64, last Share) error {
+// Leave ends owner's membership, recording what it found.
+func (m *Memory) Leave(ctx context.Context, owner string, found Estimate, last Share) error {
 	now := m.now()
 	upd := expression.Remove(expression.Name(memberPrefix + owner))
-	upd = m.record(upd, owner, rate, last, now)
+	upd = m.record(upd, owner, found, last, now)
 	_, err := m.write(ctx, "leave", upd, now)
 	return err
 }
 
-// record sets the account's rate as rate × the members last seen, and
-// removes the other members last seen dead.
-func (m *Memory) record(upd expression.UpdateBuilder, owner string, rate float64, last Share, now time.Time) expression.UpdateBuilder {
-	upd = upd.Set(expression.Name(attrRate), expression.Value(rate*float64(max(last.Members, 1)))).
+// record sets the account's rate (and ceiling, when one was refused) as
+// the member's × the members last seen, and removes the other members
+// last seen dead.
+func (m *Memory) record(upd expression.UpdateBuilder, owner string, found Estimate, last Share, now time.Time) expression.UpdateBuilder {
+	members := float64(max(last.Members, 1))
+	upd = upd.Set(expression.Name(attrRate), expression.Value(found.Rate*members)).
 		Set(expression.Name(attrRateAt), expression.Value(now.UnixMilli())).
 		Set(expression.Name(ttlAttr), expression.Value(now.Add(itemTTL).Unix()))
+	if found.Ceiling > found.Rate {
+		upd = upd.Set(expression.Name(attrCeiling), expression.Value(found.Ceiling*members)).
+			Set(expression.Name(attrCeilAt), expression.Value(now.UnixMilli()))
+	}
 	for _, name := range last.expired {
 		if name != memberPrefix+owner { // written above: one path, once
 			upd = upd.Remove(expression.Name(name))
@@ -149,6 +180,11 @@ func shareOf(item map[string]ddbtypes.AttributeValue, now time.Time) Share {
 	var s Share
 	if at := number(item[attrRateAt]); at > 0 && now.Sub(time.UnixMilli(int64(at))) <= MemoryMaxAge {
 		s.Account = number(item[attrRate])
+		if at := number(item[attrCeilAt]); at > 0 && now.Sub(time.UnixMilli(int64(at))) <= CeilingMaxAge {
+			if c := number(item[attrCeiling]); c > s.Account {
+				s.Ceiling = c
+			}
+		}
 	}
 	for name, v := range item {
 		if !strings.HasPrefix(name, memberPrefix) {

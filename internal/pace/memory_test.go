@@ -45,7 +45,7 @@ func TestMemoryRemembersTheRateUntilItAgesOut(t *testing.T) {
 	if err != nil || s.Members != 1 || s.PerMember() != 0 {
 		t.Fatalf("first join: %+v, %v; want 1 member and no rate known", s, err)
 	}
-	if err := m.Leave(ctx, "a", 12, s); err != nil {
+	if err := m.Leave(ctx, "a", Estimate{Rate: 12}, s); err != nil {
 		t.Fatal(err)
 	}
 	c.add(MemoryMaxAge - time.Second)
@@ -53,7 +53,7 @@ func TestMemoryRemembersTheRateUntilItAgesOut(t *testing.T) {
 	if err != nil || s.Members != 1 || s.PerMember() != 12 {
 		t.Fatalf("join after a's leave: %+v, %v; want a's 12 calls/s, b alone", s, err)
 	}
-	if err := m.Leave(ctx, "b", 12, s); err != nil {
+	if err := m.Leave(ctx, "b", Estimate{Rate: 12}, s); err != nil {
 		t.Fatal(err)
 	}
 	c.add(MemoryMaxAge + time.Second)
@@ -67,7 +67,7 @@ func TestMemorySharesTheRateAndTakesBackADeadMembersShare(t *testing.T) {
 	ctx := context.Background()
 	m, c := memory(t)
 	a, _ := m.Join(ctx, "a")
-	a, err := m.Sync(ctx, "a", 40, a) // alone: the account's rate is 40
+	a, err := m.Sync(ctx, "a", Estimate{Rate: 40}, a) // alone: the account's rate is 40
 	if err != nil || a.Account != 40 {
 		t.Fatalf("sync: %+v, %v", a, err)
 	}
@@ -76,28 +76,65 @@ func TestMemorySharesTheRateAndTakesBackADeadMembersShare(t *testing.T) {
 		t.Fatalf("b joins: %+v, %v; want 2 members, 20 each", b, err)
 	}
 	c.add(SyncEvery)
-	if a, err = m.Sync(ctx, "a", 20, a); err != nil || a.Members != 2 {
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 20}, a); err != nil || a.Members != 2 {
 		t.Fatalf("a sees b: %+v, %v", a, err)
 	}
 	// b dies: it never syncs again. Once its lease ran out, a counts
 	// itself alone, and the next write removes b.
 	c.add(MemberLease)
-	if a, err = m.Sync(ctx, "a", 20, a); err != nil || a.Members != 1 || len(a.expired) != 1 {
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 20}, a); err != nil || a.Members != 1 || len(a.expired) != 1 {
 		t.Fatalf("after b's lease: %+v, %v; want a alone, b expired", a, err)
 	}
-	if a, err = m.Sync(ctx, "a", 38, a); err != nil || a.Members != 1 || len(a.expired) != 0 || a.Account != 38 {
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 38}, a); err != nil || a.Members != 1 || len(a.expired) != 0 || a.Account != 38 {
 		t.Fatalf("next sync: %+v, %v; want b removed, the account at a's 38", a, err)
 	}
 	// a's own lease ran out between two syncs (a long pause): it renews
 	// itself and is not removed.
 	c.add(MemberLease + time.Second)
-	if a, err = m.Sync(ctx, "a", 38, a); err != nil || a.Members != 1 {
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 38}, a); err != nil || a.Members != 1 {
 		t.Fatalf("late sync: %+v, %v", a, err)
 	}
-	if a, err = m.Sync(ctx, "a", 38, Share{Members: 1, expired: []string{memberPrefix + "a"}}); err != nil || a.Members != 1 {
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 38}, Share{Members: 1, expired: []string{memberPrefix + "a"}}); err != nil || a.Members != 1 {
 		t.Fatalf("sync naming itself expired: %+v, %v; want no overlap error", a, err)
 	}
-	if err := m.Leave(ctx, "a", 38, Share{Members: 1, expired: []string{memberPrefix + "a"}}); err != nil {
+	if err := m.Leave(ctx, "a", Estimate{Rate: 38}, Share{Members: 1, expired: []string{memberPrefix + "a"}}); err != nil {
 		t.Fatalf("leave naming itself expired: %v", err)
+	}
+}
+
+// The lowest rate refused above the rate found is remembered with it, as
+// the account's, and shared like it; for CeilingMaxAge only, and only when
+// a member saw it refused.
+func TestMemoryRemembersTheCeilingForAMinute(t *testing.T) {
+	ctx := context.Background()
+	m, c := memory(t)
+	a, _ := m.Join(ctx, "a")
+	if err := m.Leave(ctx, "a", Estimate{Rate: 10, Ceiling: 12}, a); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Join(ctx, "b")
+	if err != nil || b.PerMember() != 10 || b.CeilingPerMember() != 12 {
+		t.Fatalf("join after a: %+v, %v; want 10 and a ceiling of 12", b, err)
+	}
+	d, err := m.Join(ctx, "d")
+	if err != nil || d.Members != 2 || d.PerMember() != 5 || d.CeilingPerMember() != 6 {
+		t.Fatalf("second member: %+v, %v; want half of each", d, err)
+	}
+	// b leaves having seen no refusal: the ceiling keeps its time.
+	c.add(CeilingMaxAge / 2)
+	if err := m.Leave(ctx, "b", Estimate{Rate: 5}, b); err != nil {
+		t.Fatal(err)
+	}
+	c.add(CeilingMaxAge/2 + time.Second)
+	e, err := m.Join(ctx, "e")
+	if err != nil || e.Account != 5 || e.Ceiling != 0 {
+		t.Fatalf("a minute after the refusal: %+v, %v; want b's rate (5 × the 1 member it saw) without a ceiling", e, err)
+	}
+	// A ceiling at or under the rate is no ceiling.
+	if err := m.Leave(ctx, "e", Estimate{Rate: 8, Ceiling: 8}, e); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := m.Join(ctx, "f"); err != nil || f.Ceiling != 0 {
+		t.Fatalf("after a ceiling not above the rate: %+v, %v", f, err)
 	}
 }

@@ -127,19 +127,20 @@ var fallCuts = [...]float64{0.9, 0.75}
 
 // Adaptive finds the rate SSM allows (see the package comment).
 type Adaptive struct {
-	mu        sync.Mutex
-	now       func() time.Time
-	rate, max float64
-	slowStart bool
-	lo, hi    float64 // the highest rate held clean (0: none proven), the lowest refused since (0: none)
-	streak    int     // throttles at or below the rate held since the last clean interval
-	falls     int     // cuts for SSM's rate falling since the last clean interval
-	down      bool    // a bisection down since the last clean interval
-	sinceCut  int     // calls answered since the last cut
-	count     int     // calls answered or throttled, in all
-	refused   []int   // the count at each throttle at a rate held, of the last window calls
+	mu          sync.Mutex
+	now         func() time.Time
+	rate, max   float64
+	slowStart   bool
+	lo, hi      float64 // the highest rate held clean (0: none proven), the lowest refused since (0: none)
+	streak      int     // throttles at or below the rate held since the last clean interval
+	falls       int     // cuts for SSM's rate falling since the last clean interval
+	down        bool    // a bisection down since the last clean interval
+	refusedHere bool    // hi was refused in this invocation, not remembered
+	sinceCut    int     // calls answered since the last cut
+	count       int     // calls answered or throttled, in all
+	refused     []int   // the count at each throttle at a rate held, of the last window calls
 
-	// the interval being judged
+	// the interval being judged (from zero: none before the first answer)
 	from  time.Time
 	calls int // answered or throttled in it
 
@@ -157,20 +158,26 @@ func NewAdaptive(start, maxRate float64, now func() time.Time) *Adaptive {
 	}
 	a := &Adaptive{now: now, max: max(maxRate, MinRate), slowStart: true}
 	a.rate = clamp(start, MinRate, a.max)
-	a.from = now()
 	return a
 }
 
-// Resume starts at a rate found earlier instead (remembered, or a share of
-// the account's): no slow start, which would double past it at once, but a
-// probe from it, as SSM's rate may have risen since.
-func (a *Adaptive) Resume(rate float64) {
+// Resume starts from a rate found earlier instead (remembered, or a share
+// of the account's), held, and the ceiling refused above it (0: none
+// known): no slow start, which would double past it at once, but the
+// bisection between them, or a probe from it when no ceiling is known, as
+// SSM's rate may have risen since.
+func (a *Adaptive) Resume(rate, ceiling float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.rate = clamp(rate, MinRate, a.max)
-	a.slowStart, a.lo, a.hi, a.streak, a.falls = false, 0, 0, 0, 0
-	a.topSince, a.probe, a.ceiling = time.Time{}, 1, 0
-	a.from, a.calls = a.now(), 0
+	a.lo = clamp(rate, MinRate, a.max)
+	a.rate, a.hi, a.probe = a.lo, 0, 1
+	if ceiling > a.lo {
+		a.hi, a.probe = ceiling, 0
+		a.rate = min(a.bisect(), a.lo*(1+maxProbe), a.max)
+	}
+	a.slowStart, a.streak, a.falls, a.down, a.refusedHere = false, 0, 0, false, false
+	a.topSince, a.ceiling = time.Time{}, 0
+	a.from, a.calls = time.Time{}, 0
 }
 
 // SetMax changes the maximum (the account's maximum shared by the
@@ -208,6 +215,19 @@ func (a *Adaptive) Found() float64 {
 	return a.rate
 }
 
+// Estimate is the rate found and the lowest rate refused above it in this
+// invocation (0: none), to remember.
+func (a *Adaptive) Estimate() Estimate {
+	found := a.Found()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := Estimate{Rate: found}
+	if a.refusedHere && a.hi > found {
+		e.Ceiling = a.hi
+	}
+	return e
+}
+
 // SlowStart reports whether no throttle was seen yet.
 func (a *Adaptive) SlowStart() bool {
 	a.mu.Lock()
@@ -241,7 +261,7 @@ func (a *Adaptive) Throttled(sent float64) {
 		// It went out before the last cut: that rate is already known to
 		// be too high.
 		if a.hi <= 0 || s < a.hi {
-			a.hi = s
+			a.hi, a.refusedHere = s, true
 		}
 		return
 	}
@@ -250,7 +270,7 @@ func (a *Adaptive) Throttled(sent float64) {
 	}
 	refusedProbe := a.probe > 0 && s <= a.ceiling*(1+tight)
 	recent, prevHi := a.sinceCut, a.hi
-	a.hi, a.sinceCut = s, 0
+	a.hi, a.sinceCut, a.refusedHere = s, 0, true
 	switch {
 	case a.slowStart:
 		// The rate before the last doubling was held clean; with a burst
@@ -319,6 +339,12 @@ func (a *Adaptive) bisect() float64 {
 // judge moves the rate at the end of an interval without throttle in
 // which the calls kept up with it: that rate is held clean.
 func (a *Adaptive) judge(now time.Time) {
+	if a.from.IsZero() {
+		// The first answer starts the first interval: an invocation's
+		// claims before its first call say nothing of SSM's rate.
+		a.from, a.calls = now, 0
+		return
+	}
 	el := now.Sub(a.from)
 	if el < interval {
 		return

@@ -26,6 +26,7 @@ func wantRate(t *testing.T, a *Adaptive, want float64, why string) {
 func TestAdaptiveSlowStartDoublesWhileCallsKeepUp(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 50, c.now)
+	a.Answered() // the first answer starts the first interval
 	for _, want := range []float64{10, 20, 40, 50, 50} {
 		callsAt(a, c, int(a.Rate()))
 		wantRate(t, a, want, "doubling, capped at 50")
@@ -38,6 +39,7 @@ func TestAdaptiveSlowStartDoublesWhileCallsKeepUp(t *testing.T) {
 func TestAdaptiveDoesNotGrowWhenCallsDoNotKeepUp(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(10, 50, c.now)
+	a.Answered() // the first answer starts the first interval
 	callsAt(a, c, 3) // the engine had only 3 calls to make in that second
 	wantRate(t, a, 10, "a second of 3 calls at 10/s proves nothing")
 }
@@ -46,6 +48,7 @@ func TestAdaptiveDoesNotGrowWhenCallsDoNotKeepUp(t *testing.T) {
 func slowStartTo40(t *testing.T) (*Adaptive, *clock) {
 	c := newClock()
 	a := NewAdaptive(10, 100, c.now)
+	a.Answered() // the first answer starts the first interval
 	callsAt(a, c, 10)
 	callsAt(a, c, 20)
 	a.Throttled(40)
@@ -120,7 +123,9 @@ func jitter(t *testing.T, a *Adaptive, c *clock) {
 func TestAdaptiveToleratesJitter(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 100, c.now)
-	a.Resume(30)
+	a.Answered() // the first answer starts the first interval
+	a.Resume(30, 0)
+	a.Answered() // the first answer starts the first interval
 	clean(a, c) // held 30, 30.6 now
 	a.Throttled(30.6)
 	wantRate(t, a, 30, "refused within 2 % of the rate held: back to it")
@@ -136,7 +141,9 @@ func TestAdaptiveToleratesJitter(t *testing.T) {
 func TestAdaptiveCutsMildlyThenFollowsAFall(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 100, c.now)
-	a.Resume(30)
+	a.Answered() // the first answer starts the first interval
+	a.Resume(30, 0)
+	a.Answered() // the first answer starts the first interval
 	clean(a, c) // held 30, 30.6 now
 	a.Throttled(30.6)
 	clean(a, c) // held 30 again, 31 answers since the cut
@@ -163,7 +170,9 @@ func TestAdaptiveThrottleSoonAfterACutIsRefusedAgain(t *testing.T) {
 	for _, soon := range []bool{true, false} {
 		c := newClock()
 		a := NewAdaptive(5, 100, c.now)
-		a.Resume(10)
+		a.Answered() // the first answer starts the first interval
+		a.Resume(10, 0)
+		a.Answered() // the first answer starts the first interval
 		clean(a, c) // held 10, 10.2 now
 		a.Throttled(10.2)
 		wantRate(t, a, 10, "refused within 2 % of the rate held: back to it")
@@ -182,7 +191,9 @@ func TestAdaptiveThrottleSoonAfterACutIsRefusedAgain(t *testing.T) {
 func TestAdaptiveResumedRefusedAtOnce(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 100, c.now)
-	a.Resume(30)
+	a.Answered() // the first answer starts the first interval
+	a.Resume(30, 0)
+	a.Answered() // the first answer starts the first interval
 	a.Throttled(30)
 	wantRate(t, a, 27, "nothing held: × 0.9")
 }
@@ -193,7 +204,9 @@ func TestAdaptiveResumedRefusedAtOnce(t *testing.T) {
 func TestAdaptiveProbesPastTheCeiling(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 1000, c.now)
-	a.Resume(100)
+	a.Answered() // the first answer starts the first interval
+	a.Resume(100, 0)
+	a.Answered() // the first answer starts the first interval
 	clean(a, c) // held 100, 102 now
 	a.Throttled(102)
 	wantRate(t, a, 100, "refused within 2 % of the rate held: back to it")
@@ -230,6 +243,7 @@ func TestAdaptiveProbesPastTheCeiling(t *testing.T) {
 func TestAdaptiveNeverLeavesItsBounds(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(0, 8, c.now)
+	a.Answered() // the first answer starts the first interval
 	wantRate(t, a, MinRate, "start 0")
 	for range 20 {
 		c.add(2 * time.Second)
@@ -254,7 +268,9 @@ func TestAdaptiveNeverLeavesItsBounds(t *testing.T) {
 func TestAdaptiveResumesWithoutSlowStart(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 50, c.now)
-	a.Resume(30)
+	a.Answered() // the first answer starts the first interval
+	a.Resume(30, 0)
+	a.Answered() // the first answer starts the first interval
 	callsAt(a, c, 30)
 	wantRate(t, a, 30.6, "resumed at 30: a probe's first step, not slow start's doubling")
 	a.Throttled(30.6)
@@ -284,4 +300,26 @@ func TestFixedIsTodaysPace(t *testing.T) {
 	if u.Rate() != 0 {
 		t.Error("0 stays unlimited")
 	}
+}
+
+// A remembered ceiling resumes the bisection; the ceiling is remembered
+// again only when refused in this invocation.
+func TestAdaptiveResumesBetweenTheRateAndTheCeiling(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(5, 100, c.now)
+	a.Answered() // the first answer starts the first interval
+	a.Resume(10, 20)
+	a.Answered() // the first answer starts the first interval
+	wantRate(t, a, 11.5, "half way to the ceiling 20, at most 15 % above the rate held")
+	if e := a.Estimate(); e != (Estimate{Rate: 10}) {
+		t.Errorf("estimate %+v before any refusal here, want the rate held and no ceiling", e)
+	}
+	a.Throttled(11.5)
+	wantRate(t, a, 10.75, "refused at 11.5: half way down to 10")
+	if e := a.Estimate(); e != (Estimate{Rate: 10, Ceiling: 11.5}) {
+		t.Errorf("estimate %+v, want 10 held and 11.5 refused", e)
+	}
+	a.Resume(10, 10.1)
+	a.Answered() // the first answer starts the first interval
+	wantRate(t, a, 10, "a ceiling within 2 %: at it")
 }
