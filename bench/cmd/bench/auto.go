@@ -86,7 +86,8 @@ type AutoRun struct {
 	TailRatio        float64 `json:"tailRatio"`
 	// ThrottledPercent is ThrottledCalls against every
 	// CreateAssociationBatch call of the run (throttled included);
-	// ThrottledAfterCut those answered after the cut.
+	// ThrottledAfterCut those answered after the cut
+	// (ThrottledAfterCutPercent).
 	ThrottledPercent  float64 `json:"throttledPercent"`
 	ThrottledAfterCut int     `json:"throttledAfterCut"`
 	// RateFound is the memory item's rate at the end (the rate the
@@ -291,9 +292,9 @@ func (b *bench) measureAutoRun(ctx context.Context, p params, n int, rate, rateT
 			logf("trace: %v", terr)
 		}
 	}
-	logf("auto (%s) R=%g→%g burst %d n=%d: %.1f s; after %.1f s: %.1f s against %d answered / %g = %.1f s (%.3f×); %d calls, %d throttled (%.1f %%); rate found %.1f; memory writes %d (%.2f/s)%s",
+	logf("auto (%s) R=%g→%g burst %d n=%d: %.1f s; after %.1f s: %.1f s against %d answered / %g = %.1f s (%.3f×), %d throttled (%.1f %%); %d calls, %d throttled (%.1f %%); rate found %.1f; memory writes %d (%.2f/s)%s",
 		kind, rate, rateTo, burst, n, rec.WallSeconds, ar.CutSeconds, ar.TailSeconds, ar.AnsweredAfterCut, rateTo, ar.BoundSeconds, ar.TailRatio,
-		rec.SSMCalls, rec.ThrottledCalls, ar.ThrottledPercent, ar.RateFound, rec.RateMemoryWrites, ar.MemoryWritesPerSecond,
+		ar.ThrottledAfterCut, ar.ThrottledAfterCutPercent(), rec.SSMCalls, rec.ThrottledCalls, ar.ThrottledPercent, ar.RateFound, rec.RateMemoryWrites, ar.MemoryWritesPerSecond,
 		map[bool]string{true: fmt.Sprintf("; followed %.2f s after the change at %.2f s", ar.FollowSeconds, ar.ChangeAtSeconds), false: ""}[kind == "halving"])
 	logf("auto: answered(+throttled) per second: %s", ar.SecondsText())
 	return ar, nil
@@ -451,6 +452,18 @@ func writeEvents(path string, events []callEvent, t0 time.Time) error {
 		fmt.Fprintf(&sb, "%.4f\t%.4f\t%t\n", e.arrive.Sub(t0).Seconds(), e.done.Sub(t0).Seconds(), e.throttled)
 	}
 	return os.WriteFile(path, []byte(sb.String()), 0o644)
+}
+
+// CallsAfterCut is the calls answered after the cut, throttled included.
+func (a AutoRun) CallsAfterCut() int { return a.AnsweredAfterCut + a.ThrottledAfterCut }
+
+// ThrottledAfterCutPercent is ThrottledAfterCut against CallsAfterCut:
+// the issue's target, "after the first 10 s".
+func (a AutoRun) ThrottledAfterCutPercent() float64 {
+	if n := a.CallsAfterCut(); n > 0 {
+		return round(100*float64(a.ThrottledAfterCut)/float64(n), 2)
+	}
+	return 0
 }
 
 // SecondsText is the run second by second: calls answered, "+t" when t
