@@ -13,6 +13,28 @@ func callsAt(a *Adaptive, c *clock, n int) {
 	}
 }
 
+// resumed is an Adaptive resumed at rate and ceiling, its first interval
+// started by a first answer.
+func resumed(rate, ceiling float64) (*Adaptive, *clock) {
+	c := newClock()
+	a := NewAdaptive(5, 1000, c.now)
+	a.Resume(rate, ceiling)
+	a.Answered() // the first answer starts the first interval
+	return a, c
+}
+
+// heldAt is an Adaptive at its ceiling r: resumed at r, held a second,
+// refused 2 % above and back at r, held a second again.
+func heldAt(t *testing.T, r float64) (*Adaptive, *clock) {
+	t.Helper()
+	a, c := resumed(r, 0)
+	clean(a, c)
+	a.Throttled(r * 1.02)
+	wantRate(t, a, r, "refused within 2 % of the rate held: back to it")
+	clean(a, c)
+	return a, c
+}
+
 // clean is one second of calls at the rate, none throttled.
 func clean(a *Adaptive, c *clock) { callsAt(a, c, int(a.Rate())+1) }
 
@@ -39,9 +61,22 @@ func TestAdaptiveSlowStartDoublesWhileCallsKeepUp(t *testing.T) {
 func TestAdaptiveDoesNotGrowWhenCallsDoNotKeepUp(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(10, 50, c.now)
-	a.Answered() // the first answer starts the first interval
+	a.Answered()     // the first answer starts the first interval
 	callsAt(a, c, 3) // the engine had only 3 calls to make in that second
 	wantRate(t, a, 10, "a second of 3 calls at 10/s proves nothing")
+}
+
+// An invocation's claims come before its first call: the first interval
+// starts at the first answer, so a second of calls after them counts.
+func TestAdaptiveJudgesFromTheFirstAnswer(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(10, 50, c.now)
+	c.add(500 * time.Millisecond) // claims
+	for range 11 {                // answers from 0.6 s to 1.6 s
+		c.add(100 * time.Millisecond)
+		a.Answered()
+	}
+	wantRate(t, a, 20, "a second of 10 calls from the first answer: slow start doubles")
 }
 
 // slowStartTo40 is slow start from 10, throttled at 40.
@@ -121,15 +156,7 @@ func jitter(t *testing.T, a *Adaptive, c *clock) {
 // Throttles at a rate held clean, isolated and at most 2 in the last 100
 // calls, are jitter: the rate stays. One more cuts it.
 func TestAdaptiveToleratesJitter(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 100, c.now)
-	a.Answered() // the first answer starts the first interval
-	a.Resume(30, 0)
-	a.Answered() // the first answer starts the first interval
-	clean(a, c) // held 30, 30.6 now
-	a.Throttled(30.6)
-	wantRate(t, a, 30, "refused within 2 % of the rate held: back to it")
-	clean(a, c)
+	a, c := heldAt(t, 30)
 	jitter(t, a, c)
 	a.Throttled(30)
 	wantRate(t, a, 30*mildCut, "a third throttle in 100 calls, right after the second")
@@ -139,14 +166,7 @@ func TestAdaptiveToleratesJitter(t *testing.T) {
 // before an interval is clean means SSM's rate fell: × 0.9, then × 0.75
 // until clean.
 func TestAdaptiveCutsMildlyThenFollowsAFall(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 100, c.now)
-	a.Answered() // the first answer starts the first interval
-	a.Resume(30, 0)
-	a.Answered() // the first answer starts the first interval
-	clean(a, c) // held 30, 30.6 now
-	a.Throttled(30.6)
-	clean(a, c) // held 30 again, 31 answers since the cut
+	a, c := heldAt(t, 30)
 	jitter(t, a, c)
 	a.Throttled(30)
 	wantRate(t, a, 30*mildCut, "one throttle at the rate held, past the jitter")
@@ -168,15 +188,7 @@ func TestAdaptiveCutsMildlyThenFollowsAFall(t *testing.T) {
 // between: a burst of tokens let it seem so. Later, it is a mild cut.
 func TestAdaptiveThrottleSoonAfterACutIsRefusedAgain(t *testing.T) {
 	for _, soon := range []bool{true, false} {
-		c := newClock()
-		a := NewAdaptive(5, 100, c.now)
-		a.Answered() // the first answer starts the first interval
-		a.Resume(10, 0)
-		a.Answered() // the first answer starts the first interval
-		clean(a, c) // held 10, 10.2 now
-		a.Throttled(10.2)
-		wantRate(t, a, 10, "refused within 2 % of the rate held: back to it")
-		clean(a, c) // held 10 again: 11 answers since the cut
+		a, c := heldAt(t, 10) // 11 answers since the cut
 		want := 10 * 0.9
 		if !soon {
 			jitter(t, a, c) // and 100 answers more
@@ -189,11 +201,7 @@ func TestAdaptiveThrottleSoonAfterACutIsRefusedAgain(t *testing.T) {
 
 // A remembered start refused at once: nothing held yet, a cut of 10 %.
 func TestAdaptiveResumedRefusedAtOnce(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 100, c.now)
-	a.Answered() // the first answer starts the first interval
-	a.Resume(30, 0)
-	a.Answered() // the first answer starts the first interval
+	a, _ := resumed(30, 0)
 	a.Throttled(30)
 	wantRate(t, a, 27, "nothing held: × 0.9")
 }
@@ -202,15 +210,7 @@ func TestAdaptiveResumedRefusedAtOnce(t *testing.T) {
 // it: + 2 %, then 2 %, 4 %, 8 % … at most 15 % a clean second. A first step
 // refused goes back to the ceiling at once.
 func TestAdaptiveProbesPastTheCeiling(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 1000, c.now)
-	a.Answered() // the first answer starts the first interval
-	a.Resume(100, 0)
-	a.Answered() // the first answer starts the first interval
-	clean(a, c) // held 100, 102 now
-	a.Throttled(102)
-	wantRate(t, a, 100, "refused within 2 % of the rate held: back to it")
-	clean(a, c) // at the ceiling from now
+	a, c := heldAt(t, 100) // at the ceiling from now
 	for range 2 {
 		clean(a, c)
 		wantRate(t, a, 100, "at the ceiling")
@@ -266,11 +266,7 @@ func TestAdaptiveNeverLeavesItsBounds(t *testing.T) {
 }
 
 func TestAdaptiveResumesWithoutSlowStart(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 50, c.now)
-	a.Answered() // the first answer starts the first interval
-	a.Resume(30, 0)
-	a.Answered() // the first answer starts the first interval
+	a, c := resumed(30, 0)
 	callsAt(a, c, 30)
 	wantRate(t, a, 30.6, "resumed at 30: a probe's first step, not slow start's doubling")
 	a.Throttled(30.6)
@@ -305,11 +301,7 @@ func TestFixedIsTodaysPace(t *testing.T) {
 // A remembered ceiling resumes the bisection; the ceiling is remembered
 // again only when refused in this invocation.
 func TestAdaptiveResumesBetweenTheRateAndTheCeiling(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 100, c.now)
-	a.Answered() // the first answer starts the first interval
-	a.Resume(10, 20)
-	a.Answered() // the first answer starts the first interval
+	a, _ := resumed(10, 20)
 	wantRate(t, a, 11.5, "half way to the ceiling 20, at most 15 % above the rate held")
 	if e := a.Estimate(); e != (Estimate{Rate: 10}) {
 		t.Errorf("estimate %+v before any refusal here, want the rate held and no ceiling", e)
