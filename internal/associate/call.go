@@ -74,9 +74,9 @@ func (r *run) callContext(ctx context.Context) (context.Context, context.CancelF
 	return context.WithDeadline(ctx, end)
 }
 
-// waitTurn waits for the rate limiter and reports the rate of the turn
-// and whether a call started now would still end before the deadline, and while this invocation
-// surely still owns its claims. A call is allowed the slowest call so far
+// waitTurn waits for the rate limiter and reports the rate of the turn,
+// and whether a call started now would still end before the deadline and
+// while this invocation surely still owns its claims. A call is allowed the slowest call so far
 // and a quarter more: a call cut at the deadline is not lost, but its
 // entries are in doubt, which costs reads and may leave them for the next
 // invocation.

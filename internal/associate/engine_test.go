@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
@@ -464,5 +465,28 @@ func TestFullRetryBatchesGoOutDuringTheRound(t *testing.T) {
 	// after the round's last batch.
 	if len(s.batches) != 4 || !slices.Equal(s.batches[1], []string{node(1), node(2)}) {
 		t.Fatalf("batches %v, want the retry of 1 and 2 second", s.batches)
+	}
+}
+
+// Each throttled attempt is reported with the rate it went out at: the
+// first attempt's turn, then each retry's own.
+func TestThrottlesCarryTheRateTheyWentOutAt(t *testing.T) {
+	lim := newLimiter(1000, true)
+	var got []float64
+	p := &pacedRetryer{RetryerV2: retry.NewStandard(), limiter: lim, throttled: func(s float64) { got = append(got, s) }, sent: 7}
+	ctx := context.Background()
+	throttle := apiError("ThrottlingException", smithy.FaultClient)
+	if _, err := p.GetAttemptToken(ctx); err != nil { // the first attempt: its turn was taken at 7
+		t.Fatal(err)
+	}
+	p.IsErrorRetryable(throttle)
+	lim.SetLimit(500)
+	if _, err := p.GetAttemptToken(ctx); err != nil { // the retry takes a turn at 500
+		t.Fatal(err)
+	}
+	p.IsErrorRetryable(throttle)
+	p.IsErrorRetryable(apiError("InternalServerError", smithy.FaultServer))
+	if len(got) != 2 || got[0] != 7 || got[1] != 500 {
+		t.Errorf("throttles reported at %v, want [7 500]", got)
 	}
 }
