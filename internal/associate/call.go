@@ -76,10 +76,10 @@ func (r *run) callContext(ctx context.Context) (context.Context, context.CancelF
 
 // waitTurn waits for the rate limiter and reports the rate of the turn,
 // and whether a call started now would still end before the deadline and
-// while this invocation surely still owns its claims. A call is allowed the slowest call so far
-// and a quarter more: a call cut at the deadline is not lost, but its
-// entries are in doubt, which costs reads and may leave them for the next
-// invocation.
+// while this invocation surely still owns its claims. A call is allowed
+// the slowest call so far and a quarter more: a call cut at the deadline
+// is not lost, but its entries are in doubt, which costs reads and may
+// leave them for the next invocation.
 func (r *run) waitTurn(ctx context.Context) (float64, bool) {
 	need := r.latency.expected() * 5 / 4
 	waitCtx, cancel := context.WithDeadline(ctx, r.job.Deadline.Add(-need))
