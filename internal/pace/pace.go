@@ -148,7 +148,7 @@ type Adaptive struct {
 	topSince time.Time // when the ceiling was reached (zero: not at it)
 	topCalls int       // calls answered at it
 	probe    int       // clean intervals probing (0: not probing)
-	ceiling  float64   // hi when the probe started
+	probedAt float64   // the ceiling the probe started from
 }
 
 // NewAdaptive starts at start calls/s (in slow start), never above maxRate.
@@ -176,7 +176,7 @@ func (a *Adaptive) Resume(rate, ceiling float64) {
 		a.rate = min(a.bisect(), a.lo*(1+maxProbe), a.max)
 	}
 	a.slowStart, a.streak, a.falls, a.down, a.refusedHere = false, 0, 0, false, false
-	a.topSince, a.ceiling = time.Time{}, 0
+	a.topSince, a.probedAt = time.Time{}, 0
 	a.from, a.calls = time.Time{}, 0
 }
 
@@ -195,7 +195,7 @@ func (a *Adaptive) Scale(f float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rate = clamp(a.rate*f, MinRate, a.max)
-	a.lo, a.hi, a.ceiling = a.lo*f, a.hi*f, a.ceiling*f
+	a.lo, a.hi, a.probedAt = a.lo*f, a.hi*f, a.probedAt*f
 }
 
 func (a *Adaptive) Rate() float64 {
@@ -209,6 +209,10 @@ func (a *Adaptive) Rate() float64 {
 func (a *Adaptive) Found() float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.found()
+}
+
+func (a *Adaptive) found() float64 {
 	if a.lo > 0 {
 		return min(a.lo, a.max)
 	}
@@ -218,11 +222,10 @@ func (a *Adaptive) Found() float64 {
 // Estimate is the rate found and the lowest rate refused above it in this
 // invocation (0: none), to remember.
 func (a *Adaptive) Estimate() Estimate {
-	found := a.Found()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e := Estimate{Rate: found}
-	if a.refusedHere && a.hi > found {
+	e := Estimate{Rate: a.found()}
+	if a.refusedHere && a.hi > e.Rate {
 		e.Ceiling = a.hi
 	}
 	return e
@@ -268,7 +271,7 @@ func (a *Adaptive) Throttled(sent float64) {
 	if a.tolerates(s) {
 		return
 	}
-	refusedProbe := a.probe > 0 && s <= a.ceiling*(1+tight)
+	refusedProbe := a.probe > 0 && s <= a.probedAt*(1+tight)
 	recent, prevHi := a.sinceCut, a.hi
 	a.hi, a.sinceCut, a.refusedHere = s, 0, true
 	switch {
@@ -310,10 +313,11 @@ func (a *Adaptive) Throttled(sent float64) {
 
 // tolerates reports whether a throttle at s is jitter to let pass: at a
 // rate held clean, at most tolerated such in the last window calls and
-// none in the last window/tolerated. A burst of tokens spent by a rate a
-// little above SSM's is refused at a steady beat instead. At a bucket of one token a call that reaches SSM a little late
-// and the next one on time are less than 1/R apart; cutting for each
-// such throttle would sink the rate far below SSM's.
+// none in the last window/tolerated. At a bucket of one token a call that
+// reaches SSM a little late and the next one on time are less than 1/R
+// apart; cutting for each such throttle would sink the rate far below
+// SSM's. A burst of tokens spent by a rate a little above SSM's is
+// refused at a steady beat instead.
 func (a *Adaptive) tolerates(s float64) bool {
 	for len(a.refused) > 0 && a.refused[0] <= a.count-window {
 		a.refused = a.refused[1:]
@@ -370,7 +374,7 @@ func (a *Adaptive) judge(now time.Time) {
 		a.topSince, a.topCalls = now, 0
 	case now.Sub(a.topSince) >= probeAfter && a.topCalls >= probeAfterCalls:
 		// Long enough at the ceiling: SSM may allow more now.
-		a.ceiling, a.probe, a.topSince = max(a.hi, a.lo), 1, time.Time{}
+		a.probedAt, a.probe, a.topSince = max(a.hi, a.lo), 1, time.Time{}
 		a.rate = min(a.rate*(1+tight), a.max)
 	}
 }
