@@ -89,20 +89,17 @@ type Share struct {
 }
 
 // PerMember is a member's share of the account's rate; 0 when none is known.
-func (s Share) PerMember() float64 {
-	if s.Account <= 0 || s.Members <= 0 {
-		return 0
-	}
-	return s.Account / float64(s.Members)
-}
+func (s Share) PerMember() float64 { return s.split(s.Account) }
 
 // CeilingPerMember is a member's share of the account's ceiling; 0 when
 // none is known.
-func (s Share) CeilingPerMember() float64 {
-	if s.Ceiling <= 0 || s.Members <= 0 {
+func (s Share) CeilingPerMember() float64 { return s.split(s.Ceiling) }
+
+func (s Share) split(v float64) float64 {
+	if v <= 0 || s.Members <= 0 {
 		return 0
 	}
-	return s.Ceiling / float64(s.Members)
+	return v / float64(s.Members)
 }
 
 // Estimate is what a member found: the rate it held, and the lowest rate

@@ -22,13 +22,13 @@
 //	  │  throttled at s ≤ lo, a rate held:
 //	  │    isolated, at most 2 in 100 calls: JITTER, the rate stays;
 //	  │    more, and not soon after a cut: lo = rate = s × 0.97;
-//	  │    again before a clean interval, or within 20 answers of a cut
+//	  │    again before a clean interval, or within 20 calls of a cut
 //	  │    (SSM's rate fell, or a burst of tokens spent): lo unproven,
 //	  │    rate = s × 0.9, then × 0.75 until an interval is clean
 //	  │
 //	  │ hi within 2 % of lo: rate = lo
 //	  ▼
-//	AT THE CEILING ──3 s and probeAfterCalls answers there──►
+//	AT THE CEILING ──3 s and probeAfterCalls calls there──►
 //	PROBE past it: rate × 1.02, then + 2 %, 4 %, 8 % … (at most 15 %) each
 //	  │ clean interval: a rate SSM raised is found in seconds
 //	  └──throttled at s──► hi = s, BISECT; rate = lo at once when the first
@@ -111,7 +111,7 @@ const (
 	// most tolerated in the last window calls (2 %), window/tolerated
 	// calls apart.
 	window, tolerated = 100, 2
-	// againCalls: a throttle at a rate held within this many answers of
+	// againCalls: a throttle at a rate held within this many calls of
 	// the last cut is a rate refused again.
 	againCalls = 20
 	// probeAfter is the least time at the ceiling before a probe past it,
@@ -132,13 +132,13 @@ type Adaptive struct {
 	rate, max   float64
 	slowStart   bool
 	lo, hi      float64 // the highest rate held clean (0: none proven), the lowest refused since (0: none)
-	streak      int     // throttles at or below the rate held since the last clean interval
+	cutAtLo     bool    // a cut for a throttle at or below the rate held since the last clean interval
 	falls       int     // cuts for SSM's rate falling since the last clean interval
 	down        bool    // a bisection down since the last clean interval
 	refusedHere bool    // hi was refused in this invocation, not remembered
-	sinceCut    int     // calls answered since the last cut
 	count       int     // calls answered or throttled, in all
-	refused     []int   // the count at each throttle at a rate held, of the last window calls
+	cutAt       int     // count at the last cut
+	refused     []int   // count at each throttle at a rate held, of the last window calls
 
 	// the interval being judged (from zero: none before the first answer)
 	from  time.Time
@@ -146,7 +146,7 @@ type Adaptive struct {
 
 	// at the ceiling, and probing past it
 	topSince time.Time // when the ceiling was reached (zero: not at it)
-	topCalls int       // calls answered at it
+	topAt    int       // count then
 	probe    int       // clean intervals probing (0: not probing)
 	probedAt float64   // the ceiling the probe started from
 }
@@ -175,7 +175,7 @@ func (a *Adaptive) Resume(rate, ceiling float64) {
 		a.hi, a.probe = ceiling, 0
 		a.rate = min(a.bisect(), a.lo*(1+maxProbe), a.max)
 	}
-	a.slowStart, a.streak, a.falls, a.down, a.refusedHere = false, 0, 0, false, false
+	a.slowStart, a.cutAtLo, a.falls, a.down, a.refusedHere = false, false, 0, false, false
 	a.topSince, a.probedAt = time.Time{}, 0
 	a.from, a.calls = time.Time{}, 0
 }
@@ -243,10 +243,6 @@ func (a *Adaptive) Answered() {
 	defer a.mu.Unlock()
 	a.calls++
 	a.count++
-	a.sinceCut++
-	if !a.topSince.IsZero() {
-		a.topCalls++
-	}
 	a.judge(a.now())
 }
 
@@ -272,8 +268,8 @@ func (a *Adaptive) Throttled(sent float64) {
 		return
 	}
 	refusedProbe := a.probe > 0 && s <= a.probedAt*(1+tight)
-	recent, prevHi := a.sinceCut, a.hi
-	a.hi, a.sinceCut, a.refusedHere = s, 0, true
+	recent, prevHi := a.count-a.cutAt, a.hi
+	a.hi, a.cutAt, a.refusedHere = s, a.count, true
 	switch {
 	case a.slowStart:
 		// The rate before the last doubling was held clean; with a burst
@@ -289,13 +285,13 @@ func (a *Adaptive) Throttled(sent float64) {
 			a.rate = a.lo
 		}
 		a.down = true
-	case a.streak == 0 && a.lo > 0 && recent >= againCalls:
+	case !a.cutAtLo && a.lo > 0 && recent >= againCalls:
 		// The rate held clean, refused more than jitter explains: a
 		// burst spent, or the first sign of SSM's rate falling. The rate
 		// refused before stays the bisection's top.
 		a.lo = s * mildCut
 		a.hi = max(prevHi, s)
-		a.rate, a.streak = a.lo, 1
+		a.rate, a.cutAtLo = a.lo, true
 	default:
 		// Refused again before any interval was clean, or within
 		// againCalls of the last cut (a burst of tokens lets a rate above
@@ -304,7 +300,7 @@ func (a *Adaptive) Throttled(sent float64) {
 		// until an interval is clean.
 		a.lo = 0
 		a.rate = s * fallCuts[min(a.falls, len(fallCuts)-1)]
-		a.streak, a.falls = a.streak+1, a.falls+1
+		a.cutAtLo, a.falls = true, a.falls+1
 	}
 	a.rate = clamp(a.rate, MinRate, a.max)
 	a.slowStart, a.probe, a.topSince = false, 0, time.Time{}
@@ -322,7 +318,7 @@ func (a *Adaptive) tolerates(s float64) bool {
 	for len(a.refused) > 0 && a.refused[0] <= a.count-window {
 		a.refused = a.refused[1:]
 	}
-	if a.slowStart || a.lo <= 0 || above(s, a.lo) || a.sinceCut < againCalls {
+	if a.slowStart || a.lo <= 0 || above(s, a.lo) || a.count-a.cutAt < againCalls {
 		// A rate not held yet is the bisection's business; one refused
 		// soon after a cut, a burst's tokens spent.
 		return false
@@ -332,9 +328,13 @@ func (a *Adaptive) tolerates(s float64) bool {
 	return isolated && len(a.refused) <= tolerated
 }
 
-// bisect is the rate between lo and hi, or lo once hi is within tight of it.
+// open reports whether hi is more than tight above lo: the ceiling is not
+// found yet.
+func (a *Adaptive) open() bool { return a.hi-a.lo > tight*a.hi }
+
+// bisect is the rate between lo and hi, or lo once the ceiling is found.
 func (a *Adaptive) bisect() float64 {
-	if a.hi-a.lo <= tight*a.hi {
+	if !a.open() {
 		return a.lo
 	}
 	return (a.lo + a.hi) / 2
@@ -358,21 +358,21 @@ func (a *Adaptive) judge(now time.Time) {
 	if !keptUp {
 		return
 	}
-	a.streak, a.falls, a.down = 0, 0, false
+	a.cutAtLo, a.falls, a.down = false, 0, false
 	a.lo = a.rate
 	switch {
 	case a.slowStart:
 		a.rate = min(a.rate*2, a.max)
-	case a.probe > 0 || a.hi <= 0:
+	case a.probe > 0:
 		a.probe++
 		a.rate = min(a.rate*(1+min(tight*float64(uint(1)<<min(max(a.probe-2, 0), 20)), maxProbe)), a.max)
-	case a.hi > a.lo && a.hi-a.lo > tight*a.hi:
+	case a.open():
 		// Half way to the rate refused, at most maxProbe more: a rate
 		// refused while SSM's was falling says little of the new one.
 		a.rate = min(a.bisect(), a.lo*(1+maxProbe))
 	case a.topSince.IsZero():
-		a.topSince, a.topCalls = now, 0
-	case now.Sub(a.topSince) >= probeAfter && a.topCalls >= probeAfterCalls:
+		a.topSince, a.topAt = now, a.count
+	case now.Sub(a.topSince) >= probeAfter && a.count-a.topAt >= probeAfterCalls:
 		// Long enough at the ceiling: SSM may allow more now.
 		a.probedAt, a.probe, a.topSince = max(a.hi, a.lo), 1, time.Time{}
 		a.rate = min(a.rate*(1+tight), a.max)

@@ -206,7 +206,7 @@ func TestAdaptiveResumedRefusedAtOnce(t *testing.T) {
 	wantRate(t, a, 27, "nothing held: × 0.9")
 }
 
-// At the ceiling for 3 s and probeAfterCalls answers, the rate probes past
+// At the ceiling for 3 s and probeAfterCalls calls, the rate probes past
 // it: + 2 %, then 2 %, 4 %, 8 % … at most 15 % a clean second. A first step
 // refused goes back to the ceiling at once.
 func TestAdaptiveProbesPastTheCeiling(t *testing.T) {
