@@ -95,9 +95,11 @@ func TestOffCostsNothing(t *testing.T) {
 	base := testing.AllocsPerRun(200, func() { _, _ = raw.Invoke(ctx, payload) })
 	built := off.Handler(echo) // once, at start, as main does
 	perCall := testing.AllocsPerRun(200, func() { _, _ = built.Invoke(ctx, payload) })
-	// Not more than without tracing: under -race the counts differ by one
-	// now and then, either way (17 without, 16 off was seen).
-	if perCall > base {
+	// Not more than without tracing, give or take one: under -race the
+	// counts differ by one now and then, either way (17 without and 16 off,
+	// 16 without and 17 off were both seen in make test). A span started
+	// per invocation would cost many more.
+	if perCall > base+1 {
 		t.Errorf("off: %v allocations per invocation, %v without tracing", perCall, base)
 	}
 	t.Logf("allocations per invocation: %v without tracing, %v off", base, perCall)
