@@ -159,6 +159,7 @@ func (r *run) retry(ctx context.Context, it plan.Item, fault, message string) (p
 		return plan.Item{}, false
 	}
 	it.Stage = plan.Retryable
+	it.RetryAfter = time.Now().Add(r.backoff(it.Attempts))
 	return it, true
 }
 

@@ -13,10 +13,14 @@ import (
 // dispatch runs the items through SSM. The first round is a pipeline:
 // claims are taken in the dedupe table while earlier batches are already
 // being sent, so the time is the longer of the two rather than their sum,
-// and what the deadline stops was never claimed. Each later round, after a
-// backoff, first reads SSM for the entries in doubt (reconcile.go), then
-// sends what is still to do: entries that failed retryably, and entries in
-// doubt that SSM proved absent. Nothing in doubt is ever sent before that.
+// and what the deadline stops was never claimed. Each later round first
+// reads SSM for the entries in doubt (reconcile.go), then sends what is
+// still to do: entries that failed retryably, and entries in doubt that
+// SSM proved absent. Nothing in doubt is ever sent before that. A round
+// waits for its retries' own backoff, counted from when each failed, so
+// that the last round's retries leave little idle time behind the round;
+// with entries in doubt, also for a backoff of its own and for SSM's reads
+// to settle.
 func (r *run) dispatch(ctx context.Context, items []plan.Item) {
 	left := r.sendAll(ctx, r.claimAndPack(ctx, items))
 	r.mu.Lock()
@@ -24,7 +28,11 @@ func (r *run) dispatch(ctx context.Context, items []plan.Item) {
 	r.mu.Unlock()
 	for round := 1; len(left.retry)+len(left.doubt) > 0; round++ {
 		r.record(func(res *report.Result) { res.Summary.Retries += len(left.retry) })
-		if !r.sleep(ctx, max(r.backoff(round), r.settling(left.doubt))) {
+		wait := time.Until(retryAfter(left.retry))
+		if len(left.doubt) > 0 {
+			wait = max(wait, r.backoff(round), r.settling(left.doubt))
+		}
+		if !r.sleep(ctx, wait) {
 			r.timeUp(ctx, left)
 			return
 		}
@@ -156,15 +164,12 @@ func (r *run) sendAll(ctx context.Context, batches <-chan plan.Batch) leftover {
 	return left
 }
 
-// retryNow counts a full retry batch and waits its backoff; when the
-// deadline leaves no room for it, its entries are Unprocessed instead.
+// retryNow counts a full retry batch and waits for its entries' backoff;
+// when the deadline leaves no room for it, its entries are Unprocessed
+// instead.
 func (r *run) retryNow(ctx context.Context, b plan.Batch) bool {
 	r.record(func(res *report.Result) { res.Summary.Retries += len(b) })
-	attempts := 1
-	for _, it := range b {
-		attempts = max(attempts, it.Attempts)
-	}
-	if r.sleep(ctx, r.backoff(attempts)) {
+	if r.sleep(ctx, time.Until(retryAfter(b))) {
 		return true
 	}
 	for _, it := range b {
@@ -173,9 +178,21 @@ func (r *run) retryNow(ctx context.Context, b plan.Batch) bool {
 	return false
 }
 
+// retryAfter is when the last of items' backoffs ends (Item.RetryAfter).
+func retryAfter(items []plan.Item) time.Time {
+	var t time.Time
+	for _, it := range items {
+		if it.RetryAfter.After(t) {
+			t = it.RetryAfter
+		}
+	}
+	return t
+}
+
 // sleep waits d, unless the deadline would not leave room for a call after
 // it; it reports whether there is still time to plan.
 func (r *run) sleep(ctx context.Context, d time.Duration) bool {
+	d = max(d, 0)
 	if time.Now().Add(d + r.latency.expected()).After(r.job.Deadline) {
 		return false
 	}
@@ -189,7 +206,8 @@ func (r *run) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// backoff is the wait before retry round n (1, 2, …): exponential, capped,
+// backoff is the wait before the nth resend of an entry, or before round n
+// with entries in doubt (1, 2, …): exponential, capped,
 // with full jitter (a random wait in [0, d], as the SDK's retryer here and
 // AWS's "Exponential Backoff and Jitter" advise). Throttles are paced by the
 // limiter, not by this wait; a wait over only the upper half of d kept the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/plan"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
@@ -488,5 +490,79 @@ func TestThrottlesCarryTheRateTheyWentOutAt(t *testing.T) {
 	p.IsErrorRetryable(apiError("InternalServerError", smithy.FaultServer))
 	if len(got) != 2 || got[0] != 7 || got[1] != 500 {
 		t.Errorf("throttles reported at %v, want [7 500]", got)
+	}
+}
+
+// holdNode holds each call that carries node for hold, and records when
+// the calls carrying watch begin, and when the held calls end.
+type holdNode struct {
+	*fakeSSM
+	node, watch string
+	hold        time.Duration
+	mu          sync.Mutex
+	released    time.Time
+	watched     []time.Time
+}
+
+func (h *holdNode) CreateAssociationBatch(ctx context.Context, in *ssm.CreateAssociationBatchInput, opts ...func(*ssm.Options)) (*ssm.CreateAssociationBatchOutput, error) {
+	for _, e := range in.Entries {
+		switch entryNode(e) {
+		case h.watch:
+			h.mu.Lock()
+			h.watched = append(h.watched, time.Now())
+			h.mu.Unlock()
+		case h.node:
+			time.Sleep(h.hold)
+			defer func() { h.mu.Lock(); h.released = time.Now(); h.mu.Unlock() }()
+		}
+	}
+	return h.fakeSSM.CreateAssociationBatch(ctx, in, opts...)
+}
+
+// A round's retries wait for their own backoff, counted from when each
+// failed, not for a new one from the round's end: an entry that failed
+// early goes again as soon as the round's last call is answered.
+func TestLastRetriesWaitOnlyTheirOwnBackoff(t *testing.T) {
+	s, c := &fakeSSM{}, newFakeClaims()
+	s.respond = failEntries(ssmtypes.FaultServer, "Internal error", map[string]int{node(1): 1})
+	h := &holdNode{fakeSSM: s, node: node(4), watch: node(1), hold: 1100 * time.Millisecond}
+	set := settings()
+	set.BatchSize, set.MaxConcurrency, set.ClaimConcurrency = 2, 2, 1 // [1 2] fails 1 at once; [3 4] is held
+	set.Backoff, set.MaxBackoff = time.Second, time.Second
+	res, err := New(h, c, set, nil).Run(context.Background(), job(nodeRequest("D1", 1, 2, 3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Successful != 4 || res.Summary.Retries != 1 || len(h.watched) != 2 {
+		t.Fatalf("summary %+v, %s sent %d times", res.Summary, node(1), len(h.watched))
+	}
+	// 1's backoff (at most 1 s) ended before the held call did.
+	if idle := h.watched[1].Sub(h.released); idle > 150*time.Millisecond {
+		t.Errorf("%s went again %v after the round's last answer, want at once", node(1), idle)
+	}
+}
+
+// A retryable entry is given a backoff, and its resend waits for it.
+func TestRetriesWaitTheirBackoff(t *testing.T) {
+	set := settings()
+	set.Backoff, set.MaxBackoff = 50*time.Millisecond, time.Second
+	r := &run{Engine: New(&fakeSSM{}, newFakeClaims(), set, nil), job: job(nodeRequest("D1", 1)), latency: latencyTracker{max: time.Millisecond}}
+	for attempts := 1; attempts <= 2; attempts++ {
+		before := time.Now()
+		it, ok := r.retry(context.Background(), plan.Item{Attempts: attempts}, "Server", "Internal error")
+		if !ok || it.Stage != plan.Retryable {
+			t.Fatalf("attempt %d: stage %v, %v", attempts, it.Stage, ok)
+		}
+		if limit := before.Add(set.Backoff << (attempts - 1)); it.RetryAfter.Before(before) || it.RetryAfter.After(limit.Add(time.Millisecond)) {
+			t.Errorf("attempt %d: RetryAfter %v after the failure, want within [0, %v]", attempts, it.RetryAfter.Sub(before), set.Backoff<<(attempts-1))
+		}
+	}
+	wait := 60 * time.Millisecond
+	start := time.Now()
+	if !r.retryNow(context.Background(), plan.Batch{plan.Item{RetryAfter: start}, plan.Item{RetryAfter: start.Add(wait)}}) {
+		t.Fatal("retryNow gave up with time left")
+	}
+	if took := time.Since(start); took < wait {
+		t.Errorf("the batch went after %v, before its last entry's backoff of %v", took, wait)
 	}
 }

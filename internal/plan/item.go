@@ -38,6 +38,9 @@ type Item struct {
 	// FirstSent is when this invocation first sent the entry; zero if it
 	// never did.
 	FirstSent time.Time
+	// RetryAfter is when a Retryable entry's backoff ends: it is not sent
+	// again before then.
+	RetryAfter time.Time
 	// Reads counts the times SSM was read to settle the entry.
 	Reads int
 }
