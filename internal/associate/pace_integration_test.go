@@ -85,7 +85,7 @@ func TestAutoRateFollowsARateItIsNotTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Calls stop a slow call's length before the deadline: past 22 s.
+	// Calls stop a slow call's length before the deadline: past 26 s.
 	end := t0.Add(30 * time.Second)
 	res, err := eng.Run(context.Background(), associate.Job{Request: req, Owner: "auto-1", Deadline: end, LeaseUntil: end.Add(time.Minute)})
 	if err != nil {
@@ -94,7 +94,7 @@ func TestAutoRateFollowsARateItIsNotTold(t *testing.T) {
 	s := res.Summary
 	t.Logf("emulator: %+v; rate changes %+v", e.emu.Stats(), e.emu.RateChanges())
 	t.Logf("summary %+v; calls/s at 20: %.1f, after the halving to 10: %.1f, after the rise to 25: %.1f", s,
-		calls.perSecond(t0, 3*time.Second, 6*time.Second), calls.perSecond(t0, 9*time.Second, 12*time.Second), calls.perSecond(t0, 19*time.Second, 22*time.Second))
+		calls.perSecond(t0, 3*time.Second, 6*time.Second), calls.perSecond(t0, 9*time.Second, 12*time.Second), calls.perSecond(t0, 22*time.Second, 26*time.Second))
 	if s.Failed != 0 || s.Successful+s.Unprocessed != 3000 || s.Successful == 0 {
 		t.Errorf("want only Successful, and Unprocessed past the deadline; got %+v", s)
 	}
@@ -105,9 +105,10 @@ func TestAutoRateFollowsARateItIsNotTold(t *testing.T) {
 		t.Errorf("3 s after SSM's rate halved to 10, calls arrive at %.1f/s: want the pace followed down", got)
 	}
 	// Above 10 only if the pace went up: a load on the machine may slow it,
-	// never lift it past a rate SSM refused.
-	if got := calls.perSecond(t0, 19*time.Second, 22*time.Second); got <= 10.5 {
-		t.Errorf("7 s after SSM's rate rose to 25, calls arrive at %.1f/s: want the pace above the old 10", got)
+	// never lift it past a rate SSM refused. The probe starts once 50 calls
+	// held the rate found (5 s at 10), and climbs 2 %, 2 %, 4 %, 8 % …
+	if got := calls.perSecond(t0, 22*time.Second, 26*time.Second); got <= 10.5 {
+		t.Errorf("10 s after SSM's rate rose to 25, calls arrive at %.1f/s: want the pace above the old 10", got)
 	}
 	if share := float64(s.Throttles) / float64(s.Calls+s.Throttles); share > 0.15 {
 		t.Errorf("%d throttled attempts for %d calls: %.0f %%", s.Throttles, s.Calls, 100*share)
