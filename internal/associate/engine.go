@@ -95,11 +95,12 @@ type Settings struct {
 // Engine associates requests. It is safe to use for one Run at a time per
 // invocation; a Lambda container runs one invocation at a time.
 type Engine struct {
-	ssm    ssmAPI
-	claims claimStore
-	set    Settings
-	log    *slog.Logger
-	memory rateMemory // nil: the rate found is not remembered (pace.go)
+	ssm     ssmAPI
+	claims  claimStore
+	set     Settings
+	log     *slog.Logger
+	memory  rateMemory // nil: the rate found is not remembered (pace.go)
+	members *members   // the names its runs pace under in memory
 }
 
 // New returns an engine calling ssm and keeping claims in claims.

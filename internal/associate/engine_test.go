@@ -566,3 +566,21 @@ func TestRetriesWaitTheirBackoff(t *testing.T) {
 		t.Errorf("the batch went after %v, before its last entry's backoff of %v", took, wait)
 	}
 }
+
+// An engine's runs one after another pace under one name in the rate
+// memory; runs at once under distinct names.
+func TestRunsOneAfterAnotherAreOneMember(t *testing.T) {
+	e := New(&fakeSSM{}, newFakeClaims(), settings(), nil).RememberRate(nil)
+	first, release := e.members.take()
+	release()
+	again, releaseAgain := e.members.take()
+	meanwhile, releaseMeanwhile := e.members.take()
+	defer releaseMeanwhile()
+	releaseAgain()
+	if again != first || meanwhile == first || !strings.HasPrefix(first, "engine-") {
+		t.Errorf("names %q, then %q, and %q at the same time: want the first name again, and another", first, again, meanwhile)
+	}
+	if other, _ := New(&fakeSSM{}, newFakeClaims(), settings(), nil).RememberRate(nil).members.take(); other == first {
+		t.Errorf("two engines share the name %q", other)
+	}
+}

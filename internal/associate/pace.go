@@ -2,7 +2,11 @@ package associate
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +32,38 @@ type rateMemory interface {
 // invocation starts at AutoRate.Start and runs as if alone.
 func (e *Engine) RememberRate(m rateMemory) *Engine {
 	e.memory = m
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	e.members = &members{id: "engine-" + hex.EncodeToString(id[:])}
 	return e
+}
+
+// members names an Engine's runs in the rate memory. Runs one after
+// another (an execution environment's invocations, a worker's chunks) take
+// the same name, so that the members the others count do not drop between
+// two of them, and none takes a share too large for the moment it starts;
+// runs at once take distinct names.
+type members struct {
+	id   string
+	mu   sync.Mutex
+	busy []bool
+}
+
+// take returns a name no run of the engine holds, and its release.
+func (m *members) take() (name string, release func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := slices.Index(m.busy, false)
+	if i < 0 {
+		i = len(m.busy)
+		m.busy = append(m.busy, false)
+	}
+	m.busy[i] = true
+	return fmt.Sprintf("%s-%d", m.id, i), func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.busy[i] = false
+	}
 }
 
 // startPace sets this run's pace: CallsPerSecond, or with AutoRate the
@@ -48,8 +83,10 @@ func (r *run) startPace(ctx context.Context) {
 	if r.memory == nil {
 		return
 	}
-	share, err := r.memory.Join(ctx, r.job.Owner)
+	r.member, r.releaseMember = r.members.take()
+	share, err := r.memory.Join(ctx, r.member)
 	if err != nil {
+		r.releaseMember()
 		r.log.WarnContext(ctx, "the remembered rate could not be read; starting at CALLS_PER_SECOND_START", "error", err)
 		return
 	}
@@ -71,7 +108,7 @@ func (r *run) startPace(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			next, err := r.memory.Sync(ctx, r.job.Owner, a.Estimate(), share)
+			next, err := r.memory.Sync(ctx, r.member, a.Estimate(), share)
 			if err != nil {
 				r.log.WarnContext(ctx, "rate memory not synced", "error", err)
 				continue
@@ -97,9 +134,10 @@ func (r *run) stopPace(ctx context.Context) {
 	<-r.paceDone
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	if err := r.memory.Leave(rctx, r.job.Owner, r.auto.Estimate(), r.share); err != nil {
+	if err := r.memory.Leave(rctx, r.member, r.auto.Estimate(), r.share); err != nil {
 		r.log.WarnContext(ctx, "the rate found was not remembered", "error", err)
 	}
+	r.releaseMember()
 }
 
 // limiter paces calls one after the other, one turn each 1/rate: a burst

@@ -21,6 +21,8 @@ type run struct {
 	// With AutoRate and a memory: this run's share of the rate found, as
 	// last written; changed only by the sync goroutine until paceDone.
 	share              pace.Share
+	member             string // this run's name in the memory (members.take)
+	releaseMember      func()
 	paceStop, paceDone chan struct{}
 	book               *bookkeeper
 	reader             *reconcile.Reader // reads SSM to settle entries in doubt

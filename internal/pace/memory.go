@@ -33,10 +33,13 @@ import (
 //
 // Each invocation writes it three ways, each one UpdateItem that returns
 // the whole item (no read is needed): Join when it starts, Sync every
-// SyncEvery while it calls SSM, Leave when it ends. A member that dies
-// stops renewing; MemberLease after its last Sync the others stop counting
-// it and scale their rates up by the members they lost (members before /
-// members after). Nothing is conditional: members write estimates of the
+// SyncEvery while it calls SSM, Leave when it ends, which keeps its lease
+// for LeaveGrace more. A member is named for its engine (an execution
+// environment), not its invocation, so that a worker's chunks, one after
+// the other, are one member. A member that dies stops renewing;
+// MemberLease after its last Sync the others stop counting it and scale
+// their rates up by the members they lost (members before / members
+// after). Nothing is conditional: members write estimates of the
 // same rate, and the last one written is as good as any.
 type Memory struct {
 	client updater
@@ -56,6 +59,11 @@ const (
 	SyncEvery = 5 * time.Second
 	// MemberLease is how long a member counts without a Sync.
 	MemberLease = 3 * SyncEvery
+	// LeaveGrace is how long a member counts after it leaves: a member
+	// that comes back within it (a worker's next chunk, under the same
+	// name) was never gone for the others, whose shares would otherwise
+	// grow for the moment it was away and stay too large once it is back.
+	LeaveGrace = 2 * time.Second
 	// CeilingMaxAge is how long a rate refused keeps the next invocations
 	// from probing past the rate found: invocations as short as a job's
 	// chunks never reach a probe themselves, and SSM's rate may rise.
@@ -111,7 +119,7 @@ type Estimate struct {
 // Join makes owner a member.
 func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 	now := m.now()
-	upd := expression.Set(expression.Name(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli())).
+	upd := expression.Set(expression.NameNoDotSplit(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli())).
 		Set(expression.Name(ttlAttr), expression.Value(now.Add(itemTTL).Unix()))
 	return m.write(ctx, "join", upd, now)
 }
@@ -120,15 +128,16 @@ func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 // Share of its previous write.
 func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Share) (Share, error) {
 	now := m.now()
-	upd := expression.Set(expression.Name(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli()))
+	upd := expression.Set(expression.NameNoDotSplit(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli()))
 	upd = m.record(upd, owner, found, last, now)
 	return m.write(ctx, "sync", upd, now)
 }
 
-// Leave ends owner's membership, recording what it found.
+// Leave ends owner's membership LeaveGrace from now, recording what it
+// found.
 func (m *Memory) Leave(ctx context.Context, owner string, found Estimate, last Share) error {
 	now := m.now()
-	upd := expression.Remove(expression.Name(memberPrefix + owner))
+	upd := expression.Set(expression.NameNoDotSplit(memberPrefix+owner), expression.Value(now.Add(LeaveGrace).UnixMilli()))
 	upd = m.record(upd, owner, found, last, now)
 	_, err := m.write(ctx, "leave", upd, now)
 	return err
@@ -148,7 +157,7 @@ func (m *Memory) record(upd expression.UpdateBuilder, owner string, found Estima
 	}
 	for _, name := range last.expired {
 		if name != memberPrefix+owner { // written above: one path, once
-			upd = upd.Remove(expression.Name(name))
+			upd = upd.Remove(expression.NameNoDotSplit(name))
 		}
 	}
 	return upd

@@ -112,6 +112,7 @@ func TestMemoryRemembersTheCeilingForAMinute(t *testing.T) {
 	if err := m.Leave(ctx, "a", Estimate{Rate: 10, Ceiling: 12}, a); err != nil {
 		t.Fatal(err)
 	}
+	c.add(LeaveGrace)
 	b, err := m.Join(ctx, "b")
 	if err != nil || b.PerMember() != 10 || b.CeilingPerMember() != 12 {
 		t.Fatalf("join after a: %+v, %v; want 10 and a ceiling of 12", b, err)
@@ -136,5 +137,35 @@ func TestMemoryRemembersTheCeilingForAMinute(t *testing.T) {
 	}
 	if f, err := m.Join(ctx, "f"); err != nil || f.Ceiling != 0 {
 		t.Fatalf("after a ceiling not above the rate: %+v, %v", f, err)
+	}
+}
+
+// A member that leaves still counts for LeaveGrace, and comes back under
+// its name as the same member: the others' share does not jump between a
+// worker's chunks.
+func TestMemoryKeepsALeavingMemberForItsGrace(t *testing.T) {
+	ctx := context.Background()
+	m, c := memory(t)
+	a, _ := m.Join(ctx, "a")
+	b, err := m.Join(ctx, "worker/b.1") // a name is one attribute, whatever it holds
+	if err != nil || b.Members != 2 {
+		t.Fatalf("b joins: %+v, %v", b, err)
+	}
+	if err := m.Leave(ctx, "a", Estimate{Rate: 10}, a); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = m.Sync(ctx, "worker/b.1", Estimate{Rate: 10}, b); err != nil || b.Members != 2 {
+		t.Fatalf("b syncs just after a left: %+v, %v; want a still counted", b, err)
+	}
+	c.add(LeaveGrace / 2)
+	if a, err = m.Join(ctx, "a"); err != nil || a.Members != 2 || a.PerMember() != 10 {
+		t.Fatalf("a comes back: %+v, %v; want the same 2 members, 10 each", a, err)
+	}
+	if err := m.Leave(ctx, "a", Estimate{Rate: 10}, a); err != nil {
+		t.Fatal(err)
+	}
+	c.add(LeaveGrace)
+	if b, err = m.Sync(ctx, "worker/b.1", Estimate{Rate: 10}, b); err != nil || b.Members != 1 {
+		t.Fatalf("b syncs after a's grace: %+v, %v; want b alone", b, err)
 	}
 }
