@@ -119,7 +119,7 @@ func TestAutoRateFollowsARateItIsNotTold(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What is remembered is the rate found, at most 15 % above the last cut
-	// (pace.Adaptive.Found): about the 10 of the halving or more, at most SSM's 25
+	// (pace.Adaptive.Estimate): about the 10 of the halving or more, at most SSM's 25
 	// and a probe's margin.
 	if r := next.Account; r < 8 || r > 30 {
 		t.Errorf("remembered %.1f calls/s, want a rate found after the rise (8 to 30)", r)

@@ -90,8 +90,9 @@ type Share struct {
 	// Account is the account's rate found, 0 when none is fresh; Ceiling
 	// the account's lowest rate refused above it, 0 when none is fresh.
 	Account, Ceiling float64
-	// Members is how many invocations pace themselves on it now, the
-	// writer included.
+	// Members is how many members (execution environments running an
+	// invocation, or within LeaveGrace of one) pace themselves on it now,
+	// the writer included.
 	Members int
 	expired []string // members whose lease ran out: removed by the next write
 }
@@ -119,7 +120,7 @@ type Estimate struct {
 // Join makes owner a member.
 func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 	now := m.now()
-	upd := expression.Set(expression.NameNoDotSplit(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli())).
+	upd := lease(owner, now.Add(MemberLease)).
 		Set(expression.Name(ttlAttr), expression.Value(now.Add(itemTTL).Unix()))
 	return m.write(ctx, "join", upd, now)
 }
@@ -128,8 +129,7 @@ func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 // Share of its previous write.
 func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Share) (Share, error) {
 	now := m.now()
-	upd := expression.Set(expression.NameNoDotSplit(memberPrefix+owner), expression.Value(now.Add(MemberLease).UnixMilli()))
-	upd = m.record(upd, owner, found, last, now)
+	upd := m.record(lease(owner, now.Add(MemberLease)), owner, found, last, now)
 	return m.write(ctx, "sync", upd, now)
 }
 
@@ -137,10 +137,15 @@ func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Sh
 // found.
 func (m *Memory) Leave(ctx context.Context, owner string, found Estimate, last Share) error {
 	now := m.now()
-	upd := expression.Set(expression.NameNoDotSplit(memberPrefix+owner), expression.Value(now.Add(LeaveGrace).UnixMilli()))
-	upd = m.record(upd, owner, found, last, now)
+	upd := m.record(lease(owner, now.Add(LeaveGrace)), owner, found, last, now)
 	_, err := m.write(ctx, "leave", upd, now)
 	return err
+}
+
+// lease sets owner's lease to end at until. A member's name is one
+// attribute, whatever it holds: a dot is not a path.
+func lease(owner string, until time.Time) expression.UpdateBuilder {
+	return expression.Set(expression.NameNoDotSplit(memberPrefix+owner), expression.Value(until.UnixMilli()))
 }
 
 // record sets the account's rate (and ceiling, when one was refused) as

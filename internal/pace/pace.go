@@ -204,27 +204,16 @@ func (a *Adaptive) Rate() float64 {
 	return a.rate
 }
 
-// Found is the rate to remember: the highest rate held clean, not a probe
-// in progress; the rate itself before any was.
-func (a *Adaptive) Found() float64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.found()
-}
-
-func (a *Adaptive) found() float64 {
-	if a.lo > 0 {
-		return min(a.lo, a.max)
-	}
-	return a.rate
-}
-
-// Estimate is the rate found and the lowest rate refused above it in this
-// invocation (0: none), to remember.
+// Estimate is what to remember: the rate found, the highest rate held
+// clean (not a probe in progress; the rate itself before any was), and the
+// lowest rate refused above it in this invocation (0: none).
 func (a *Adaptive) Estimate() Estimate {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e := Estimate{Rate: a.found()}
+	e := Estimate{Rate: a.rate}
+	if a.lo > 0 {
+		e.Rate = min(a.lo, a.max)
+	}
 	if a.refusedHere && a.hi > e.Rate {
 		e.Ceiling = a.hi
 	}

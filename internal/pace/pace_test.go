@@ -133,7 +133,7 @@ func TestAdaptiveBisectsBetweenHeldAndRefused(t *testing.T) {
 	}
 	clean(a, c)
 	wantRate(t, a, held, "at the ceiling: it stays")
-	if got := a.Found(); !near(got, held) {
+	if got := a.Estimate().Rate; !near(got, held) {
 		t.Errorf("found %v, want the rate held %v", got, held)
 	}
 }
@@ -235,7 +235,7 @@ func TestAdaptiveProbesPastTheCeiling(t *testing.T) {
 			t.Fatalf("probe steps %v, want + 2, 4, 8, 15, 15 %% (the cap)", steps)
 		}
 	}
-	if got := a.Found(); got >= a.Rate() {
+	if got := a.Estimate().Rate; got >= a.Rate() {
 		t.Errorf("found %v while probing at %v: want the rate last held, not the probe", got, a.Rate())
 	}
 }

@@ -192,7 +192,7 @@ func TestAdaptiveFindsABucketsRate(t *testing.T) {
 				ratio := run.tail(10, tc.rate)
 				share := float64(run.throttle) / float64(run.calls)
 				t.Logf("%s R=%g burst %g seed %d: %.1f s, after 10 s %.3f× the bound, %d of %d calls throttled (%.1f %%), found %.2f",
-					noise.name, tc.rate, tc.burst, seed, run.wall, ratio, run.throttle, run.calls, 100*share, a.Found())
+					noise.name, tc.rate, tc.burst, seed, run.wall, ratio, run.throttle, run.calls, 100*share, a.Estimate().Rate)
 				if ratio > b.ratio || share > b.thr {
 					t.Errorf("%s R=%g burst %g seed %d: %.3f× the bound after 10 s (want ≤ %g), %.1f %% throttled (want ≤ %g)",
 						noise.name, tc.rate, tc.burst, seed, ratio, b.ratio, 100*share, 100*b.thr)
