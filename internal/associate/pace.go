@@ -119,6 +119,11 @@ func (r *run) startPace(ctx context.Context) {
 				a.Scale(float64(share.Members) / float64(next.Members))
 				r.setPace()
 			}
+			// Below its share of the rate the others hold, and clean
+			// since the last sync: take it up.
+			if a.Follow(next.PerMember(), next.CeilingPerMember()) {
+				r.setPace()
+			}
 			share = next
 			r.share = share
 		}

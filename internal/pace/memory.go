@@ -34,7 +34,8 @@ import (
 // Each invocation writes it three ways, each one UpdateItem that returns
 // the whole item (no read is needed): Join when it starts, Sync every
 // SyncEvery while it calls SSM, Leave when it ends, which keeps its lease
-// for LeaveGrace more. A member is named for its engine (an execution
+// for LeaveGrace more. Sync returns the item as it was before its write,
+// so that a member hears the rate the others found, not its own back. A member is named for its engine (an execution
 // environment), not its invocation, so that a worker's chunks, one after
 // the other, are one member. A member that dies stops renewing;
 // MemberLease after its last Sync the others stop counting it and scale
@@ -126,11 +127,14 @@ func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 }
 
 // Sync renews owner's lease and records what it found, with last the
-// Share of its previous write.
+// Share of its previous write. The Share it returns holds the account's
+// rate and ceiling as they were before this write, as the last member to
+// write found them (owner itself when no other wrote since), and the
+// members counting now, owner among them.
 func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Share) (Share, error) {
 	now := m.now()
 	upd := m.record(lease(owner, now.Add(MemberLease)), owner, found, last, now)
-	return m.write(ctx, "sync", upd, now)
+	return m.writeOld(ctx, "sync", upd, now, owner)
 }
 
 // Leave ends owner's membership LeaveGrace from now, recording what it
@@ -168,10 +172,29 @@ func (m *Memory) record(upd expression.UpdateBuilder, owner string, found Estima
 	return upd
 }
 
+// write applies upd and returns the item as written.
 func (m *Memory) write(ctx context.Context, op string, upd expression.UpdateBuilder, now time.Time) (Share, error) {
+	item, err := m.update(ctx, op, upd, ddbtypes.ReturnValueAllNew)
+	if err != nil {
+		return Share{}, err
+	}
+	return shareOf(item, now, ""), nil
+}
+
+// writeOld applies owner's upd and returns the item as it was before, with
+// owner counted a member whatever its lease said then.
+func (m *Memory) writeOld(ctx context.Context, op string, upd expression.UpdateBuilder, now time.Time, owner string) (Share, error) {
+	item, err := m.update(ctx, op, upd, ddbtypes.ReturnValueAllOld)
+	if err != nil {
+		return Share{}, err
+	}
+	return shareOf(item, now, owner), nil
+}
+
+func (m *Memory) update(ctx context.Context, op string, upd expression.UpdateBuilder, ret ddbtypes.ReturnValue) (map[string]ddbtypes.AttributeValue, error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
 	if err != nil {
-		return Share{}, fmt.Errorf("rate memory %s: %w", op, err)
+		return nil, fmt.Errorf("rate memory %s: %w", op, err)
 	}
 	out, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(m.table),
@@ -179,15 +202,17 @@ func (m *Memory) write(ctx context.Context, op string, upd expression.UpdateBuil
 		UpdateExpression:          expr.Update(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
-		ReturnValues:              ddbtypes.ReturnValueAllNew,
+		ReturnValues:              ret,
 	})
 	if err != nil {
-		return Share{}, fmt.Errorf("rate memory %s: %w", op, err)
+		return nil, fmt.Errorf("rate memory %s: %w", op, err)
 	}
-	return shareOf(out.Attributes, now), nil
+	return out.Attributes, nil
 }
 
-func shareOf(item map[string]ddbtypes.AttributeValue, now time.Time) Share {
+// shareOf reads item at now; owner, when named, is a member whatever its
+// lease in item says (the write renewed it).
+func shareOf(item map[string]ddbtypes.AttributeValue, now time.Time, owner string) Share {
 	var s Share
 	if at := number(item[attrRateAt]); at > 0 && now.Sub(time.UnixMilli(int64(at))) <= MemoryMaxAge {
 		s.Account = number(item[attrRate])
@@ -197,8 +222,11 @@ func shareOf(item map[string]ddbtypes.AttributeValue, now time.Time) Share {
 			}
 		}
 	}
+	if owner != "" {
+		s.Members++
+	}
 	for name, v := range item {
-		if !strings.HasPrefix(name, memberPrefix) {
+		if !strings.HasPrefix(name, memberPrefix) || owner != "" && name == memberPrefix+owner {
 			continue
 		}
 		if time.UnixMilli(int64(number(v))).After(now) {

@@ -68,8 +68,8 @@ func TestMemorySharesTheRateAndTakesBackADeadMembersShare(t *testing.T) {
 	m, c := memory(t)
 	a, _ := m.Join(ctx, "a")
 	a, err := m.Sync(ctx, "a", Estimate{Rate: 40}, a) // alone: the account's rate is 40
-	if err != nil || a.Account != 40 {
-		t.Fatalf("sync: %+v, %v", a, err)
+	if err != nil || a.Members != 1 || a.Account != 0 {
+		t.Fatalf("sync: %+v, %v; want a alone, no rate before its own", a, err)
 	}
 	b, err := m.Join(ctx, "b")
 	if err != nil || b.Members != 2 || b.PerMember() != 20 {
@@ -85,8 +85,14 @@ func TestMemorySharesTheRateAndTakesBackADeadMembersShare(t *testing.T) {
 	if a, err = m.Sync(ctx, "a", Estimate{Rate: 20}, a); err != nil || a.Members != 1 || len(a.expired) != 1 {
 		t.Fatalf("after b's lease: %+v, %v; want a alone, b expired", a, err)
 	}
-	if a, err = m.Sync(ctx, "a", Estimate{Rate: 38}, a); err != nil || a.Members != 1 || len(a.expired) != 0 || a.Account != 38 {
-		t.Fatalf("next sync: %+v, %v; want b removed, the account at a's 38", a, err)
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 38}, a); err != nil || a.Members != 1 || a.Account != 40 {
+		t.Fatalf("next sync: %+v, %v; want a alone, the account as a's last sync left it (20 × the 2 members it saw)", a, err)
+	}
+	if s, err := m.Join(ctx, "c"); err != nil || s.Account != 38 || s.Members != 2 || len(s.expired) != 0 {
+		t.Fatalf("c joins: %+v, %v; want b removed, a and c, the account at a's 38", s, err)
+	}
+	if err := m.Leave(ctx, "c", Estimate{Rate: 19}, Share{Members: 2}); err != nil {
+		t.Fatal(err)
 	}
 	// a's own lease ran out between two syncs (a long pause): it renews
 	// itself and is not removed.
@@ -167,5 +173,38 @@ func TestMemoryKeepsALeavingMemberForItsGrace(t *testing.T) {
 	c.add(LeaveGrace)
 	if b, err = m.Sync(ctx, "worker/b.1", Estimate{Rate: 10}, b); err != nil || b.Members != 1 {
 		t.Fatalf("b syncs after a's grace: %+v, %v; want b alone", b, err)
+	}
+}
+
+// Sync answers with the rate as the last member to write left it, not the
+// writer's own back: a member learns what the others hold (Adaptive.Follow).
+func TestMemorySyncHearsTheOthersRate(t *testing.T) {
+	ctx := context.Background()
+	m, c := memory(t)
+	a, _ := m.Join(ctx, "a")
+	b, err := m.Join(ctx, "b")
+	if err != nil || b.Members != 2 {
+		t.Fatalf("b joins: %+v, %v", b, err)
+	}
+	c.add(SyncEvery)
+	if b, err = m.Sync(ctx, "b", Estimate{Rate: 12.5}, b); err != nil || b.Members != 2 {
+		t.Fatalf("b syncs: %+v, %v", b, err)
+	}
+	a, err = m.Sync(ctx, "a", Estimate{Rate: 5}, a)
+	if err != nil || a.Members != 2 || a.Account != 25 || a.PerMember() != 12.5 || a.Ceiling != 0 {
+		t.Fatalf("a syncs: %+v, %v; want b's 12.5 × 2 members, no ceiling", a, err)
+	}
+	c.add(SyncEvery)
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 5, Ceiling: 6}, a); err != nil || a.Account != 5 {
+		t.Fatalf("a syncs again: %+v, %v; want its own 5 × the 1 member it had seen", a, err)
+	}
+	if b, err = m.Sync(ctx, "b", Estimate{Rate: 12.5}, b); err != nil || b.Account != 10 || b.Ceiling != 12 {
+		t.Fatalf("b syncs again: %+v, %v; want a's 5 and 6 × 2 members", b, err)
+	}
+	// A member whose own lease ran out (a pause longer than MemberLease)
+	// still counts itself.
+	c.add(MemberLease + time.Second)
+	if a, err = m.Sync(ctx, "a", Estimate{Rate: 5}, a); err != nil || a.Members != 1 {
+		t.Fatalf("a syncs after both leases ran out: %+v, %v; want a alone", a, err)
 	}
 }

@@ -34,6 +34,10 @@
 //	  └──throttled at s──► hi = s, BISECT; rate = lo at once when the first
 //	     step past the ceiling was refused: it still holds
 //
+// Sharing the memory (memory.go), a member that had no call throttled
+// since its last Sync and finds its share of the rate the others hold
+// above its own FOLLOWs it: it resumes from that share.
+//
 // At a bucket of one token every call that reaches SSM less than 1/R after
 // the previous one is throttled, so a rate a little above R is refused at
 // once and the bracket closes on R within a few seconds; a call a little
@@ -139,6 +143,8 @@ type Adaptive struct {
 	count       int     // calls answered or throttled, in all
 	cutAt       int     // count at the last cut
 	refused     []int   // count at each throttle at a rate held, of the last window calls
+	// throttledSince: a call was throttled since the last Follow.
+	throttledSince bool
 
 	// the interval being judged (from zero: none before the first answer)
 	from  time.Time
@@ -169,6 +175,28 @@ func NewAdaptive(start, maxRate float64, now func() time.Time) *Adaptive {
 func (a *Adaptive) Resume(rate, ceiling float64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.resume(rate, ceiling)
+}
+
+// Follow takes up share, this member's share of the rate the last member
+// to write the memory held, with its ceiling, when share is above the rate
+// and no call was throttled since the last Follow; it reports whether it
+// did. Throttles shared by members (slow starts together, a burst spent
+// together) can leave one far below the others, and at a ceiling of its
+// own it would probe up only after probeAfterCalls calls: 10 s at 5/s.
+func (a *Adaptive) Follow(share, ceiling float64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clean := !a.throttledSince
+	a.throttledSince = false
+	if !clean || !above(min(share, a.max), a.rate*(1+tight)) {
+		return false
+	}
+	a.resume(share, ceiling)
+	return true
+}
+
+func (a *Adaptive) resume(rate, ceiling float64) {
 	a.lo = clamp(rate, MinRate, a.max)
 	a.rate, a.hi, a.probe = a.lo, 0, 1
 	if ceiling > a.lo {
@@ -241,6 +269,7 @@ func (a *Adaptive) Throttled(sent float64) {
 	defer a.mu.Unlock()
 	a.calls++
 	a.count++
+	a.throttledSince = true
 	s := sent
 	if s <= 0 {
 		s = a.rate

@@ -315,3 +315,54 @@ func TestAdaptiveResumesBetweenTheRateAndTheCeiling(t *testing.T) {
 	a.Answered() // the first answer starts the first interval
 	wantRate(t, a, 10, "a ceiling within 2 %: at it")
 }
+
+// A member left at its own ceiling far below the others (throttles shared
+// at the start) takes up its share of the rate they hold at its next sync,
+// unless one of its calls was throttled since the last: then the share
+// may be what is refused.
+func TestAdaptiveFollowsTheOthersWhenClean(t *testing.T) {
+	a, c := heldAt(t, 5)
+	if a.Follow(12.5, 0) {
+		t.Fatal("refused at 5.1 since it started: want the share not followed")
+	}
+	clean(a, c)
+	if !a.Follow(12.5, 0) {
+		t.Fatal("clean since the last sync, at 5 against a share of 12.5: want it followed")
+	}
+	wantRate(t, a, 12.5, "the share the others hold")
+	if e := a.Estimate(); !near(e.Rate, 12.5) {
+		t.Errorf("estimate %+v: want the share held", e)
+	}
+	clean(a, c)
+	clean(a, c)
+	if a.Rate() <= 12.5 {
+		t.Errorf("rate %v: no ceiling known, want a probe past the share", a.Rate())
+	}
+
+	b, _ := heldAt(t, 5)
+	b.Follow(0, 0) // a sync
+	b.Throttled(5)
+	held := b.Rate()
+	if b.Follow(12.5, 0) {
+		t.Error("throttled since the last sync: want the share not followed")
+	}
+	wantRate(t, b, held, "not followed")
+	if !b.Follow(12.5, 0) {
+		t.Error("clean since the last sync: want the share followed")
+	}
+
+	d, _ := heldAt(t, 10)
+	d.Follow(0, 0)
+	for _, share := range []float64{10, 10.1, 8} {
+		if d.Follow(share, 0) {
+			t.Errorf("share %v at a rate of 10: want nothing followed (within 2 %% or below)", share)
+		}
+	}
+	wantRate(t, d, 10, "nothing followed")
+
+	e := NewAdaptive(5, 12.5, newClock().now)
+	if !e.Follow(40, 50) {
+		t.Fatal("want a share above the rate followed")
+	}
+	wantRate(t, e, 12.5, "never above the member's maximum")
+}
