@@ -115,7 +115,8 @@ var Variables = []Variable{
 	{"JOBS_TABLE", "", "DynamoDB table of asynchronous jobs; with JOBS_QUEUE_URL, turns asynchronous jobs on"},
 	{"JOBS_QUEUE_URL", "", "SQS queue of job chunks"},
 	{"EVENT_BUS_NAME", "", "EventBridge bus for 'Association Job Completed' events; empty: none are sent"},
-	{"CHUNK_SIZE", "500", "entries per job chunk (one queue message, one worker run)"},
+	{"CHUNK_SIZE", "2000", "entries per job chunk at most (one queue message, one worker run); a larger job is split into a multiple of WORKER_MAX_CONCURRENCY chunks of equal size"},
+	{"WORKER_MAX_CONCURRENCY", "2", "workers at most (the SQS event source's MaximumConcurrency); a job of more than one chunk is split into a multiple of it"},
 	{"JOB_TTL", "168h", "how long a job's status and outcomes are kept"},
 	{"ALLOWED_DOCUMENTS", DefaultAllowedDocuments, "SSM documents entries may name: comma-separated names or prefixes ending in *, at most 10; * allows all"},
 	{"ALLOWED_TARGET_KEYS", DefaultAllowedTargetKeys, "Targets keys entries may use (tag:*, resource-groups:Name, …, and TargetMaps, TargetLocations), comma-separated, names or prefixes ending in *"},
@@ -145,7 +146,6 @@ var AssociateVariables = []Variable{
 // WorkerVariables are read by the worker function on top of Variables.
 var WorkerVariables = []Variable{
 	{"ACCOUNT_CALLS_PER_SECOND", "0", "SSM calls per second shared by all workers; 0 = CALLS_PER_SECOND for each worker"},
-	{"WORKER_MAX_CONCURRENCY", "2", "workers at most (the SQS event source's MaximumConcurrency)"},
 	{"MAX_RECEIVES", "5", "receives of a chunk before it goes to the dead-letter queue (the queue's maxReceiveCount)"},
 }
 

@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{DedupeTable: "claims", BatchSize: 10, MaxConcurrency: 4, CallsPerSecond: 5, CallsPerSecondStart: 5, MaxCallsPerSecond: 50, MaxAttempts: 5,
 		DedupeTTL: 24 * time.Hour, MaxEntries: 10000, APITimeout: 25 * time.Second, ClaimLease: time.Minute, ReconcileDelay: 5 * time.Second,
-		ChunkSize: 500, JobTTL: 168 * time.Hour, WorkerMaxConcurrency: 2, MaxReceives: 5,
+		ChunkSize: 2000, JobTTL: 168 * time.Hour, WorkerMaxConcurrency: 2, MaxReceives: 5,
 		AllowedDocuments:  []string{"AWS-UpdateSSMAgent", "AWS-GatherSoftwareInventory", "AWS-RunPatchBaseline", "AWS-ConfigureAWSPackage"},
 		AllowedTargetKeys: []string{"InstanceIds"}}
 	if !reflect.DeepEqual(c, want) {

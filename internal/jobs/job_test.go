@@ -301,3 +301,38 @@ func TestPoisonMessageIsCountedAndDeadLettered(t *testing.T) {
 	}
 	t.Fatal("the poison message did not reach the dead-letter queue")
 }
+
+// A job is split into a multiple of the workers' chunks, of equal size:
+// 1,000 entries at most 400 a chunk would be 400, 400 and 200, which two
+// workers finish one after the other; with 2 workers they are 4 of 250.
+func TestJobChunksComeInMultiplesOfTheWorkers(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 30*time.Second)
+	const n = 1000
+	acc, err := e.submitter(400).WithWorkers(2).Submit(context.Background(), fanOut(t, n), event.Caller{Kind: event.Direct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Chunks != 4 {
+		t.Fatalf("%d chunks, want 4", acc.Chunks)
+	}
+	sizes := map[int]int{}
+	for len(sizes) < acc.Chunks {
+		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil || len(out.Messages) == 0 {
+			t.Fatalf("receive: %d messages, %v; have %v", len(out.Messages), err, sizes)
+		}
+		for _, m := range out.Messages {
+			var c jobs.Chunk
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &c); err != nil {
+				t.Fatal(err)
+			}
+			sizes[c.Index] = len(c.Entries)
+		}
+	}
+	for i := 1; i <= 4; i++ {
+		if sizes[i] != 250 {
+			t.Errorf("chunk sizes %v, want 4 of 250", sizes)
+			break
+		}
+	}
+}

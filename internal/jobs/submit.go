@@ -30,6 +30,7 @@ type Submitter struct {
 	queueURL   string
 	store      *Store
 	chunkSize  int
+	workers    int
 	maxMessage int
 	events     announcer
 }
@@ -37,7 +38,28 @@ type Submitter struct {
 // NewSubmitter returns a submitter sending chunks of at most chunkSize
 // entries to queueURL.
 func NewSubmitter(client sendBatchAPI, queueURL string, store *Store, chunkSize int) *Submitter {
-	return &Submitter{sqs: client, queueURL: queueURL, store: store, chunkSize: max(chunkSize, 1), maxMessage: MaxMessageBytes}
+	return &Submitter{sqs: client, queueURL: queueURL, store: store, chunkSize: max(chunkSize, 1), workers: 1, maxMessage: MaxMessageBytes}
+}
+
+// WithWorkers splits each job into a multiple of workers chunks
+// (WORKER_MAX_CONCURRENCY), of equal size, and returns s.
+func (s *Submitter) WithWorkers(workers int) *Submitter {
+	s.workers = max(workers, 1)
+	return s
+}
+
+// evenSize is the size of the chunks that split n entries, when they do
+// not fit in one chunk of most, into a multiple of workers chunks, as equal
+// as they can be: workers that start together end together, instead of one
+// running the job's last chunk alone while the others' share of the rate
+// goes unused. A job of one chunk stays one chunk: one invocation.
+func evenSize(n, most, workers int) int {
+	if n <= most || workers <= 1 {
+		return most
+	}
+	k := (n + most - 1) / most
+	k = min((k+workers-1)/workers*workers, n)
+	return (n + k - 1) / k
 }
 
 // WithAnnouncer makes the submitter announce the jobs it settles itself:
@@ -73,7 +95,7 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request, by event.C
 		entries[i] = it.Entry
 	}
 	head := Chunk{JobID: jobID, AssociationDispatchAssumeRole: req.AssociationDispatchAssumeRole, OnExisting: req.OnExisting}
-	chunks, tooLarge, err := Split(head, entries, s.chunkSize, s.maxMessage)
+	chunks, tooLarge, err := Split(head, entries, evenSize(len(entries), s.chunkSize, s.workers), s.maxMessage)
 	if err != nil {
 		return Accepted{}, err
 	}

@@ -300,7 +300,7 @@ func main() {
 	flag.IntVar(&p.Job.Workers, "job-workers", 4, "asynchronous job: workers (WORKER_MAX_CONCURRENCY)")
 	flag.Float64Var(&p.Job.AccountRate, "job-rate", 50, "asynchronous job: the account's SSM budget (ACCOUNT_CALLS_PER_SECOND) and the emulator's R during the job")
 	flag.IntVar(&p.Job.Burst, "job-burst", 0, "asynchronous job: the emulator's bucket during the job (0: -job-workers)")
-	flag.IntVar(&p.Job.ChunkSize, "job-chunk", 500, "asynchronous job: CHUNK_SIZE")
+	flag.IntVar(&p.Job.ChunkSize, "job-chunk", 2000, "asynchronous job: CHUNK_SIZE (at most; split into a multiple of -job-workers chunks, as the function does)")
 	flag.IntVar(&p.Job.WorkerBatch, "job-batch", 1, "asynchronous job: messages per worker invocation (WorkerBatchSize, 1 to 10)")
 	flag.IntVar(&p.Job.WorkerTimeoutSeconds, "job-worker-timeout", 60, "asynchronous job: worker deadline and queue visibility timeout, seconds")
 	flag.IntVar(&p.Job.MaxReceives, "job-max-receives", 5, "asynchronous job: MAX_RECEIVES")
