@@ -18,11 +18,5 @@ func TestEvenSize(t *testing.T) {
 		if got != c.want {
 			t.Errorf("evenSize(%d, %d, %d) = %d, want %d", c.n, c.most, c.workers, got, c.want)
 		}
-		if c.n > 0 {
-			k := (c.n + got - 1) / got
-			if got > c.most || c.n > c.most && c.workers > 1 && k%c.workers != 0 && got > 2 {
-				t.Errorf("evenSize(%d, %d, %d) = %d: %d chunks, not a multiple of the workers or over the most", c.n, c.most, c.workers, got, k)
-			}
-		}
 	}
 }

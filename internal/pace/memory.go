@@ -31,12 +31,13 @@ import (
 //	m_<owner>   a member's lease (epoch ms), renewed every SyncEvery
 //	expiration  the table's TTL: a day after the last write
 //
-// Each invocation writes it three ways, each one UpdateItem that returns
-// the whole item (no read is needed): Join when it starts, Sync every
-// SyncEvery while it calls SSM, Leave when it ends, which keeps its lease
-// for LeaveGrace more. Sync returns the item as it was before its write,
-// so that a member hears the rate the others found, not its own back. A member is named for its engine (an execution
-// environment), not its invocation, so that a worker's chunks, one after
+// Each invocation writes it three ways, each one UpdateItem (no read is
+// needed): Join when it starts, which returns the item as written; Sync
+// every SyncEvery while it calls SSM, which returns the item as it was
+// before, so that a member hears the rate the others found, not its own
+// back; Leave when it ends, which keeps its lease for LeaveGrace more. A
+// member is named for its engine (an execution environment), not its
+// invocation, so that a worker's chunks, one after
 // the other, are one member. A member that dies stops renewing;
 // MemberLease after its last Sync the others stop counting it and scale
 // their rates up by the members they lost (members before / members
@@ -123,7 +124,11 @@ func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 	now := m.now()
 	upd := lease(owner, now.Add(MemberLease)).
 		Set(expression.Name(ttlAttr), expression.Value(now.Add(itemTTL).Unix()))
-	return m.write(ctx, "join", upd, now)
+	item, err := m.update(ctx, "join", upd, ddbtypes.ReturnValueAllNew)
+	if err != nil {
+		return Share{}, err
+	}
+	return shareOf(item, now, ""), nil
 }
 
 // Sync renews owner's lease and records what it found, with last the
@@ -134,7 +139,11 @@ func (m *Memory) Join(ctx context.Context, owner string) (Share, error) {
 func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Share) (Share, error) {
 	now := m.now()
 	upd := m.record(lease(owner, now.Add(MemberLease)), owner, found, last, now)
-	return m.writeOld(ctx, "sync", upd, now, owner)
+	item, err := m.update(ctx, "sync", upd, ddbtypes.ReturnValueAllOld)
+	if err != nil {
+		return Share{}, err
+	}
+	return shareOf(item, now, owner), nil
 }
 
 // Leave ends owner's membership LeaveGrace from now, recording what it
@@ -142,7 +151,7 @@ func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Sh
 func (m *Memory) Leave(ctx context.Context, owner string, found Estimate, last Share) error {
 	now := m.now()
 	upd := m.record(lease(owner, now.Add(LeaveGrace)), owner, found, last, now)
-	_, err := m.write(ctx, "leave", upd, now)
+	_, err := m.update(ctx, "leave", upd, ddbtypes.ReturnValueNone)
 	return err
 }
 
@@ -172,25 +181,7 @@ func (m *Memory) record(upd expression.UpdateBuilder, owner string, found Estima
 	return upd
 }
 
-// write applies upd and returns the item as written.
-func (m *Memory) write(ctx context.Context, op string, upd expression.UpdateBuilder, now time.Time) (Share, error) {
-	item, err := m.update(ctx, op, upd, ddbtypes.ReturnValueAllNew)
-	if err != nil {
-		return Share{}, err
-	}
-	return shareOf(item, now, ""), nil
-}
-
-// writeOld applies owner's upd and returns the item as it was before, with
-// owner counted a member whatever its lease said then.
-func (m *Memory) writeOld(ctx context.Context, op string, upd expression.UpdateBuilder, now time.Time, owner string) (Share, error) {
-	item, err := m.update(ctx, op, upd, ddbtypes.ReturnValueAllOld)
-	if err != nil {
-		return Share{}, err
-	}
-	return shareOf(item, now, owner), nil
-}
-
+// update applies upd and returns the item as ret asks.
 func (m *Memory) update(ctx context.Context, op string, upd expression.UpdateBuilder, ret ddbtypes.ReturnValue) (map[string]ddbtypes.AttributeValue, error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
 	if err != nil {
@@ -210,8 +201,8 @@ func (m *Memory) update(ctx context.Context, op string, upd expression.UpdateBui
 	return out.Attributes, nil
 }
 
-// shareOf reads item at now; owner, when named, is a member whatever its
-// lease in item says (the write renewed it).
+// shareOf reads item at now; owner, when named, is a member
+// whatever its lease in item says (the write renewed it).
 func shareOf(item map[string]ddbtypes.AttributeValue, now time.Time, owner string) Share {
 	var s Share
 	if at := number(item[attrRateAt]); at > 0 && now.Sub(time.UnixMilli(int64(at))) <= MemoryMaxAge {
