@@ -68,7 +68,8 @@ func (m *members) take() (name string, release func()) {
 
 // startPace sets this run's pace: CallsPerSecond, or with AutoRate the
 // rate remembered (its share of it, with others running) or Start, then
-// kept in step with the other members every pace.SyncEvery until stopPace.
+// kept in step with the other members pace.FirstSync after it starts and
+// every pace.SyncEvery after that, until stopPace.
 // The memory failing only costs the remembered start: the run goes on.
 func (r *run) startPace(ctx context.Context) {
 	auto := r.set.AutoRate
@@ -100,23 +101,28 @@ func (r *run) startPace(ctx context.Context) {
 	r.paceStop, r.paceDone = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(r.paceDone)
-		t := time.NewTicker(pace.SyncEvery)
+		t := time.NewTimer(pace.FirstSync)
 		defer t.Stop()
 		for {
 			select {
 			case <-r.paceStop:
 				return
 			case <-t.C:
+				t.Reset(pace.SyncEvery)
 			}
 			next, err := r.memory.Sync(ctx, r.member, a.Estimate(), share)
 			if err != nil {
 				r.log.WarnContext(ctx, "rate memory not synced", "error", err)
 				continue
 			}
-			// Members joined or left: take the new share of the same rate.
+			// Members joined or left: take the new share of the same
+			// rate. A rate still in slow start is no share of anything
+			// yet: it keeps doubling, under the new maximum.
 			if next.Members != share.Members && next.Members > 0 {
 				a.SetMax(auto.Max / float64(next.Members))
-				a.Scale(float64(share.Members) / float64(next.Members))
+				if !a.SlowStart() {
+					a.Scale(float64(share.Members) / float64(next.Members))
+				}
 				r.setPace()
 			}
 			// Below its share of the rate the others hold, and clean

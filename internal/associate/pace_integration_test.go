@@ -150,3 +150,59 @@ func TestAutoRateIsSharedByInvocationsRunningAtOnce(t *testing.T) {
 		t.Errorf("probe just after the run: %+v, want the engine still counted", probe)
 	}
 }
+
+// crowd is a rate memory whose members all joined at once: each Join saw
+// only itself, each Sync sees them all.
+type crowd struct {
+	members int
+
+	mu            sync.Mutex
+	joined, first time.Time // Join, and the first Sync after it
+}
+
+func (c *crowd) Join(context.Context, string) (pace.Share, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.joined = time.Now()
+	return pace.Share{Members: 1}, nil
+}
+
+func (c *crowd) Sync(context.Context, string, pace.Estimate, pace.Share) (pace.Share, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.first.IsZero() {
+		c.first = time.Now()
+	}
+	return pace.Share{Members: c.members}, nil
+}
+
+func (c *crowd) Leave(context.Context, string, pace.Estimate, pace.Share) error { return nil }
+
+// Members that join together (a job's workers starting) learn how many
+// they are at a first sync soon after, and a rate still in slow start is
+// held to its share of the maximum, not cut by the members it did not see:
+// it is no share of a rate found yet.
+func TestAutoRateJoinedTogetherTakesItsShareOfTheMaxAtTheFirstSync(t *testing.T) {
+	e, calls := autoEnv(t, ssmlocal.Options{Rate: 500, Burst: 50, Latency: 20 * time.Millisecond})
+	mem := &crowd{members: 8}
+	// 80 shared by 8: at most 10 each. Cut by 8 members at the first sync
+	// the slow start would be at 1 then 2 and 4; syncing first after
+	// pace.SyncEvery it would double past 10 to 64.
+	eng := e.engine(associate.Settings{BatchSize: 1, MaxConcurrency: 4, MaxAttempts: 3, Backoff: 20 * time.Millisecond,
+		AutoRate: &associate.AutoRate{Start: 8, Max: 80}}).RememberRate(mem)
+	res := runRequest(t, eng, fanout(60), "crowd")
+	if res.Summary.Successful != 60 {
+		t.Fatalf("summary %+v", res.Summary)
+	}
+	mem.mu.Lock()
+	t0, first := mem.joined, mem.first.Sub(mem.joined)
+	mem.mu.Unlock()
+	if mem.first.IsZero() {
+		t.Error("no sync in the run")
+	} else if first < pace.FirstSync*9/10 || first > pace.FirstSync+time.Second {
+		t.Errorf("first sync %v after Join, want about pace.FirstSync (%v)", first, pace.FirstSync)
+	}
+	if got := calls.perSecond(t0, 2*time.Second, 4*time.Second); got < 6 || got > 11 {
+		t.Errorf("calls/s 2 to 4 s after Join: %.1f, want about 10 (the max shared by 8)", got)
+	}
+}

@@ -33,7 +33,7 @@ import (
 //
 // Each invocation writes it three ways, each one UpdateItem (no read is
 // needed): Join when it starts, which returns the item as written; Sync
-// every SyncEvery while it calls SSM, which returns the item as it was
+// FirstSync after it, then every SyncEvery while it calls SSM, which returns the item as it was
 // before, so that a member hears the rate the others found, not its own
 // back; Leave when it ends, which keeps its lease for LeaveGrace more. A
 // member is named for its engine (an execution environment), not its
@@ -59,6 +59,10 @@ const (
 	MemoryMaxAge = 15 * time.Minute
 	// SyncEvery is how often a member renews its lease and reads the others.
 	SyncEvery = 5 * time.Second
+	// FirstSync is how soon after Join a member first syncs: members that
+	// join within moments of each other (a job's workers starting) each
+	// saw only those before it, and learn how many they are only then.
+	FirstSync = time.Second
 	// MemberLease is how long a member counts without a Sync.
 	MemberLease = 3 * SyncEvery
 	// LeaveGrace is how long a member counts after it leaves: a member
