@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -142,6 +143,17 @@ func (p *pacedRetryer) GetAttemptToken(ctx context.Context) (func(error) error, 
 		p.sent = rate
 	}
 	return p.RetryerV2.GetAttemptToken(ctx)
+}
+
+// RetryDelay is no wait for a throttled attempt while calls are paced: it
+// waits its turn at the rate the throttle just cut (GetAttemptToken), and
+// a backoff on top (up to 500 ms) only left a run's last call alone
+// that long after all the others.
+func (p *pacedRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	if awsclient.IsThrottle(err) && p.limiter.Limit() > 0 {
+		return 0, nil
+	}
+	return p.RetryerV2.RetryDelay(attempt, err)
 }
 
 func (p *pacedRetryer) IsErrorRetryable(err error) bool {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
 )
 
 // A caller that waited takes its turn's time, not its timer's: the
@@ -68,5 +71,29 @@ func TestStrictLimiterKeepsTurnsApart(t *testing.T) {
 			t.Fatalf("turn %d came %v after the previous, want at least %v", i, now.Sub(prev), interval)
 		}
 		prev = time.Now()
+	}
+}
+
+// A throttled attempt waits only its turn at the paced rate, no backoff on
+// top; other errors, and throttles with no pace, keep the SDK's backoff.
+func TestPacedRetryerWaitsOnlyItsTurnAfterAThrottle(t *testing.T) {
+	sdk := retry.NewStandard(func(o *retry.StandardOptions) {
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Second, nil })
+	})
+	throttle := &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+	server := &smithy.GenericAPIError{Code: "InternalServerError", Fault: smithy.FaultServer}
+	for _, tc := range []struct {
+		rate float64
+		err  error
+		want time.Duration
+	}{
+		{10, throttle, 0},
+		{10, server, time.Second},
+		{0, throttle, time.Second},
+	} {
+		p := &pacedRetryer{RetryerV2: sdk, limiter: newLimiter(tc.rate, true), throttled: func(float64) {}}
+		if got, err := p.RetryDelay(1, tc.err); err != nil || got != tc.want {
+			t.Errorf("rate %g, %v: delay %v, %v; want %v", tc.rate, tc.err, got, err, tc.want)
+		}
 	}
 }

@@ -48,15 +48,15 @@ var (
 // them: a strict limiter at a.Rate() (each turn at least 1/rate after the
 // previous one, its timer late by noise), at most conc calls in flight,
 // each reaching SSM latency after it is sent (and noise) and answered
-// then, as ssmlocal does; a throttled call waits its SDK backoff (up to
-// 500 ms) and a turn again, holding its place.
+// then, as ssmlocal does; a throttled call waits a turn again, holding
+// its place, and no backoff (the engine's pacedRetryer.RetryDelay).
 func simulate(a *Adaptive, clk *clock, ssm simSSM, noise simNoise, need, conc int, latency time.Duration, seed uint64) simRun {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	const dt = 0.0001
 	type call struct {
-		at   float64 // arrival at SSM, or the end of its backoff
+		at   float64 // arrival at SSM, or when it was throttled
 		sent float64 // the rate it went out at
-		back bool    // waiting its backoff
+		back bool    // throttled, waiting a turn
 	}
 	var (
 		run      simRun
@@ -92,10 +92,10 @@ func simulate(a *Adaptive, clk *clock, ssm simSSM, noise simNoise, need, conc in
 			}
 			run.throttle++
 			a.Throttled(c.sent)
-			kept = append(kept, call{at: t + rng.Float64()*0.5, back: true})
+			kept = append(kept, call{at: t, back: true})
 		}
 		flight = kept
-		// The next turn: a retry whose backoff ended first, else a new call.
+		// The next turn: a throttled call's retry first, else a new call.
 		rate := a.Rate()
 		if last >= 0 && t < last+1/rate+late {
 			continue
