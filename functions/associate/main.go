@@ -33,7 +33,7 @@ func main() {
 		WithJobReaders(cfg.JobReaderPrincipalARNs)
 	if cfg.AsyncEnabled() {
 		store := deps.JobStore()
-		h.WithJobs(jobs.NewSubmitter(awsclient.SQS(deps.AWS), cfg.JobsQueueURL, store, cfg.ChunkSize).WithWorkers(cfg.WorkerMaxConcurrency), store)
+		h.WithJobs(jobs.NewSubmitter(awsclient.SQS(deps.AWS), cfg.JobsQueueURL, store, cfg.ChunkSize).WithWorkers(cfg.WorkerMaxConcurrency).WithBatchSize(cfg.BatchSize), store)
 	}
 	lambda.Start(tr.Handler(h.Invoke))
 }

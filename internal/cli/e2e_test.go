@@ -230,10 +230,10 @@ func TestThroughTheFunctionUnderTheRIE(t *testing.T) {
 		d := <-ch
 		lines := stderr.String()
 		t.Logf("progress:\n%s", lines)
-		if d.code != cli.ExitOK || !regexp.MustCompile(`(?m)^Successful\s+6$`).MatchString(d.out) || !strings.Contains(d.out, jobID+" SUCCEEDED, chunks 3/3") {
+		if d.code != cli.ExitOK || !regexp.MustCompile(`(?m)^Successful\s+6$`).MatchString(d.out) || !strings.Contains(d.out, jobID+" SUCCEEDED, chunks 4/4") {
 			t.Errorf("exit %d, want 0 and the job's 6 Successful", d.code)
 		}
-		if strings.Contains(lines, "\r") || !regexp.MustCompile(`(?m)^`+jobID+` SUCCEEDED: chunks 3/3; Successful 6, .*nodes/s, .*chunks/s; finished$`).MatchString(lines) {
+		if strings.Contains(lines, "\r") || !regexp.MustCompile(`(?m)^`+jobID+` SUCCEEDED: chunks 4/4; Successful 6, .*nodes/s, .*chunks/s; finished$`).MatchString(lines) {
 			t.Errorf("not a terminal: want plain lines ending with the finished job, got %q", lines)
 		}
 	})
@@ -242,8 +242,8 @@ func TestThroughTheFunctionUnderTheRIE(t *testing.T) {
 		f := async(t, "b0b0b0", 6)
 		code, out, _ := batcher(ctx, t, nil, append([]string{"submit", f, "--output", "json"}, fn...)...)
 		var acc jobs.Accepted
-		if err := json.Unmarshal([]byte(out), &acc); err != nil || code != cli.ExitOK || acc.JobID == "" || acc.Chunks != 3 {
-			t.Fatalf("submit without --wait: exit %d, %s (%v); want the 202's job of 3 chunks", code, out, err)
+		if err := json.Unmarshal([]byte(out), &acc); err != nil || code != cli.ExitOK || acc.JobID == "" || acc.Chunks != 4 {
+			t.Fatalf("submit without --wait: exit %d, %s (%v); want the 202's job of 4 chunks (6 entries, CHUNK_SIZE=2, 2 workers: a multiple of 2)", code, out, err)
 		}
 
 		ptmx, tty, err := pty.Open()
@@ -278,9 +278,9 @@ func TestThroughTheFunctionUnderTheRIE(t *testing.T) {
 		}
 		s := screen.String()
 		t.Logf("terminal: %q", s)
-		if strings.Count(s, "\r") < 3 || !strings.Contains(s, "0/3") || !strings.Contains(s, "3/3") ||
+		if strings.Count(s, "\r") < 3 || !strings.Contains(s, "0/4") || !strings.Contains(s, "4/4") ||
 			!strings.Contains(s, "100%") || !strings.Contains(s, "SUCCEEDED ok 6") || !strings.Contains(s, "chunks/s, finished") {
-			t.Errorf("want the bar redrawn (\\r) from 0/3 to 3/3, 100%%, with the rate and the counts")
+			t.Errorf("want the bar redrawn (\\r) from 0/4 to 4/4, 100%%, with the rate and the counts")
 		}
 
 		code, out, _ = batcher(ctx, t, nil, append([]string{"result", acc.JobID, "--page-size", "1", "--output", "json"}, fn...)...)

@@ -25,10 +25,15 @@ type Chunk struct {
 const MaxMessageBytes = 250 << 10
 
 // Split packs entries into chunks like head (the job, and the request's
-// members every chunk carries) of at most maxEntries entries and maxBytes
-// of JSON each, in order. An entry too large for a message on its own is
+// members every chunk carries), in order: chunk i of at most sizes[i]
+// entries (the last of sizes for those after it; at least one) and each of
+// at most maxBytes of JSON. An entry too large for a message on its own is
 // returned in tooLarge instead (it cannot be queued).
-func Split(head Chunk, entries []request.Entry, maxEntries, maxBytes int) (chunks []Chunk, tooLarge []request.Entry, err error) {
+func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chunks []Chunk, tooLarge []request.Entry, err error) {
+	if len(sizes) == 0 {
+		return nil, nil, fmt.Errorf("split: no chunk size")
+	}
+	maxEntries := func() int { return max(sizes[min(len(chunks), len(sizes)-1)], 1) }
 	head.Index, head.Entries = 1<<30, nil
 	overhead, err := json.Marshal(head)
 	if err != nil {
@@ -55,7 +60,7 @@ func Split(head Chunk, entries []request.Entry, maxEntries, maxBytes int) (chunk
 			tooLarge = append(tooLarge, e)
 			continue
 		}
-		if len(cur.Entries) >= maxEntries || size+n > maxBytes {
+		if len(cur.Entries) >= maxEntries() || size+n > maxBytes {
 			flush()
 		}
 		cur.Entries = append(cur.Entries, e)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,34 +306,43 @@ func TestPoisonMessageIsCountedAndDeadLettered(t *testing.T) {
 // A job is split into a multiple of the workers' chunks, of equal size:
 // 1,000 entries at most 400 a chunk would be 400, 400 and 200, which two
 // workers finish one after the other; with 2 workers they are 4 of 250.
+// With calls of 30 entries, they are whole calls (9, 9, 8 and what is
+// left, 7⅓) instead of 250 = 8⅓ calls each.
 func TestJobChunksComeInMultiplesOfTheWorkers(t *testing.T) {
-	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 30*time.Second)
-	const n = 1000
-	acc, err := e.submitter(400).WithWorkers(2).Submit(context.Background(), fanOut(t, n), event.Caller{Kind: event.Direct})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if acc.Chunks != 4 {
-		t.Fatalf("%d chunks, want 4", acc.Chunks)
-	}
-	sizes := map[int]int{}
-	for len(sizes) < acc.Chunks {
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-		if err != nil || len(out.Messages) == 0 {
-			t.Fatalf("receive: %d messages, %v; have %v", len(out.Messages), err, sizes)
+	for _, c := range []struct {
+		batch int
+		want  []int
+	}{{0, []int{250, 250, 250, 250}}, {30, []int{270, 270, 240, 220}}} {
+		e := newEnv(t, ssmlocal.DefaultOptions(), 5, 30*time.Second)
+		const n = 1000
+		s := e.submitter(400).WithWorkers(2)
+		if c.batch > 0 {
+			s = s.WithBatchSize(c.batch)
 		}
-		for _, m := range out.Messages {
-			var c jobs.Chunk
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &c); err != nil {
-				t.Fatal(err)
+		acc, err := s.Submit(context.Background(), fanOut(t, n), event.Caller{Kind: event.Direct})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.Chunks != 4 {
+			t.Fatalf("batch %d: %d chunks, want 4", c.batch, acc.Chunks)
+		}
+		sizes := map[int]int{}
+		for len(sizes) < acc.Chunks {
+			out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+			if err != nil || len(out.Messages) == 0 {
+				t.Fatalf("receive: %d messages, %v; have %v", len(out.Messages), err, sizes)
 			}
-			sizes[c.Index] = len(c.Entries)
+			for _, m := range out.Messages {
+				var ch jobs.Chunk
+				if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ch); err != nil {
+					t.Fatal(err)
+				}
+				sizes[ch.Index] = len(ch.Entries)
+			}
 		}
-	}
-	for i := 1; i <= 4; i++ {
-		if sizes[i] != 250 {
-			t.Errorf("chunk sizes %v, want 4 of 250", sizes)
-			break
+		got := []int{sizes[1], sizes[2], sizes[3], sizes[4]}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("batch %d: chunk sizes %v, want %v", c.batch, got, c.want)
 		}
 	}
 }

@@ -229,7 +229,7 @@ func (b *bench) runJob(ctx context.Context, moto *testinfra.Moto, jp jobParams, 
 		if err != nil {
 			return outcome{}, err
 		}
-		acc, err := jobs.NewSubmitter(sq, queueURL, store, jp.ChunkSize).WithWorkers(jp.Workers).Submit(ctx, req, event.Caller{Kind: event.Direct})
+		acc, err := jobs.NewSubmitter(sq, queueURL, store, jp.ChunkSize).WithWorkers(jp.Workers).WithBatchSize(set.BatchSize).Submit(ctx, req, event.Caller{Kind: event.Direct})
 		if err != nil {
 			return outcome{}, fmt.Errorf("submit: %w", err)
 		}
