@@ -67,6 +67,21 @@ func TestReliabilityCrashRecovery(t *testing.T) {
 			t.Fatalf("run 1 created only %d associations in 90 s", w.emu.Stats().AssociationsCreated)
 		}
 	}
+	// The next call executes and its answer is held until the kill: a call
+	// SSM committed whose answer the function never read. Without it, the
+	// kill could land when every answered call was recorded (seen in CI),
+	// and nothing below would need SSM's word.
+	w.emu.DelayAfterCreate(1, time.Minute)
+	for w.emu.Stats().SlowAnswers < 1 {
+		select {
+		case err := <-finished:
+			t.Fatalf("run 1 ended before its answer held could be killed: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Since(started) > 90*time.Second {
+			t.Fatal("run 1 made no call in 90 s after a fifth of the nodes")
+		}
+	}
 	if err := rie1.Kill(); err != nil {
 		t.Fatalf("kill: %v", err)
 	}
