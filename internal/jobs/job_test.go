@@ -312,14 +312,10 @@ func TestJobChunksComeInMultiplesOfTheWorkers(t *testing.T) {
 	for _, c := range []struct {
 		batch int
 		want  []int
-	}{{0, []int{250, 250, 250, 250}}, {30, []int{270, 270, 240, 220}}} {
+	}{{1, []int{250, 250, 250, 250}}, {30, []int{270, 270, 240, 220}}} {
 		e := newEnv(t, ssmlocal.DefaultOptions(), 5, 30*time.Second)
 		const n = 1000
-		s := e.submitter(400).WithWorkers(2)
-		if c.batch > 0 {
-			s = s.WithBatchSize(c.batch)
-		}
-		acc, err := s.Submit(context.Background(), fanOut(t, n), event.Caller{Kind: event.Direct})
+		acc, err := e.submitter(400).WithWorkers(2).WithBatchSize(c.batch).Submit(context.Background(), fanOut(t, n), event.Caller{Kind: event.Direct})
 		if err != nil {
 			t.Fatal(err)
 		}

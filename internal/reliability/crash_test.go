@@ -57,31 +57,27 @@ func TestReliabilityCrashRecovery(t *testing.T) {
 		}
 		finished <- err
 	}()
-	for w.emu.Stats().AssociationsCreated < n/5 {
-		select {
-		case err := <-finished:
-			t.Fatalf("run 1 ended before it could be killed (%d associations created): %v", w.emu.Stats().AssociationsCreated, err)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Since(started) > 90*time.Second {
-			t.Fatalf("run 1 created only %d associations in 90 s", w.emu.Stats().AssociationsCreated)
+	// until waits, while run 1 runs, for what the kill needs.
+	until := func(what string, ready func(ssmlocal.Stats) bool) {
+		t.Helper()
+		for !ready(w.emu.Stats()) {
+			select {
+			case err := <-finished:
+				t.Fatalf("run 1 ended before %s (%d associations created): %v", what, w.emu.Stats().AssociationsCreated, err)
+			case <-time.After(5 * time.Millisecond):
+			}
+			if time.Since(started) > 90*time.Second {
+				t.Fatalf("run 1: no %s in 90 s (%d associations created)", what, w.emu.Stats().AssociationsCreated)
+			}
 		}
 	}
+	until("a fifth of the nodes associated", func(st ssmlocal.Stats) bool { return st.AssociationsCreated >= n/5 })
 	// The next call executes and its answer is held until the kill: a call
 	// SSM committed whose answer the function never read. Without it, the
 	// kill could land when every answered call was recorded (seen in CI),
 	// and nothing below would need SSM's word.
 	w.emu.DelayAfterCreate(1, time.Minute)
-	for w.emu.Stats().SlowAnswers < 1 {
-		select {
-		case err := <-finished:
-			t.Fatalf("run 1 ended before its answer held could be killed: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Since(started) > 90*time.Second {
-			t.Fatal("run 1 made no call in 90 s after a fifth of the nodes")
-		}
-	}
+	until("a call committed with its answer held", func(st ssmlocal.Stats) bool { return st.SlowAnswers >= 1 })
 	if err := rie1.Kill(); err != nil {
 		t.Fatalf("kill: %v", err)
 	}
