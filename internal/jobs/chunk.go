@@ -1,8 +1,12 @@
 package jobs
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/request"
 )
@@ -10,13 +14,30 @@ import (
 // Chunk is the body of one queue message: part of a job's entries, already
 // validated and free of in-request duplicates.
 type Chunk struct {
-	JobID                         string  `json:"JobId"`
-	Index                         int     `json:"Chunk"` // 1-based; 0 is the submission's own outcomes
-	AssociationDispatchAssumeRole *string `json:"AssociationDispatchAssumeRole,omitempty"`
+	JobID                         string
+	Index                         int // 1-based; 0 is the submission's own outcomes
+	AssociationDispatchAssumeRole *string
 	// OnExisting is the request's: what to do with an association that
 	// exists with other settings.
-	OnExisting string          `json:"OnExisting,omitempty"`
-	Entries    []request.Entry `json:"Entries"`
+	OnExisting string
+	Entries    []request.Entry
+
+	gz []byte // Entries gzipped, when Split made the chunk
+}
+
+// wireChunk is a chunk message's body. The entries travel gzipped
+// (EntriesGzip, base64 in the JSON): a job's entries repeat their document,
+// parameters and targets, so 2,000 take ~30 KB instead of the ~200 KB of
+// plain JSON that capped a chunk at about 2,000 entries, and a chunk can
+// hold CHUNK_SIZE. Entries as plain JSON are still read: messages queued by
+// an earlier version, and chunks written by hand.
+type wireChunk struct {
+	JobID                         string          `json:"JobId"`
+	Index                         int             `json:"Chunk"`
+	AssociationDispatchAssumeRole *string         `json:"AssociationDispatchAssumeRole,omitempty"`
+	OnExisting                    string          `json:"OnExisting,omitempty"`
+	Entries                       []request.Entry `json:"Entries,omitempty"`
+	EntriesGzip                   []byte          `json:"EntriesGzip,omitempty"`
 }
 
 // MaxMessageBytes bounds a chunk message and a SendMessageBatch call. SQS
@@ -24,32 +45,94 @@ type Chunk struct {
 // everywhere; the margin leaves room for the message attributes.
 const MaxMessageBytes = 250 << 10
 
+// MaxChunkJSON bounds a chunk's entries as JSON once unzipped: what a
+// worker decodes, and all a message can make it decode.
+const MaxChunkJSON = 8 << 20
+
+// MarshalJSON writes the message body, its entries gzipped.
+func (c Chunk) MarshalJSON() ([]byte, error) {
+	gz := c.gz
+	if gz == nil {
+		var err error
+		if gz, err = gzipEntries(c.Entries); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(wireChunk{JobID: c.JobID, Index: c.Index, AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole,
+		OnExisting: c.OnExisting, EntriesGzip: gz})
+}
+
+// UnmarshalJSON reads a message body, its entries gzipped or not. A message
+// can be sent by anyone allowed to write to the queue: the entries unzip to
+// at most MaxChunkJSON bytes.
+func (c *Chunk) UnmarshalJSON(b []byte) error {
+	var w wireChunk
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = Chunk{JobID: w.JobID, Index: w.Index, AssociationDispatchAssumeRole: w.AssociationDispatchAssumeRole, OnExisting: w.OnExisting, Entries: w.Entries}
+	if w.EntriesGzip == nil {
+		return nil
+	}
+	if w.Entries != nil {
+		return errors.New("chunk: Entries and EntriesGzip both set")
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(w.EntriesGzip))
+	if err != nil {
+		return fmt.Errorf("chunk: EntriesGzip: %w", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, MaxChunkJSON+1))
+	if err != nil {
+		return fmt.Errorf("chunk: EntriesGzip: %w", err)
+	}
+	if len(raw) > MaxChunkJSON {
+		return fmt.Errorf("chunk: EntriesGzip unzips to more than %d bytes", MaxChunkJSON)
+	}
+	if err := json.Unmarshal(raw, &c.Entries); err != nil {
+		return fmt.Errorf("chunk: EntriesGzip: %w", err)
+	}
+	return nil
+}
+
+func gzipEntries(entries []request.Entry) ([]byte, error) {
+	raw, err := json.Marshal(entries)
+	if err != nil {
+		return nil, fmt.Errorf("encode entries: %w", err)
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid
+	if _, err := zw.Write(raw); err != nil {
+		return nil, fmt.Errorf("gzip entries: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("gzip entries: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
 // Split packs entries into chunks like head (the job, and the request's
 // members every chunk carries), in order: chunk i of at most sizes[i]
-// entries (the last of sizes for those after it; at least one) and each of
-// at most maxBytes of JSON. An entry too large for a message on its own is
-// returned in tooLarge instead (it cannot be queued).
+// entries (the last of sizes for those after it; at least one), of at most
+// MaxChunkJSON bytes of entries, and each message of at most maxBytes. A
+// chunk whose message would be larger, its entries compressing badly, is
+// halved until it fits. An entry larger than maxBytes as JSON is returned
+// in tooLarge instead (it cannot be queued, and its outcome could not be
+// recorded).
 func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chunks []Chunk, tooLarge []request.Entry, err error) {
 	if len(sizes) == 0 {
 		return nil, nil, fmt.Errorf("split: no chunk size")
 	}
-	maxEntries := func() int { return max(sizes[min(len(chunks), len(sizes)-1)], 1) }
-	head.Index, head.Entries = 1<<30, nil
-	overhead, err := json.Marshal(head)
+	head.Index, head.Entries, head.gz = 1<<30, nil, nil // the largest index: sizes measured with it only shrink
+	overhead, err := json.Marshal(wireChunk{JobID: head.JobID, Index: head.Index, AssociationDispatchAssumeRole: head.AssociationDispatchAssumeRole, OnExisting: head.OnExisting})
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode chunk: %w", err)
 	}
-	head.Index = 0
-	cur := head
-	size := len(overhead)
-	flush := func() {
-		if len(cur.Entries) > 0 {
-			cur.Index = len(chunks) + 1
-			chunks = append(chunks, cur)
-		}
-		cur = head
-		size = len(overhead)
-	}
+	// By count and unzipped size first.
+	var (
+		groups [][]request.Entry
+		cur    []request.Entry
+		size   int
+	)
 	for _, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
@@ -60,13 +143,48 @@ func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chun
 			tooLarge = append(tooLarge, e)
 			continue
 		}
-		if len(cur.Entries) >= maxEntries() || size+n > maxBytes {
-			flush()
+		if len(cur) >= max(sizes[min(len(groups), len(sizes)-1)], 1) || size+n > MaxChunkJSON {
+			groups, cur, size = append(groups, cur), nil, 0
 		}
-		cur.Entries = append(cur.Entries, e)
+		cur = append(cur, e)
 		size += n
 	}
-	flush()
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	// Then each message within maxBytes, halving those that are not.
+	var fit func(g []request.Entry) error
+	fit = func(g []request.Entry) error {
+		gz, err := gzipEntries(g)
+		if err != nil {
+			return err
+		}
+		c := head
+		c.Entries, c.gz = g, gz
+		body, err := json.Marshal(c)
+		switch {
+		case err != nil:
+			return fmt.Errorf("encode chunk: %w", err)
+		case len(body) <= maxBytes:
+			chunks = append(chunks, c)
+		case len(g) == 1:
+			tooLarge = append(tooLarge, g[0])
+		default:
+			if err := fit(g[:len(g)/2]); err != nil {
+				return err
+			}
+			return fit(g[len(g)/2:])
+		}
+		return nil
+	}
+	for _, g := range groups {
+		if err := fit(g); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i := range chunks {
+		chunks[i].Index = i + 1
+	}
 	return chunks, tooLarge, nil
 }
 
