@@ -53,8 +53,11 @@ const MaxChunkJSON = 8 << 20
 func (c Chunk) MarshalJSON() ([]byte, error) {
 	gz := c.gz
 	if gz == nil {
-		var err error
-		if gz, err = gzipEntries(c.Entries); err != nil {
+		raw, err := json.Marshal(c.Entries)
+		if err != nil {
+			return nil, fmt.Errorf("encode entries: %w", err)
+		}
+		if gz, err = gzipJSON(raw); err != nil {
 			return nil, err
 		}
 	}
@@ -94,11 +97,7 @@ func (c *Chunk) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func gzipEntries(entries []request.Entry) ([]byte, error) {
-	raw, err := json.Marshal(entries)
-	if err != nil {
-		return nil, fmt.Errorf("encode entries: %w", err)
-	}
+func gzipJSON(raw []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid
 	if _, err := zw.Write(raw); err != nil {
@@ -128,12 +127,17 @@ func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chun
 		return nil, nil, fmt.Errorf("encode chunk: %w", err)
 	}
 	// By count and unzipped size first.
+	// Each entry is encoded once: to measure it, and into its chunk.
+	type encoded struct {
+		e    *request.Entry
+		json []byte
+	}
 	var (
-		groups [][]request.Entry
-		cur    []request.Entry
+		groups [][]encoded
+		cur    []encoded
 		size   int
 	)
-	for _, e := range entries {
+	for i, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode entry: %w", err)
@@ -146,21 +150,34 @@ func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chun
 		if len(cur) >= max(sizes[min(len(groups), len(sizes)-1)], 1) || size+n > MaxChunkJSON {
 			groups, cur, size = append(groups, cur), nil, 0
 		}
-		cur = append(cur, e)
+		cur = append(cur, encoded{&entries[i], b})
 		size += n
 	}
 	if len(cur) > 0 {
 		groups = append(groups, cur)
 	}
 	// Then each message within maxBytes, halving those that are not.
-	var fit func(g []request.Entry) error
-	fit = func(g []request.Entry) error {
-		gz, err := gzipEntries(g)
+	var fit func(g []encoded) error
+	fit = func(g []encoded) error {
+		c := head
+		c.Entries = make([]request.Entry, len(g))
+		n := 2
+		for _, en := range g {
+			n += len(en.json) + 1
+		}
+		raw := append(make([]byte, 0, n), '[')
+		for i, en := range g {
+			if i > 0 {
+				raw = append(raw, ',')
+			}
+			raw = append(raw, en.json...)
+			c.Entries[i] = *en.e
+		}
+		gz, err := gzipJSON(append(raw, ']'))
 		if err != nil {
 			return err
 		}
-		c := head
-		c.Entries, c.gz = g, gz
+		c.gz = gz
 		body, err := json.Marshal(c)
 		switch {
 		case err != nil:
@@ -168,7 +185,7 @@ func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chun
 		case len(body) <= maxBytes:
 			chunks = append(chunks, c)
 		case len(g) == 1:
-			tooLarge = append(tooLarge, g[0])
+			tooLarge = append(tooLarge, *g[0].e)
 		default:
 			if err := fit(g[:len(g)/2]); err != nil {
 				return err
