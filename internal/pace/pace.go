@@ -12,8 +12,10 @@
 //	start: CALLS_PER_SECOND_START, or a rate remembered (then PROBE from it)
 //	  │
 //	  ▼
-//	SLOW START ──a clean interval, calls keeping up──► rate × 2
-//	  │ throttled at s: lo = rate = s/2 (held the interval before), hi = s
+//	SLOW START ──a clean interval, calls keeping up──► rate × 2, at most the
+//	  │          maximum; held an interval there: AT THE CEILING (a rate held)
+//	  │ throttled at s: lo = rate = s/2 (held the interval before; the rate
+//	  │ held, when the maximum cut the last step short), hi = s
 //	  ▼
 //	BISECT ──a clean interval──► lo = rate; rate = (lo + hi)/2, at most +15 %
 //	  │      ──throttled at s above lo──► hi = s; rate = (lo + hi)/2, or lo
@@ -292,8 +294,14 @@ func (a *Adaptive) Throttled(sent float64) {
 	case a.slowStart:
 		// The rate before the last doubling was held clean; with a burst
 		// of tokens it may have only seemed so, so from it, not from
-		// the middle, the bisection climbs.
+		// the middle, the bisection climbs. When the maximum cut the
+		// last step short (10 to a share of 12.5), the rate before it is
+		// more than half the rate refused: from it.
+		held := a.lo
 		a.lo = s / 2
+		if above(held, a.lo) && above(s, held) {
+			a.lo = held
+		}
 		a.rate = a.lo
 	case a.lo > 0 && above(s, a.lo):
 		// Half way down to the rate held; to it when refused again
@@ -379,6 +387,11 @@ func (a *Adaptive) judge(now time.Time) {
 	a.cutAtLo, a.falls, a.down = false, 0, false
 	a.lo = a.rate
 	switch {
+	case a.slowStart && !above(a.max, a.rate):
+		// Held clean at the maximum: slow start ends there, at a rate
+		// held, where an isolated throttle is jitter and more cut it by
+		// 3 %, not by half.
+		a.slowStart = false
 	case a.slowStart:
 		a.rate = min(a.rate*2, a.max)
 	case a.probe > 0:

@@ -49,13 +49,52 @@ func TestAdaptiveSlowStartDoublesWhileCallsKeepUp(t *testing.T) {
 	c := newClock()
 	a := NewAdaptive(5, 50, c.now)
 	a.Answered() // the first answer starts the first interval
-	for _, want := range []float64{10, 20, 40, 50, 50} {
+	for _, want := range []float64{10, 20, 40, 50} {
 		callsAt(a, c, int(a.Rate()))
 		wantRate(t, a, want, "doubling, capped at 50")
 	}
 	if !a.SlowStart() {
-		t.Error("no throttle yet: still in slow start")
+		t.Error("no throttle yet, 50 not held an interval: still in slow start")
 	}
+	callsAt(a, c, 50)
+	wantRate(t, a, 50, "held at the maximum")
+	if a.SlowStart() {
+		t.Error("held an interval at the maximum: slow start ends")
+	}
+}
+
+// A job's four workers each take a share of 12.5 of a maximum of 50: slow
+// start ends held there, and SSM throttling it now and then (four workers'
+// calls bunching at a bucket of four) costs 3 %, not half the rate: 6.25
+// climbed back to 12 in five seconds.
+func TestAdaptiveSlowStartHeldAtTheMaximumIsARateHeld(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(5, 12.5, c.now)
+	a.Answered()
+	callsAt(a, c, 5)
+	callsAt(a, c, 10)
+	callsAt(a, c, 13)
+	wantRate(t, a, 12.5, "held at the maximum")
+	a.Throttled(12.5)
+	wantRate(t, a, 12.5, "an isolated throttle at a rate held: jitter")
+	callsAt(a, c, 5)
+	a.Throttled(12.5)
+	wantRate(t, a, 12.5*mildCut, "refused again within 50 calls: more than jitter, a mild cut")
+}
+
+// The maximum cut slow start's last step short (10 to 12.5): refused there
+// before it held, the rate goes back to the 10 held, not to half of 12.5.
+func TestAdaptiveCappedSlowStartRefusedFallsToTheRateHeld(t *testing.T) {
+	c := newClock()
+	a := NewAdaptive(5, 12.5, c.now)
+	a.Answered()
+	callsAt(a, c, 5)
+	callsAt(a, c, 10)
+	wantRate(t, a, 12.5, "10 doubled, capped at 12.5")
+	a.Throttled(12.5)
+	wantRate(t, a, 10, "10 was held clean; 12.5 refused")
+	clean(a, c)
+	wantRate(t, a, 11.25, "half way to the rate refused")
 }
 
 func TestAdaptiveDoesNotGrowWhenCallsDoNotKeepUp(t *testing.T) {
