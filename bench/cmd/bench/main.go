@@ -701,7 +701,10 @@ func mergeInto(root, out string, part Results) (Results, error) {
 	if len(what) == 0 {
 		return part, errors.New("-merge: nothing measured to merge")
 	}
-	whole.Merged = append(whole.Merged, mergedRun{Generated: part.Generated, What: strings.Join(what, ", "), TotalSecond: part.TotalSecond})
+	// An earlier merge of the same rows was replaced whole: not listed.
+	joined := strings.Join(what, ", ")
+	whole.Merged = slices.DeleteFunc(whole.Merged, func(m mergedRun) bool { return m.What == joined })
+	whole.Merged = append(whole.Merged, mergedRun{Generated: part.Generated, What: joined, TotalSecond: part.TotalSecond})
 	return whole, nil
 }
 

@@ -536,6 +536,9 @@ func by(v, bound float64) string {
 	if v <= bound {
 		return ""
 	}
+	if pct := (v/bound - 1) * 100; pct < 1 {
+		return fmt.Sprintf(" by %.1f %%", pct) // not "by 0 %"
+	}
 	return fmt.Sprintf(" by %.0f %%", (v/bound-1)*100)
 }
 
