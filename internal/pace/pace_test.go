@@ -63,16 +63,25 @@ func TestAdaptiveSlowStartDoublesWhileCallsKeepUp(t *testing.T) {
 	}
 }
 
-// A job's four workers each take a share of 12.5 of a maximum of 50: slow
-// start ends held there, and SSM throttling it now and then (four workers'
-// calls bunching at a bucket of four) costs 3 %, not half the rate: 6.25
-// climbed back to 12 in five seconds.
-func TestAdaptiveSlowStartHeldAtTheMaximumIsARateHeld(t *testing.T) {
+// slowStartCappedAt12_5 is slow start from 5 under a maximum of 12.5 (a
+// job worker's share of 50): 5, 10, then 12.5 instead of 20.
+func slowStartCappedAt12_5(t *testing.T) (*Adaptive, *clock) {
+	t.Helper()
 	c := newClock()
 	a := NewAdaptive(5, 12.5, c.now)
 	a.Answered()
 	callsAt(a, c, 5)
 	callsAt(a, c, 10)
+	wantRate(t, a, 12.5, "10 doubled, capped at 12.5")
+	return a, c
+}
+
+// A job's four workers each take a share of 12.5 of a maximum of 50: slow
+// start ends held there, and SSM throttling it now and then (four workers'
+// calls bunching at a bucket of four) costs 3 %, not half the rate: 6.25
+// climbed back to 12 in five seconds.
+func TestAdaptiveSlowStartHeldAtTheMaximumIsARateHeld(t *testing.T) {
+	a, c := slowStartCappedAt12_5(t)
 	callsAt(a, c, 13)
 	wantRate(t, a, 12.5, "held at the maximum")
 	a.Throttled(12.5)
@@ -85,12 +94,7 @@ func TestAdaptiveSlowStartHeldAtTheMaximumIsARateHeld(t *testing.T) {
 // The maximum cut slow start's last step short (10 to 12.5): refused there
 // before it held, the rate goes back to the 10 held, not to half of 12.5.
 func TestAdaptiveCappedSlowStartRefusedFallsToTheRateHeld(t *testing.T) {
-	c := newClock()
-	a := NewAdaptive(5, 12.5, c.now)
-	a.Answered()
-	callsAt(a, c, 5)
-	callsAt(a, c, 10)
-	wantRate(t, a, 12.5, "10 doubled, capped at 12.5")
+	a, c := slowStartCappedAt12_5(t)
 	a.Throttled(12.5)
 	wantRate(t, a, 10, "10 was held clean; 12.5 refused")
 	clean(a, c)
