@@ -147,7 +147,7 @@ func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chun
 			tooLarge = append(tooLarge, e)
 			continue
 		}
-		if len(cur) >= max(sizes[min(len(groups), len(sizes)-1)], 1) || size+n > MaxChunkJSON {
+		if len(cur) >= max(sizes[min(len(groups), len(sizes)-1)], 1) || len(cur) > 0 && size+n > MaxChunkJSON {
 			groups, cur, size = append(groups, cur), nil, 0
 		}
 		cur = append(cur, encoded{&entries[i], b})

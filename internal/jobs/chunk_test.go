@@ -147,3 +147,29 @@ func TestSplitHalvesChunksThatCompressBadly(t *testing.T) {
 		t.Errorf("%d entries placed, want the 200 in order", len(placed))
 	}
 }
+
+// The submitter never writes a chunk the worker would refuse: entries that
+// compress well but pass MaxChunkJSON unzipped go in more chunks than
+// CHUNK_SIZE alone would make, and each reads back.
+func TestSplitKeepsChunksWithinWhatTheWorkerUnzips(t *testing.T) {
+	entries := fleet(10_000)
+	for i := range entries {
+		entries[i].Parameters = map[string][]string{"commands": {strings.Repeat("x", 1000)}} // ~1.1 KB, compresses to little
+	}
+	chunks, tooLarge, err := jobs.Split(jobs.Chunk{JobID: "j"}, entries, []int{10_000}, jobs.MaxMessageBytes)
+	if err != nil || len(tooLarge) != 0 || len(chunks) != 2 {
+		t.Fatalf("Split: %d chunks, %d too large, %v; want 2 chunks for ~11 MB of entries", len(chunks), len(tooLarge), err)
+	}
+	placed := 0
+	for _, c := range chunks {
+		body, _ := json.Marshal(c)
+		var back jobs.Chunk
+		if err := json.Unmarshal(body, &back); err != nil || len(back.Entries) != len(c.Entries) {
+			t.Fatalf("chunk %d (%d entries, %d bytes) read back: %d entries, %v", c.Index, len(c.Entries), len(body), len(back.Entries), err)
+		}
+		placed += len(back.Entries)
+	}
+	if placed != len(entries) {
+		t.Errorf("%d entries placed, want %d", placed, len(entries))
+	}
+}
