@@ -61,8 +61,12 @@ func (c Chunk) MarshalJSON() ([]byte, error) {
 			return nil, err
 		}
 	}
-	return json.Marshal(wireChunk{JobID: c.JobID, Index: c.Index, AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole,
-		OnExisting: c.OnExisting, EntriesGzip: gz})
+	return json.Marshal(c.wire(gz))
+}
+
+// wire is the chunk's body with its entries as gz.
+func (c Chunk) wire(gz []byte) wireChunk {
+	return wireChunk{JobID: c.JobID, Index: c.Index, AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole, OnExisting: c.OnExisting, EntriesGzip: gz}
 }
 
 // UnmarshalJSON reads a message body, its entries gzipped or not. A message
@@ -122,12 +126,12 @@ func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chun
 		return nil, nil, fmt.Errorf("split: no chunk size")
 	}
 	head.Index, head.Entries, head.gz = 1<<30, nil, nil // the largest index: sizes measured with it only shrink
-	overhead, err := json.Marshal(wireChunk{JobID: head.JobID, Index: head.Index, AssociationDispatchAssumeRole: head.AssociationDispatchAssumeRole, OnExisting: head.OnExisting})
+	overhead, err := json.Marshal(head.wire(nil))
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode chunk: %w", err)
 	}
-	// By count and unzipped size first.
-	// Each entry is encoded once: to measure it, and into its chunk.
+	// By count and unzipped size first; each entry is encoded once, to
+	// measure it and into its chunk.
 	type encoded struct {
 		e    *request.Entry
 		json []byte

@@ -536,10 +536,11 @@ func by(v, bound float64) string {
 	if v <= bound {
 		return ""
 	}
-	if pct := (v/bound - 1) * 100; pct < 1 {
+	pct := (v/bound - 1) * 100
+	if pct < 1 {
 		return fmt.Sprintf(" by %.1f %%", pct) // not "by 0 %"
 	}
-	return fmt.Sprintf(" by %.0f %%", (v/bound-1)*100)
+	return fmt.Sprintf(" by %.0f %%", pct)
 }
 
 func msList(v []float64) string {
