@@ -150,6 +150,11 @@ type Job struct {
 	// its budget); claim bookkeeping retries until then. Zero means
 	// LeaseUntil.
 	AnswerBy time.Time
+	// Closing: no run of this engine is expected soon after this one (a
+	// worker's chunk among its job's last). With AutoRate and a rate
+	// memory, it syncs every pace.ClosingSync and leaves without grace, so
+	// that the runs still going take its share within a second of its end.
+	Closing bool
 }
 
 // ErrUnavailable means a dependency could not be reached and nothing was

@@ -25,7 +25,7 @@ type AutoRate struct {
 type rateMemory interface {
 	Join(ctx context.Context, owner string) (pace.Share, error)
 	Sync(ctx context.Context, owner string, found pace.Estimate, last pace.Share) (pace.Share, error)
-	Leave(ctx context.Context, owner string, found pace.Estimate, last pace.Share) error
+	Leave(ctx context.Context, owner string, found pace.Estimate, last pace.Share, grace time.Duration) error
 }
 
 // RememberRate keeps the rate found with AutoRate in m. Without it each
@@ -69,7 +69,8 @@ func (m *members) take() (name string, release func()) {
 // startPace sets this run's pace: CallsPerSecond, or with AutoRate the
 // rate remembered (its share of it, with others running) or Start, then
 // kept in step with the other members pace.FirstSync after it starts and
-// every pace.SyncEvery after that, until stopPace.
+// every pace.SyncEvery after that (pace.ClosingSync when the job is
+// Closing), until stopPace.
 // The memory failing only costs the remembered start: the run goes on.
 func (r *run) startPace(ctx context.Context) {
 	auto := r.set.AutoRate
@@ -101,14 +102,18 @@ func (r *run) startPace(ctx context.Context) {
 	r.paceStop, r.paceDone = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(r.paceDone)
-		t := time.NewTimer(pace.FirstSync)
+		every := pace.SyncEvery
+		if r.job.Closing {
+			every = pace.ClosingSync
+		}
+		t := time.NewTimer(min(pace.FirstSync, every))
 		defer t.Stop()
 		for {
 			select {
 			case <-r.paceStop:
 				return
 			case <-t.C:
-				t.Reset(pace.SyncEvery)
+				t.Reset(every)
 			}
 			next, err := r.memory.Sync(ctx, r.member, a.Estimate(), share)
 			if err != nil {
@@ -145,7 +150,11 @@ func (r *run) stopPace(ctx context.Context) {
 	<-r.paceDone
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	if err := r.memory.Leave(rctx, r.member, r.auto.Estimate(), r.share); err != nil {
+	grace := pace.LeaveGrace
+	if r.job.Closing {
+		grace = 0
+	}
+	if err := r.memory.Leave(rctx, r.member, r.auto.Estimate(), r.share, grace); err != nil {
 		r.log.WarnContext(ctx, "the rate found was not remembered", "error", err)
 	}
 	r.releaseMember()

@@ -176,7 +176,9 @@ func (c *crowd) Sync(context.Context, string, pace.Estimate, pace.Share) (pace.S
 	return pace.Share{Members: c.members}, nil
 }
 
-func (c *crowd) Leave(context.Context, string, pace.Estimate, pace.Share) error { return nil }
+func (c *crowd) Leave(context.Context, string, pace.Estimate, pace.Share, time.Duration) error {
+	return nil
+}
 
 // Members that join together (a job's workers starting) learn how many
 // they are at a first sync soon after, and a rate still in slow start is
@@ -204,5 +206,86 @@ func TestAutoRateJoinedTogetherTakesItsShareOfTheMaxAtTheFirstSync(t *testing.T)
 	}
 	if got := calls.perSecond(t0, 2*time.Second, 4*time.Second); got < 6 || got > 11 {
 		t.Errorf("calls/s 2 to 4 s after Join: %.1f, want about 10 (the max shared by 8)", got)
+	}
+}
+
+// dwindling is a rate memory of two members holding 20 calls/s between
+// them, until the other leaves at gone; it records the runs' syncs and the
+// grace of their Leave.
+type dwindling struct {
+	gone time.Time
+
+	mu    sync.Mutex
+	syncs []time.Time
+	grace time.Duration
+}
+
+func (d *dwindling) Join(context.Context, string) (pace.Share, error) {
+	return pace.Share{Account: 20, Ceiling: 20.2, Members: 2}, nil
+}
+
+func (d *dwindling) Sync(context.Context, string, pace.Estimate, pace.Share) (pace.Share, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.syncs = append(d.syncs, time.Now())
+	if time.Now().Before(d.gone) {
+		return pace.Share{Account: 20, Ceiling: 20.2, Members: 2}, nil
+	}
+	return pace.Share{Account: 20, Ceiling: 20.2, Members: 1}, nil
+}
+
+func (d *dwindling) Leave(_ context.Context, _ string, _ pace.Estimate, _ pace.Share, grace time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.grace = grace
+	return nil
+}
+
+// A job's closing run (its worker runs no other chunk after it) hears
+// within about a second that the other member left and takes its share,
+// instead of at the next pace.SyncEvery; and it leaves without grace, for
+// the runs still going to do the same. A run that is not closing keeps
+// pace.SyncEvery and pace.LeaveGrace.
+func TestAutoRateClosingRunTakesTheShareOfAMemberThatLeftWithinASecond(t *testing.T) {
+	for _, closing := range []bool{true, false} {
+		t.Run(fmt.Sprintf("closing=%t", closing), func(t *testing.T) {
+			e, calls := autoEnv(t, ssmlocal.Options{Rate: 500, Burst: 50, Latency: 20 * time.Millisecond})
+			t0 := time.Now()
+			mem := &dwindling{gone: t0.Add(1500 * time.Millisecond)}
+			eng := e.engine(associate.Settings{BatchSize: 1, MaxConcurrency: 4, MaxAttempts: 3, Backoff: 20 * time.Millisecond,
+				AutoRate: &associate.AutoRate{Start: 5, Max: 100}}).RememberRate(mem)
+			req, err := request.Parse([]byte(fanout(110)), request.Limits{MaxEntries: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := eng.Run(context.Background(), associate.Job{Request: req, Owner: "closing",
+				Deadline: time.Now().Add(time.Minute), LeaseUntil: time.Now().Add(2 * time.Minute), Closing: closing})
+			if err != nil || res.Summary.Successful != 110 {
+				t.Fatalf("run: %+v, %v", res.Summary, err)
+			}
+			mem.mu.Lock()
+			defer mem.mu.Unlock()
+			before := calls.perSecond(t0, 400*time.Millisecond, 1400*time.Millisecond)
+			after := calls.perSecond(t0, 2700*time.Millisecond, 3700*time.Millisecond)
+			t.Logf("calls/s %.1f before the other left, %.1f 1.2 to 2.2 s after; %d syncs; left with grace %v", before, after, len(mem.syncs), mem.grace)
+			if before < 7 || before > 12 {
+				t.Errorf("calls/s before the other left: %.1f, want about 10 (its share of 20)", before)
+			}
+			if closing {
+				if after < 16 {
+					t.Errorf("calls/s 1.2 to 2.2 s after the other left: %.1f, want about 20 (the whole rate)", after)
+				}
+				if mem.grace != 0 {
+					t.Errorf("a closing run left with grace %v, want 0", mem.grace)
+				}
+				return
+			}
+			if after > 12 {
+				t.Errorf("calls/s 1.2 to 2.2 s after the other left: %.1f; a run that is not closing syncs only every %v", after, pace.SyncEvery)
+			}
+			if mem.grace != pace.LeaveGrace {
+				t.Errorf("left with grace %v, want pace.LeaveGrace (%v)", mem.grace, pace.LeaveGrace)
+			}
+		})
 	}
 }

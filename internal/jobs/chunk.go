@@ -21,6 +21,10 @@ type Chunk struct {
 	// exists with other settings.
 	OnExisting string
 	Entries    []request.Entry
+	// Closing marks the job's last chunks, one per worker: its worker is
+	// expected to run no other chunk of the job after it, and leaves the
+	// shared rate (CALLS_PER_SECOND=auto) at once (associate.Job.Closing).
+	Closing bool
 
 	gz []byte // Entries gzipped, when Split made the chunk
 }
@@ -36,6 +40,7 @@ type wireChunk struct {
 	Index                         int             `json:"Chunk"`
 	AssociationDispatchAssumeRole *string         `json:"AssociationDispatchAssumeRole,omitempty"`
 	OnExisting                    string          `json:"OnExisting,omitempty"`
+	Closing                       bool            `json:"Closing,omitempty"`
 	Entries                       []request.Entry `json:"Entries,omitempty"`
 	EntriesGzip                   []byte          `json:"EntriesGzip,omitempty"`
 }
@@ -66,7 +71,7 @@ func (c Chunk) MarshalJSON() ([]byte, error) {
 
 // wire is the chunk's body with its entries as gz.
 func (c Chunk) wire(gz []byte) wireChunk {
-	return wireChunk{JobID: c.JobID, Index: c.Index, AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole, OnExisting: c.OnExisting, EntriesGzip: gz}
+	return wireChunk{JobID: c.JobID, Index: c.Index, AssociationDispatchAssumeRole: c.AssociationDispatchAssumeRole, OnExisting: c.OnExisting, Closing: c.Closing, EntriesGzip: gz}
 }
 
 // UnmarshalJSON reads a message body, its entries gzipped or not. A message
@@ -77,7 +82,7 @@ func (c *Chunk) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*c = Chunk{JobID: w.JobID, Index: w.Index, AssociationDispatchAssumeRole: w.AssociationDispatchAssumeRole, OnExisting: w.OnExisting, Entries: w.Entries}
+	*c = Chunk{JobID: w.JobID, Index: w.Index, AssociationDispatchAssumeRole: w.AssociationDispatchAssumeRole, OnExisting: w.OnExisting, Closing: w.Closing, Entries: w.Entries}
 	if w.EntriesGzip == nil {
 		return nil
 	}
@@ -125,8 +130,10 @@ func Split(head Chunk, entries []request.Entry, sizes []int, maxBytes int) (chun
 	if len(sizes) == 0 {
 		return nil, nil, fmt.Errorf("split: no chunk size")
 	}
-	head.Index, head.Entries, head.gz = 1<<30, nil, nil // the largest index: sizes measured with it only shrink
-	overhead, err := json.Marshal(head.wire(nil))
+	head.Entries, head.gz = nil, nil
+	largest := head // sizes measured with it only shrink
+	largest.Index, largest.Closing = 1<<30, true
+	overhead, err := json.Marshal(largest.wire(nil))
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode chunk: %w", err)
 	}

@@ -42,6 +42,7 @@ func TestChunkMessageCarriesItsEntriesGzipped(t *testing.T) {
 	if err != nil || len(tooLarge) != 0 || len(chunks) != 1 {
 		t.Fatalf("Split: %d chunks, %d too large, %v; want 1 chunk", len(chunks), len(tooLarge), err)
 	}
+	chunks[0].Closing = true
 	body, err := json.Marshal(chunks[0])
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +58,9 @@ func TestChunkMessageCarriesItsEntriesGzipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.JobID != head.JobID || back.Index != 1 || aws.ToString(back.AssociationDispatchAssumeRole) != aws.ToString(head.AssociationDispatchAssumeRole) ||
-		back.OnExisting != head.OnExisting || !reflect.DeepEqual(back.Entries, entries) {
-		t.Errorf("read back: job %q chunk %d role %q on-existing %q, %d entries equal %v", back.JobID, back.Index,
-			aws.ToString(back.AssociationDispatchAssumeRole), back.OnExisting, len(back.Entries), reflect.DeepEqual(back.Entries, entries))
+		back.OnExisting != head.OnExisting || !back.Closing || !reflect.DeepEqual(back.Entries, entries) {
+		t.Errorf("read back: job %q chunk %d role %q on-existing %q closing %t, %d entries equal %v", back.JobID, back.Index,
+			aws.ToString(back.AssociationDispatchAssumeRole), back.OnExisting, back.Closing, len(back.Entries), reflect.DeepEqual(back.Entries, entries))
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/awsclient"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/dedupe"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/jobs"
+	"github.com/ssm-association-batcher/ssm-association-batcher/internal/report"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/ssmlocal"
 	"github.com/ssm-association-batcher/ssm-association-batcher/internal/testinfra"
 )
@@ -157,24 +158,39 @@ func (e *env) submitter(chunkSize int) *jobs.Submitter {
 }
 
 // worker builds a worker as functions/worker does, against local services.
-func (e *env) worker(set associate.Settings) *jobs.Worker {
+func (e *env) worker(set associate.Settings) *jobs.Worker { return e.workerOn(e.engine(set)) }
+
+// engine is the worker's engine.
+func (e *env) engine(set associate.Settings) *associate.Engine {
 	scfg := e.cfg.Copy()
 	scfg.BaseEndpoint = aws.String(e.ssmURL)
+	return associate.New(awsclient.SSM(scfg), dedupe.NewStore(e.ddbClient, e.dedupeTable, time.Hour), set, nil)
+}
+
+// workerOn builds a worker running engine.
+func (e *env) workerOn(engine interface {
+	Run(context.Context, associate.Job) (report.Result, error)
+}) *jobs.Worker {
 	mcfg := e.cfg.Copy()
 	mcfg.BaseEndpoint = aws.String(moto.Endpoint())
-	engine := associate.New(awsclient.SSM(scfg), dedupe.NewStore(e.ddbClient, e.dedupeTable, time.Hour), set, nil)
 	return jobs.NewWorker(engine, e.store, jobs.NewAnnouncer(awsclient.EventBridge(mcfg), e.bus), e.maxReceives, nil)
 }
 
 // runWorkers polls with n workers until the job is finished.
 func (e *env) runWorkers(ctx context.Context, jobID string, n int, set associate.Settings) jobs.Meta {
+	return e.runWorkersOf(ctx, jobID, n, func() *jobs.Worker { return e.worker(set) })
+}
+
+// runWorkersOf polls with n workers from newWorker until the job is
+// finished.
+func (e *env) runWorkersOf(ctx context.Context, jobID string, n int, newWorker func() *jobs.Worker) jobs.Meta {
 	var wg sync.WaitGroup
 	finished := func() bool {
 		m, err := e.store.Meta(context.Background(), jobID)
 		return err == nil && m.State != jobs.StateQueued && m.State != jobs.StateRunning
 	}
 	for range n {
-		w := e.worker(set)
+		w := newWorker()
 		src := testinfra.SQSEventSource{Client: e.sqs, QueueURL: e.queueURL, Timeout: 60 * time.Second}
 		wg.Go(func() { src.Run(ctx, w.Handle, finished) })
 	}

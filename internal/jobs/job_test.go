@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -307,7 +309,8 @@ func TestPoisonMessageIsCountedAndDeadLettered(t *testing.T) {
 // 1,000 entries at most 400 a chunk would be 400, 400 and 200, which two
 // workers finish one after the other; with 2 workers they are 4 of 250.
 // With calls of 30 entries, they are whole calls (9, 9, 8 and what is
-// left, 7⅓) instead of 250 = 8⅓ calls each.
+// left, 7⅓) instead of 250 = 8⅓ calls each. The last two, one for each
+// worker, are Closing.
 func TestJobChunksComeInMultiplesOfTheWorkers(t *testing.T) {
 	for _, c := range []struct {
 		batch int
@@ -322,7 +325,7 @@ func TestJobChunksComeInMultiplesOfTheWorkers(t *testing.T) {
 		if acc.Chunks != 4 {
 			t.Fatalf("batch %d: %d chunks, want 4", c.batch, acc.Chunks)
 		}
-		sizes := map[int]int{}
+		sizes, closing := map[int]int{}, map[int]bool{}
 		for len(sizes) < acc.Chunks {
 			out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 			if err != nil || len(out.Messages) == 0 {
@@ -333,12 +336,56 @@ func TestJobChunksComeInMultiplesOfTheWorkers(t *testing.T) {
 				if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ch); err != nil {
 					t.Fatal(err)
 				}
-				sizes[ch.Index] = len(ch.Entries)
+				sizes[ch.Index], closing[ch.Index] = len(ch.Entries), ch.Closing
 			}
 		}
 		got := []int{sizes[1], sizes[2], sizes[3], sizes[4]}
 		if !slices.Equal(got, c.want) {
 			t.Errorf("batch %d: chunk sizes %v, want %v", c.batch, got, c.want)
 		}
+		// The last chunk of each worker closes its share of the rate.
+		if want := map[int]bool{1: false, 2: false, 3: true, 4: true}; !maps.Equal(closing, want) {
+			t.Errorf("batch %d: chunks closing %v, want %v", c.batch, closing, want)
+		}
+	}
+}
+
+// closingSpy runs a worker's chunks on engine and records, chunk by chunk,
+// whether the worker ran it as Closing.
+type closingSpy struct {
+	engine *associate.Engine
+
+	mu      sync.Mutex
+	closing map[int]bool
+}
+
+func (s *closingSpy) Run(ctx context.Context, j associate.Job) (report.Result, error) {
+	var chunk int
+	if len(j.Request.Items) > 0 {
+		_, _ = fmt.Sscanf(j.Request.Items[0].Path, "Chunk[%d]", &chunk)
+	}
+	s.mu.Lock()
+	s.closing[chunk] = j.Closing
+	s.mu.Unlock()
+	return s.engine.Run(ctx, j)
+}
+
+// The worker runs the last chunk of each worker as Closing: with
+// CALLS_PER_SECOND=auto it leaves the shared rate at once, for the workers
+// still running to take its share.
+func TestWorkerRunsTheJobsLastChunksAsClosing(t *testing.T) {
+	e := newEnv(t, ssmlocal.DefaultOptions(), 5, 30*time.Second)
+	acc, err := e.submitter(400).WithWorkers(2).Submit(context.Background(), fanOut(t, 1000), event.Caller{Kind: event.Direct})
+	if err != nil || acc.Chunks != 4 {
+		t.Fatalf("submit: %+v, %v; want 4 chunks", acc, err)
+	}
+	spy := &closingSpy{engine: e.engine(associate.Settings{BatchSize: 10, CallsPerSecond: 0, MaxConcurrency: 4, MaxAttempts: 5}), closing: map[int]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if m := e.runWorkersOf(ctx, acc.JobID, 2, func() *jobs.Worker { return e.workerOn(spy) }); m.State != jobs.StateSucceeded {
+		t.Fatalf("job %s, want %s", m.State, jobs.StateSucceeded)
+	}
+	if want := map[int]bool{1: false, 2: false, 3: true, 4: true}; !maps.Equal(spy.closing, want) {
+		t.Errorf("chunks run as closing %v, want %v", spy.closing, want)
 	}
 }

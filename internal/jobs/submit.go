@@ -123,6 +123,11 @@ func (s *Submitter) Submit(ctx context.Context, req *request.Request, by event.C
 	if err != nil {
 		return Accepted{}, err
 	}
+	// SQS hands chunks out roughly in order: the last one per worker is
+	// the last its worker runs.
+	for i := max(len(chunks)-max(s.workers, 1), 0); i < len(chunks); i++ {
+		chunks[i].Closing = true
+	}
 	for _, e := range tooLarge {
 		settled.Failed = append(settled.Failed, report.Failure{Entry: e, Fault: report.FaultClient,
 			Message: fmt.Sprintf("entry is larger than a queue message (%d bytes); send it in a synchronous request", s.maxMessage)})

@@ -126,6 +126,7 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 		Deadline:   end.Add(-2 * time.Second),
 		LeaseUntil: end,
 		AnswerBy:   end.Add(-500 * time.Millisecond),
+		Closing:    c.Closing,
 	})
 	res = merge(earlier.Result, res)
 	// "In progress elsewhere" inside a job is most often this chunk's own

@@ -35,10 +35,12 @@ import (
 // needed): Join when it starts, which returns the item as written; Sync
 // FirstSync after it, then every SyncEvery while it calls SSM, which returns the item as it was
 // before, so that a member hears the rate the others found, not its own
-// back; Leave when it ends, which keeps its lease for LeaveGrace more. A
-// member is named for its engine (an execution environment), not its
-// invocation, so that a worker's chunks, one after
-// the other, are one member. A member that dies stops renewing;
+// back; Leave when it ends, which keeps its lease for LeaveGrace more, or
+// for none when no run of it is expected soon (a worker's chunk among its
+// job's last: the runs still going then take its share at their next
+// Sync, which such runs make every ClosingSync). A member is named for its
+// engine (an execution environment), not its invocation, so that a
+// worker's chunks, one after the other, are one member. A member that dies stops renewing;
 // MemberLease after its last Sync the others stop counting it and scale
 // their rates up by the members they lost (members before / members
 // after). Nothing is conditional: members write estimates of the
@@ -70,6 +72,10 @@ const (
 	// name) was never gone for the others, whose shares would otherwise
 	// grow for the moment it was away and stay too large once it is back.
 	LeaveGrace = 2 * time.Second
+	// ClosingSync is how often a member syncs when no run of it is
+	// expected after this one (a job's last chunks): it hears within a
+	// second that the others left, and takes their share.
+	ClosingSync = time.Second
 	// CeilingMaxAge is how long a rate refused keeps the next invocations
 	// from probing past the rate found: invocations as short as a job's
 	// chunks never reach a probe themselves, and SSM's rate may rise.
@@ -150,11 +156,11 @@ func (m *Memory) Sync(ctx context.Context, owner string, found Estimate, last Sh
 	return shareOf(item, now, owner), nil
 }
 
-// Leave ends owner's membership LeaveGrace from now, recording what it
-// found.
-func (m *Memory) Leave(ctx context.Context, owner string, found Estimate, last Share) error {
+// Leave ends owner's membership grace from now (LeaveGrace, or 0 when no
+// run of it is expected soon), recording what it found.
+func (m *Memory) Leave(ctx context.Context, owner string, found Estimate, last Share, grace time.Duration) error {
 	now := m.now()
-	upd := m.record(lease(owner, now.Add(LeaveGrace)), owner, found, last, now)
+	upd := m.record(lease(owner, now.Add(grace)), owner, found, last, now)
 	_, err := m.update(ctx, "leave", upd, ddbtypes.ReturnValueNone)
 	return err
 }

@@ -45,7 +45,7 @@ func TestMemoryRemembersTheRateUntilItAgesOut(t *testing.T) {
 	if err != nil || s.Members != 1 || s.PerMember() != 0 {
 		t.Fatalf("first join: %+v, %v; want 1 member and no rate known", s, err)
 	}
-	if err := m.Leave(ctx, "a", Estimate{Rate: 12}, s); err != nil {
+	if err := m.Leave(ctx, "a", Estimate{Rate: 12}, s, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	c.add(MemoryMaxAge - time.Second)
@@ -53,7 +53,7 @@ func TestMemoryRemembersTheRateUntilItAgesOut(t *testing.T) {
 	if err != nil || s.Members != 1 || s.PerMember() != 12 {
 		t.Fatalf("join after a's leave: %+v, %v; want a's 12 calls/s, b alone", s, err)
 	}
-	if err := m.Leave(ctx, "b", Estimate{Rate: 12}, s); err != nil {
+	if err := m.Leave(ctx, "b", Estimate{Rate: 12}, s, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	c.add(MemoryMaxAge + time.Second)
@@ -91,7 +91,7 @@ func TestMemorySharesTheRateAndTakesBackADeadMembersShare(t *testing.T) {
 	if s, err := m.Join(ctx, "c"); err != nil || s.Account != 38 || s.Members != 2 || len(s.expired) != 0 {
 		t.Fatalf("c joins: %+v, %v; want b removed, a and c, the account at a's 38", s, err)
 	}
-	if err := m.Leave(ctx, "c", Estimate{Rate: 19}, Share{Members: 2}); err != nil {
+	if err := m.Leave(ctx, "c", Estimate{Rate: 19}, Share{Members: 2}, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	// a's own lease ran out between two syncs (a long pause): it renews
@@ -103,7 +103,7 @@ func TestMemorySharesTheRateAndTakesBackADeadMembersShare(t *testing.T) {
 	if a, err = m.Sync(ctx, "a", Estimate{Rate: 38}, Share{Members: 1, expired: []string{memberPrefix + "a"}}); err != nil || a.Members != 1 {
 		t.Fatalf("sync naming itself expired: %+v, %v; want no overlap error", a, err)
 	}
-	if err := m.Leave(ctx, "a", Estimate{Rate: 38}, Share{Members: 1, expired: []string{memberPrefix + "a"}}); err != nil {
+	if err := m.Leave(ctx, "a", Estimate{Rate: 38}, Share{Members: 1, expired: []string{memberPrefix + "a"}}, LeaveGrace); err != nil {
 		t.Fatalf("leave naming itself expired: %v", err)
 	}
 }
@@ -115,7 +115,7 @@ func TestMemoryRemembersTheCeilingForAMinute(t *testing.T) {
 	ctx := context.Background()
 	m, c := memory(t)
 	a, _ := m.Join(ctx, "a")
-	if err := m.Leave(ctx, "a", Estimate{Rate: 10, Ceiling: 12}, a); err != nil {
+	if err := m.Leave(ctx, "a", Estimate{Rate: 10, Ceiling: 12}, a, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	c.add(LeaveGrace)
@@ -129,7 +129,7 @@ func TestMemoryRemembersTheCeilingForAMinute(t *testing.T) {
 	}
 	// b leaves having seen no refusal: the ceiling keeps its time.
 	c.add(CeilingMaxAge / 2)
-	if err := m.Leave(ctx, "b", Estimate{Rate: 5}, b); err != nil {
+	if err := m.Leave(ctx, "b", Estimate{Rate: 5}, b, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	c.add(CeilingMaxAge/2 + time.Second)
@@ -138,7 +138,7 @@ func TestMemoryRemembersTheCeilingForAMinute(t *testing.T) {
 		t.Fatalf("a minute after the refusal: %+v, %v; want b's rate (5 × the 1 member it saw) without a ceiling", e, err)
 	}
 	// A ceiling at or under the rate is no ceiling.
-	if err := m.Leave(ctx, "e", Estimate{Rate: 8, Ceiling: 8}, e); err != nil {
+	if err := m.Leave(ctx, "e", Estimate{Rate: 8, Ceiling: 8}, e, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	if f, err := m.Join(ctx, "f"); err != nil || f.Ceiling != 0 {
@@ -148,7 +148,7 @@ func TestMemoryRemembersTheCeilingForAMinute(t *testing.T) {
 
 // A member that leaves still counts for LeaveGrace, and comes back under
 // its name as the same member: the others' share does not jump between a
-// worker's chunks.
+// worker's chunks. One that leaves with no grace counts no more at once.
 func TestMemoryKeepsALeavingMemberForItsGrace(t *testing.T) {
 	ctx := context.Background()
 	m, c := memory(t)
@@ -157,7 +157,7 @@ func TestMemoryKeepsALeavingMemberForItsGrace(t *testing.T) {
 	if err != nil || b.Members != 2 {
 		t.Fatalf("b joins: %+v, %v", b, err)
 	}
-	if err := m.Leave(ctx, "a", Estimate{Rate: 10}, a); err != nil {
+	if err := m.Leave(ctx, "a", Estimate{Rate: 10}, a, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	if b, err = m.Sync(ctx, "worker/b.1", Estimate{Rate: 10}, b); err != nil || b.Members != 2 {
@@ -167,12 +167,23 @@ func TestMemoryKeepsALeavingMemberForItsGrace(t *testing.T) {
 	if a, err = m.Join(ctx, "a"); err != nil || a.Members != 2 || a.PerMember() != 10 {
 		t.Fatalf("a comes back: %+v, %v; want the same 2 members, 10 each", a, err)
 	}
-	if err := m.Leave(ctx, "a", Estimate{Rate: 10}, a); err != nil {
+	if err := m.Leave(ctx, "a", Estimate{Rate: 10}, a, LeaveGrace); err != nil {
 		t.Fatal(err)
 	}
 	c.add(LeaveGrace)
 	if b, err = m.Sync(ctx, "worker/b.1", Estimate{Rate: 10}, b); err != nil || b.Members != 1 {
 		t.Fatalf("b syncs after a's grace: %+v, %v; want b alone", b, err)
+	}
+	// Leaving without grace (no run of a expected soon): b counts itself
+	// alone at its next sync, at the same instant.
+	if a, err = m.Join(ctx, "a"); err != nil || a.Members != 2 {
+		t.Fatalf("a joins again: %+v, %v", a, err)
+	}
+	if err := m.Leave(ctx, "a", Estimate{Rate: 10}, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = m.Sync(ctx, "worker/b.1", Estimate{Rate: 10}, b); err != nil || b.Members != 1 {
+		t.Fatalf("b syncs just after a left without grace: %+v, %v; want b alone", b, err)
 	}
 }
 
