@@ -191,8 +191,12 @@ func (e *Engine) Run(ctx context.Context, job Job) (report.Result, error) {
 	})
 	r.dispatch(ctx, items)
 	r.updateAll(ctx)
-	r.stopPace(ctx)
+	// The rate found is recorded while the claims' last completions land;
+	// the owner record is shortened once they have.
+	paced := make(chan struct{})
+	go func() { defer close(paced); r.stopPace(ctx) }()
 	r.book.wait()
+	<-paced
 	r.stopOwner(ctx)
 	r.res.Summary.Reads += r.reader.Reads()
 	r.res.Summary.Throttles = int(r.throttles.Load())

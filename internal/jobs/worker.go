@@ -106,11 +106,12 @@ func (w *Worker) handleMessage(ctx context.Context, msg events.SQSMessage, end t
 		}
 		return fmt.Errorf("chunk message cannot be read: %v", err)
 	}
-	if err := w.store.Started(ctx, c.JobID); err != nil {
-		return err
-	}
+	// The job marked running, and this chunk's outcomes of an earlier
+	// receive read, at once: one round trip before the chunk's calls.
+	started := make(chan error, 1)
+	go func() { started <- w.store.Started(ctx, c.JobID) }()
 	earlier, err := w.store.Outcome(ctx, c.JobID, c.Index)
-	if err != nil {
+	if err := errors.Join(<-started, err); err != nil {
 		return err
 	}
 	if earlier.Counted {
