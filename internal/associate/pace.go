@@ -102,10 +102,7 @@ func (r *run) startPace(ctx context.Context) {
 	r.paceStop, r.paceDone = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(r.paceDone)
-		every := pace.SyncEvery
-		if r.job.Closing {
-			every = pace.ClosingSync
-		}
+		every, _ := r.job.memoryTimes()
 		t := time.NewTimer(min(pace.FirstSync, every))
 		defer t.Stop()
 		for {
@@ -141,6 +138,16 @@ func (r *run) startPace(ctx context.Context) {
 	}()
 }
 
+// memoryTimes are how often the run syncs the rate memory, and how long
+// its lease outlives it: shorter for a Closing run, which no run of its
+// engine is expected to follow.
+func (j Job) memoryTimes() (syncEvery, leaveGrace time.Duration) {
+	if j.Closing {
+		return pace.ClosingSync, 0
+	}
+	return pace.SyncEvery, pace.LeaveGrace
+}
+
 // stopPace ends the sync and records the rate the run ended at.
 func (r *run) stopPace(ctx context.Context) {
 	if r.paceStop == nil {
@@ -150,10 +157,7 @@ func (r *run) stopPace(ctx context.Context) {
 	<-r.paceDone
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	grace := pace.LeaveGrace
-	if r.job.Closing {
-		grace = 0
-	}
+	_, grace := r.job.memoryTimes()
 	if err := r.memory.Leave(rctx, r.member, r.auto.Estimate(), r.share, grace); err != nil {
 		r.log.WarnContext(ctx, "the rate found was not remembered", "error", err)
 	}
