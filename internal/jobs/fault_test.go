@@ -58,6 +58,12 @@ type handling struct {
 	mu       sync.Mutex
 	receives map[int][]int // chunk -> ApproximateReceiveCount of each delivery
 	failed   map[int]int   // chunk -> deliveries handed back
+	// inFlight counts each chunk's deliveries being handled; twice marks
+	// the chunks SQS delivered again while one was (at-least-once: moto
+	// does it under load too), whose second run rightly finds the claims
+	// held and hands the chunk back.
+	inFlight map[int]int
+	twice    map[int]bool
 }
 
 func (h *handling) chunkOf(m events.SQSMessage) int {
@@ -83,7 +89,7 @@ type jobRun struct {
 }
 
 func (e *env) run(ctx context.Context, jobID string, r jobRun) (jobs.Meta, *handling) {
-	h := &handling{receives: map[int][]int{}, failed: map[int]int{}}
+	h := &handling{receives: map[int][]int{}, failed: map[int]int{}, inFlight: map[int]int{}, twice: map[int]bool{}}
 	var wg sync.WaitGroup
 	finished := func() bool {
 		m, err := e.direct.Meta(context.Background(), jobID)
@@ -98,7 +104,14 @@ func (e *env) run(ctx context.Context, jobID string, r jobRun) (jobs.Meta, *hand
 			n, _ := strconv.Atoi(msg.Attributes["ApproximateReceiveCount"])
 			h.mu.Lock()
 			h.receives[chunk] = append(h.receives[chunk], n)
+			h.inFlight[chunk]++
+			h.twice[chunk] = h.twice[chunk] || h.inFlight[chunk] > 1
 			h.mu.Unlock()
+			defer func() {
+				h.mu.Lock()
+				h.inFlight[chunk]--
+				h.mu.Unlock()
+			}()
 			if chunk == r.crash {
 				// The process dies: no answer, the batch comes back — at
 				// once here, rather than after the visibility timeout, which
@@ -169,11 +182,16 @@ func (e *env) assertJob(m jobs.Meta, wantState string, nodes int) report.Result 
 
 // assertNoBounce: every chunk but the crashing one was handled once, on
 // its first receive, and not handed back (none waited for a visibility
-// timeout).
+// timeout); or, delivered twice at once by the queue, twice with at most
+// one hand-back.
 func (h *handling) assertNoBounce(t *testing.T, chunks, crash int) {
 	t.Helper()
 	for c := 1; c <= chunks; c++ {
 		if c == crash {
+			continue
+		}
+		if h.twice[c] && len(h.receives[c]) == 2 && h.failed[c] <= 1 {
+			t.Logf("chunk %d: delivered again while it ran (receives %v, handed back %d times): the queue's at-least-once, not the function", c, h.receives[c], h.failed[c])
 			continue
 		}
 		if got := h.receives[c]; len(got) != 1 || got[0] != 1 || h.failed[c] != 0 {
