@@ -33,18 +33,19 @@ import (
 //
 // Each invocation writes it three ways, each one UpdateItem (no read is
 // needed): Join when it starts, which returns the item as written; Sync
-// FirstSync after it, then every SyncEvery while it calls SSM, which returns the item as it was
-// before, so that a member hears the rate the others found, not its own
-// back; Leave when it ends, which keeps its lease for LeaveGrace more, or
-// for none when no run of it is expected soon (a worker's chunk among its
-// job's last: the runs still going then take its share at their next
-// Sync, which such runs make every ClosingSync). A member is named for its
-// engine (an execution environment), not its invocation, so that a
-// worker's chunks, one after the other, are one member. A member that dies stops renewing;
+// FirstSync after it, then every SyncEvery while it calls SSM, which
+// returns the item as it was before, so that a member hears the rate the
+// others found, not its own back; Leave when it ends, which keeps its
+// lease for LeaveGrace more. A run no other of its member is expected to
+// follow soon (a worker's chunk among its job's last) syncs every
+// ClosingSync and leaves with no grace, so that the runs still going take
+// its share at their next Sync. A member is named for its engine (an
+// execution environment), not its invocation, so that a worker's chunks,
+// one after the other, are one member. A member that dies stops renewing;
 // MemberLease after its last Sync the others stop counting it and scale
 // their rates up by the members they lost (members before / members
-// after). Nothing is conditional: members write estimates of the
-// same rate, and the last one written is as good as any.
+// after). Nothing is conditional: members write estimates of the same
+// rate, and the last one written is as good as any.
 type Memory struct {
 	client updater
 	table  string
