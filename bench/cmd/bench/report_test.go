@@ -100,3 +100,35 @@ func checkRendered(t *testing.T, md string) {
 		}
 	}
 }
+
+// A run of the job rows only (-merge) replaces the whole run's jobs, and
+// brings its job warm-up with them: the report says how its jobs ran.
+func TestMergedJobsBringTheirWarmUp(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(root+"/out", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var whole Results
+	whole.Params.WarmUp = 10000
+	whole.Jobs = []JobRecord{{Record: Record{WallSeconds: 120}}, {Record: Record{WallSeconds: 121}, AutoRate: true}}
+	raw, err := json.Marshal(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root+"/out/results.json", raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var part Results
+	part.Params.JobWarmUp = 16000
+	part.Jobs = []JobRecord{{Record: Record{WallSeconds: 110}, AutoRate: true}}
+	got, err := mergeInto(root, "out", part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Params.JobWarmUp != 16000 || got.Params.WarmUp != 10000 {
+		t.Errorf("params after the merge: warm-up %d, job warm-up %d; want 10000 and 16000", got.Params.WarmUp, got.Params.JobWarmUp)
+	}
+	if len(got.Jobs) != 2 || got.Jobs[0].WallSeconds != 120 || got.Jobs[1].WallSeconds != 110 {
+		t.Errorf("jobs after the merge: %+v", got.Jobs)
+	}
+}
