@@ -79,9 +79,13 @@ func TestAutoRateFollowsARateItIsNotTold(t *testing.T) {
 		RateSchedule: []ssmlocal.ScheduledRate{{After: 6 * time.Second, CallsPerSecond: 10, Burst: 1}, {After: 12 * time.Second, CallsPerSecond: 25, Burst: 1}}})
 	t0 := time.Now() // the emulator's schedule starts at New, just before
 	mem := pace.NewMemory(e.ddb, e.table)
-	eng := e.engine(associate.Settings{BatchSize: 5, MaxConcurrency: 4, MaxAttempts: 10, Backoff: 20 * time.Millisecond,
+	// One entry a call: the calls, not DynamoDB Local's claims, are what a
+	// loaded machine must keep up with (at 5 a call, under make test's
+	// other packages, the run once went at 8.7 calls/s throughout).
+	eng := e.engine(associate.Settings{BatchSize: 1, MaxConcurrency: 4, MaxAttempts: 10, Backoff: 20 * time.Millisecond,
 		AutoRate: &associate.AutoRate{Start: 2, Max: 100}}).RememberRate(mem)
-	req, err := request.Parse([]byte(fanout(3000)), request.Limits{MaxEntries: 10000})
+	// More than 30 s of calls at 25 a second.
+	req, err := request.Parse([]byte(fanout(1000)), request.Limits{MaxEntries: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +99,7 @@ func TestAutoRateFollowsARateItIsNotTold(t *testing.T) {
 	t.Logf("emulator: %+v; rate changes %+v", e.emu.Stats(), e.emu.RateChanges())
 	t.Logf("summary %+v; calls/s at 20: %.1f, after the halving to 10: %.1f, after the rise to 25: %.1f", s,
 		calls.perSecond(t0, 3*time.Second, 6*time.Second), calls.perSecond(t0, 9*time.Second, 12*time.Second), calls.perSecond(t0, 22*time.Second, 26*time.Second))
-	if s.Failed != 0 || s.Successful+s.Unprocessed != 3000 || s.Successful == 0 {
+	if s.Failed != 0 || s.Successful+s.Unprocessed != 1000 || s.Successful == 0 {
 		t.Errorf("want only Successful, and Unprocessed past the deadline; got %+v", s)
 	}
 	if st := e.emu.Stats(); st.DoubleAssociations != 0 {
