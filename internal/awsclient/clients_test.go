@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -19,7 +20,7 @@ import (
 // round of as many requests must reuse the first round's connections, not
 // close them after use and open new ones (the SDK's own client keeps 10).
 func TestClientsKeepTheirConnections(t *testing.T) {
-	const inFlight = 32
+	const inFlight, slack = 32, 4
 	var (
 		opened  atomic.Int32
 		arrived sync.WaitGroup
@@ -56,9 +57,13 @@ func TestClientsKeepTheirConnections(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		// A connection goes back to the pool just after its answer is
+		// read; the transport may dial while one is on its way back.
+		time.Sleep(50 * time.Millisecond)
 	}
-	if n := opened.Load(); n != inFlight {
-		t.Errorf("opened %d connections for 2 rounds of %d requests in flight, want %d: the second round opened %d new ones", n, inFlight, inFlight, n-inFlight)
+	// Keeping 10, the second round opens 22 new connections.
+	if n := opened.Load(); n > inFlight+slack {
+		t.Errorf("opened %d connections for 2 rounds of %d requests in flight, want at most %d: the second round opened %d new ones", n, inFlight, inFlight+slack, n-inFlight)
 	}
 }
 
