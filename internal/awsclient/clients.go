@@ -84,12 +84,10 @@ func DynamoDB(cfg aws.Config) *dynamodb.Client {
 const IdleConnsPerHost = 128
 
 // pooled is c keeping IdleConnsPerHost idle connections, when c is the
-// SDK's own client (LoadDefaultConfig's, with any CA bundle it was given);
-// another client is the caller's choice and is kept as it is.
+// SDK's own client (the SDK resolves it before the options' functions run,
+// with its defaults mode and any CA bundle); another client is the
+// caller's choice and is kept as it is.
 func pooled(c aws.HTTPClient) aws.HTTPClient {
-	if c == nil {
-		c = awshttp.NewBuildableClient()
-	}
 	b, ok := c.(*awshttp.BuildableClient)
 	if !ok {
 		return c
