@@ -36,10 +36,10 @@ import (
 // FirstSync after it, then every SyncEvery while it calls SSM, which
 // returns the item as it was before, so that a member hears the rate the
 // others found, not its own back; Leave when it ends, which keeps its
-// lease for LeaveGrace more. A run no other of its member is expected to
-// follow soon (a worker's chunk among its job's last) syncs every
-// ClosingSync and leaves with no grace, so that the runs still going take
-// its share at their next Sync. A member is named for its engine (an
+// lease for LeaveGrace more. A run that no other run of its member is
+// expected to follow soon (a worker's chunk among its job's last) syncs
+// every ClosingSync and leaves with no grace, so that the runs still going
+// take its share at their next Sync. A member is named for its engine (an
 // execution environment), not its invocation, so that a worker's chunks,
 // one after the other, are one member. A member that dies stops renewing;
 // MemberLease after its last Sync the others stop counting it and scale
