@@ -161,14 +161,14 @@ func (b *bucket) catchUp(now time.Time) {
 	}
 }
 
-// allow takes a token, or reports that there is none.
-func (b *bucket) allow() bool {
+// allowAt takes a token at instant now, or reports that there is none. An
+// instant before the last one seen takes from the tokens as they are.
+func (b *bucket) allowAt(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.rate <= 0 && len(b.pending) == 0 {
 		return true
 	}
-	now := b.now()
 	b.catchUp(now)
 	if b.rate <= 0 {
 		return true

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -146,7 +147,7 @@ func TestBucketConsistency(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	take := func(b *bucket, n int) (got int) {
 		for range n {
-			if b.allow() {
+			if b.allowAt(clk.now()) {
 				got++
 			}
 		}
@@ -386,4 +387,32 @@ func TestParseRateSchedule(t *testing.T) {
 		}
 	}()
 	New(Options{RateSchedule: []ScheduledRate{{After: time.Second, CallsPerSecond: -1}}})
+}
+
+// TestRateTokenTakenWhenTheDelayWasDue: a call takes its token at its
+// arrival plus Latency, whenever the emulator's timer fires: the clock
+// moving on during the delay (a timer late on busy cores) earns it
+// nothing, so the bucket does not read the emulator's lateness as the
+// caller's pace.
+func TestRateTokenTakenWhenTheDelayWasDue(t *testing.T) {
+	opts := Options{Rate: 1, Burst: 1, Latency: 300 * time.Millisecond}
+	s, c, _ := newEnv(t, opts)
+	clk := onFakeClock(s, opts)
+	if _, err := batch(t, c, shellEntry("i-00000000000000001")); err != nil {
+		t.Fatalf("first call, bucket full: %v", err)
+	}
+	clk.advance(500 * time.Millisecond) // half a token by the second's due time
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.CreateAssociationBatch(ctx(t), &ssm.CreateAssociationBatchInput{Entries: []types.CreateAssociationBatchRequestEntry{shellEntry("i-00000000000000002")}})
+		done <- err
+	}()
+	for s.Stats().Calls < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	clk.advance(time.Second) // while it is held: its timer "fires" 1 s late
+	apiErr(t, <-done, "ThrottlingException")
+	if st := s.Stats(); st.ThrottledCalls != 1 {
+		t.Errorf("ThrottledCalls = %d, want 1", st.ThrottledCalls)
+	}
 }

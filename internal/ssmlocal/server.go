@@ -184,6 +184,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !known {
 		name = "unknown"
 	}
+	arrived := s.limit.now()
 	s.stats.update(func(st *Stats) {
 		st.Calls++
 		if st.Operations == nil {
@@ -191,14 +192,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		st.Operations[name]++
 	})
-	if err := s.delay(r.Context()); err != nil {
+	held, err := s.delay(r.Context())
+	if err != nil {
 		return // the client went away; nobody reads a response
 	}
 	if !known {
 		s.fail(w, clientError(codeUnknownOperation, "Operation %q is not supported by ssm-local", r.Header.Get("X-Amz-Target")))
 		return
 	}
-	if e := s.callFault(); e != nil {
+	if e := s.callFault(arrived.Add(held)); e != nil {
 		s.fail(w, e)
 		return
 	}
@@ -231,9 +233,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// delay sleeps Latency plus jitter, or until the request is cancelled.
-func (s *Server) delay(ctx context.Context) error {
-	return hold(ctx, s.opts.Latency+s.faults.jitter(s.opts.Jitter))
+// delay sleeps Latency plus jitter, or until the request is cancelled, and
+// returns the time it meant to sleep.
+func (s *Server) delay(ctx context.Context) (time.Duration, error) {
+	d := s.opts.Latency + s.faults.jitter(s.opts.Jitter)
+	return d, hold(ctx, d)
 }
 
 // hold sleeps d, or until the request is cancelled (the client went away).
@@ -253,13 +257,17 @@ func hold(ctx context.Context, d time.Duration) error {
 
 // callFault decides whether the whole call fails before it is read:
 // scripted failures first (tests rely on their order), then the rate limit,
-// then the random throttle and error rates.
-func (s *Server) callFault() *apiError {
+// then the random throttle and error rates. The rate limit takes its token
+// at due, the instant the call's delay was to end, not when its timer
+// fired: on busy cores a timer fires up to several milliseconds late, and
+// a bucket of one token would read that as the caller's jitter (SSM's
+// bucket is not on the caller's cores).
+func (s *Server) callFault(due time.Time) *apiError {
 	if e := s.faults.nextCall(); e != nil {
 		s.stats.update(func(st *Stats) { st.CallsFailedByInjection++ })
 		return e
 	}
-	if !s.limit.allow() {
+	if !s.limit.allowAt(due) {
 		return &apiError{Status: http.StatusBadRequest, Code: codeThrottling, Message: "Rate exceeded"}
 	}
 	if s.faults.chance(s.opts.ThrottleRate) {
