@@ -23,10 +23,12 @@
 //	  │
 //	  │  throttled at s ≤ lo, a rate held:
 //	  │    isolated, at most 2 in 100 calls: JITTER, the rate stays;
-//	  │    more, and not soon after a cut: lo = rate = s × 0.97;
-//	  │    again before a clean interval, or within 20 calls of a cut
-//	  │    (SSM's rate fell, or a burst of tokens spent): lo unproven,
-//	  │    rate = s × 0.9, then × 0.75 until an interval is clean
+//	  │    more: lo = rate = s × 0.97, twice at most before a clean
+//	  │    interval, unless within 20 calls of a cut other than a step
+//	  │    of the bisection;
+//	  │    past those (SSM's rate fell, or a burst of tokens spent): lo
+//	  │    unproven, rate = s × 0.9, then × 0.75 until an interval is
+//	  │    clean
 //	  │
 //	  │ hi within 2 % of lo: rate = lo
 //	  ▼
@@ -108,8 +110,9 @@ const (
 	interval = time.Second // a rate is judged clean after an interval without throttle
 	// tight: hi within this share of lo is the ceiling found.
 	tight = 0.02
-	// mildCut is the cut after a throttle at the rate held, past jitter.
-	mildCut = 0.97
+	// mildCut is the cut after a throttle at the rate held, past jitter;
+	// mildCuts of them at most before a clean interval.
+	mildCut, mildCuts = 0.97, 2
 	// maxProbe bounds one interval's growth, as a share of the rate: a
 	// step past SSM's rate costs a throttle or two.
 	maxProbe = 0.15
@@ -138,7 +141,7 @@ type Adaptive struct {
 	rate, max   float64
 	slowStart   bool
 	lo, hi      float64 // the highest rate held clean (0: none proven), the lowest refused since (0: none)
-	cutAtLo     bool    // a cut for a throttle at or below the rate held since the last clean interval
+	mild        int     // cuts of mildCut since the last clean interval
 	falls       int     // cuts for SSM's rate falling since the last clean interval
 	down        bool    // a bisection down since the last clean interval
 	refusedHere bool    // hi was refused in this invocation, not remembered
@@ -205,7 +208,7 @@ func (a *Adaptive) resume(rate, ceiling float64) {
 		a.hi, a.probe = ceiling, 0
 		a.rate = min(a.bisect(), a.lo*(1+maxProbe), a.max)
 	}
-	a.slowStart, a.cutAtLo, a.falls, a.down, a.refusedHere = false, false, 0, false, false
+	a.slowStart, a.mild, a.falls, a.down, a.refusedHere = false, 0, 0, false, false
 	a.topSince, a.probedAt = time.Time{}, 0
 	a.from, a.calls = time.Time{}, 0
 }
@@ -311,22 +314,27 @@ func (a *Adaptive) Throttled(sent float64) {
 			a.rate = a.lo
 		}
 		a.down = true
-	case !a.cutAtLo && a.lo > 0 && recent >= againCalls:
-		// The rate held clean, refused more than jitter explains: a
-		// burst spent, or the first sign of SSM's rate falling. The rate
-		// refused before stays the bisection's top.
+	case a.lo > 0 && a.falls == 0 && a.mild < mildCuts && (a.mild > 0 || a.down || recent >= againCalls):
+		// The rate held clean, refused more than jitter explains: on
+		// busy cores a late call and the next on time, twice within a
+		// second now and then at a bucket of one (a cut of 10 % for the
+		// second cost 1.15× to 1.2× at 40 calls/s); a burst spent; or
+		// the first sign of SSM's rate falling. Right after a step of
+		// the bisection was refused, lo held clean a whole interval.
+		// The rate refused before stays the bisection's top.
 		a.lo = s * mildCut
 		a.hi = max(prevHi, s)
-		a.rate, a.cutAtLo = a.lo, true
+		a.rate = a.lo
+		a.mild++
 	default:
-		// Refused again before any interval was clean, or within
-		// againCalls of the last cut (a burst of tokens lets a rate above
-		// SSM's seem clean for a second), or nothing held clean yet (a
-		// remembered start): lo no longer holds. Cut deeper each time
-		// until an interval is clean.
+		// Refused again past the mild cuts before any interval was
+		// clean, or within againCalls of the last cut (a burst of tokens
+		// lets a rate above SSM's seem clean for a second), or nothing
+		// held clean yet (a remembered start): lo no longer holds. Cut
+		// deeper each time until an interval is clean.
 		a.lo = 0
 		a.rate = s * fallCuts[min(a.falls, len(fallCuts)-1)]
-		a.cutAtLo, a.falls = true, a.falls+1
+		a.falls++
 	}
 	a.rate = clamp(a.rate, MinRate, a.max)
 	a.slowStart, a.probe, a.topSince = false, 0, time.Time{}
@@ -384,7 +392,7 @@ func (a *Adaptive) judge(now time.Time) {
 	if !keptUp {
 		return
 	}
-	a.cutAtLo, a.falls, a.down = false, 0, false
+	a.mild, a.falls, a.down = 0, 0, false
 	a.lo = a.rate
 	switch {
 	case a.slowStart && !above(a.max, a.rate):

@@ -205,16 +205,17 @@ func TestAdaptiveToleratesJitter(t *testing.T) {
 	wantRate(t, a, 30*mildCut, "a third throttle in 100 calls, right after the second")
 }
 
-// A throttle at a rate held clean past the jitter cuts it by 3 %; another
-// before an interval is clean means SSM's rate fell: × 0.9, then × 0.75
-// until clean.
+// A throttle at a rate held clean past the jitter cuts it by 3 %, and
+// another before an interval is clean by 3 % again (on busy cores two
+// come within a second now and then); a third means SSM's rate fell: × 0.9,
+// then × 0.75 until clean.
 func TestAdaptiveCutsMildlyThenFollowsAFall(t *testing.T) {
 	a, c := heldAt(t, 30)
 	jitter(t, a, c)
 	a.Throttled(30)
 	wantRate(t, a, 30*mildCut, "one throttle at the rate held, past the jitter")
 	want := 30 * mildCut
-	for _, cut := range []float64{0.9, 0.75, 0.75} {
+	for _, cut := range []float64{mildCut, 0.9, 0.75, 0.75} {
 		c.add(50 * time.Millisecond)
 		a.Throttled(want)
 		want *= cut
@@ -240,6 +241,31 @@ func TestAdaptiveThrottleSoonAfterACutIsRefusedAgain(t *testing.T) {
 		a.Throttled(10)
 		wantRate(t, a, want, "a throttle at the rate held")
 	}
+}
+
+// Right after a step of the bisection was refused, a throttle at the rate
+// held (clean a whole interval) is a mild cut, not a fall, however soon.
+func TestAdaptiveThrottleAtTheRateHeldAfterARefusedStepIsMild(t *testing.T) {
+	a, c := heldAt(t, 30) // at the ceiling, 30 held, 30.6 refused
+	for range 3 {
+		clean(a, c) // 3 s there: a probe 2 % past it
+	}
+	probe := a.Rate()
+	if !above(probe, 30) {
+		t.Fatalf("rate %v after 3 clean seconds at the ceiling, want a probe past 30", probe)
+	}
+	a.Throttled(probe)
+	wantRate(t, a, 30, "a probe's first step refused: back to the rate held")
+	c.add(50 * time.Millisecond)
+	a.Answered()
+	a.Throttled(30)
+	wantRate(t, a, 30*mildCut, "refused at the rate held, 1 call after the refused step")
+	c.add(50 * time.Millisecond)
+	a.Throttled(30 * mildCut)
+	wantRate(t, a, 30*mildCut*mildCut, "refused again: mildly, a second time")
+	c.add(50 * time.Millisecond)
+	a.Throttled(30 * mildCut * mildCut)
+	wantRate(t, a, 30*mildCut*mildCut*0.9, "a third time: SSM's rate fell")
 }
 
 // A remembered start refused at once: nothing held yet, a cut of 10 %.
