@@ -34,7 +34,7 @@ type Options struct {
 	RateSchedule []ScheduledRate
 
 	// Latency is added to every call, plus a uniform random extra in
-	// [0, Jitter).
+	// [0, Jitter); the call takes its token at its arrival plus that delay.
 	Latency, Jitter time.Duration
 
 	// EntryFaultRate is the probability that one entry independently fails
